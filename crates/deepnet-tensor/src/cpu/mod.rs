@@ -1,0 +1,262 @@
+//! The CPU device: storage, strided iteration and kernels. Kernels see storages and layouts only,
+//! never autograd.
+//!
+//! Parallelism: loops over more than [`MIN_TASK`] elements are split into fixed-size pieces
+//! processed by rayon. Pieces never depend on the number of threads, and every reduction combines
+//! its partial results in a fixed order, so results are bit-identical for any thread count.
+
+pub(crate) mod elementwise;
+pub(crate) mod index;
+pub(crate) mod matmul;
+pub(crate) mod reduce;
+pub(crate) mod strided;
+
+use crate::{DType, Element, Layout};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use strided::{rows_per_task, Plan};
+
+/// Minimum number of elements per parallel task; smaller loops run on the calling thread.
+pub(crate) const MIN_TASK: usize = 1 << 15;
+
+/// The data of a tensor in host memory.
+#[derive(Clone, Debug)]
+pub enum CpuStorage {
+    /// f32 elements.
+    F32(Vec<f32>),
+    /// f64 elements.
+    F64(Vec<f64>),
+    /// i64 elements.
+    I64(Vec<i64>),
+    /// u8 elements.
+    U8(Vec<u8>),
+}
+
+/// Runs `$body` with `$v` bound to the storage's vector, whatever its dtype.
+macro_rules! with_cpu {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            $crate::cpu::CpuStorage::F32($v) => $body,
+            $crate::cpu::CpuStorage::F64($v) => $body,
+            $crate::cpu::CpuStorage::I64($v) => $body,
+            $crate::cpu::CpuStorage::U8($v) => $body,
+        }
+    };
+}
+pub(crate) use with_cpu;
+
+impl CpuStorage {
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::I64(_) => DType::I64,
+            CpuStorage::U8(_) => DType::U8,
+        }
+    }
+
+    /// Number of elements held.
+    pub fn len(&self) -> usize {
+        with_cpu!(self, v => v.len())
+    }
+
+    /// Whether the storage holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A storage of `n` copies of `v` (converted from f64).
+    pub fn full(dtype: DType, n: usize, v: f64) -> CpuStorage {
+        match dtype {
+            DType::F32 => CpuStorage::F32(vec![v as f32; n]),
+            DType::F64 => CpuStorage::F64(vec![v; n]),
+            DType::I64 => CpuStorage::I64(vec![v as i64; n]),
+            DType::U8 => CpuStorage::U8(vec![v as u8; n]),
+        }
+    }
+
+    /// The elements of `l`, copied in row-major order into a new storage.
+    pub(crate) fn contiguous(&self, l: &Layout) -> CpuStorage {
+        with_cpu!(self, v => Element::into_storage(map(v, l, |x| x)))
+    }
+
+    /// The elements of `l` converted to `to`.
+    pub(crate) fn cast(&self, l: &Layout, to: DType) -> CpuStorage {
+        fn go<T: Element>(v: &[T], l: &Layout, to: DType) -> CpuStorage {
+            match to {
+                DType::F32 => CpuStorage::F32(map(v, l, |x| f32::from_f64(x.to_f64()))),
+                DType::F64 => CpuStorage::F64(map(v, l, |x| x.to_f64())),
+                DType::I64 => CpuStorage::I64(map(v, l, |x| i64::from_f64(x.to_f64()))),
+                DType::U8 => CpuStorage::U8(map(v, l, |x| u8::from_f64(x.to_f64()))),
+            }
+        }
+        with_cpu!(self, v => go(v, l, to))
+    }
+}
+
+/// Builds a vector of `n` elements by filling fixed-size chunks in parallel; `fill(start, chunk)`
+/// writes the elements `start..start + chunk.len()`.
+pub(crate) fn build<U: Send>(
+    n: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync,
+) -> Vec<U> {
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    let chunk = chunk.max(1);
+    if n <= chunk {
+        fill(0, spare);
+    } else {
+        spare
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| fill(i * chunk, c));
+    }
+    // SAFETY: every element 0..n was written by `fill` (each chunk covers its range entirely).
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// `f` applied to every element of `l`, in row-major order.
+pub(crate) fn map<T: Element, U: Send + Copy>(
+    src: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
+    let n = l.elem_count();
+    if let Some(r) = l.contiguous_range() {
+        let src = &src[r];
+        return build(n, MIN_TASK, |start, out| {
+            let end = start + out.len();
+            for (o, &x) in out.iter_mut().zip(&src[start..end]) {
+                o.write(f(x));
+            }
+        });
+    }
+    if n == 0 {
+        return Vec::new();
+    }
+    let plan = Plan::new([l]);
+    let inner = plan.inner();
+    let [s] = plan.inner_strides();
+    let rpt = rows_per_task(inner);
+    build(n, rpt * inner, |start, out| {
+        for (k, row) in out.chunks_mut(inner).enumerate() {
+            let [o] = plan.row_offsets(start / inner + k);
+            for (i, w) in row.iter_mut().enumerate() {
+                w.write(f(src[o + i * s]));
+            }
+        }
+    })
+}
+
+/// `f(a, b)` over two layouts of the same shape (already broadcast), in row-major order.
+pub(crate) fn zip<A: Element, B: Element, U: Send + Copy>(
+    a: &[A],
+    al: &Layout,
+    b: &[B],
+    bl: &Layout,
+    f: impl Fn(A, B) -> U + Sync,
+) -> Vec<U> {
+    let n = al.elem_count();
+    if n == 0 {
+        return Vec::new();
+    }
+    if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
+        let (a, b) = (&a[ra], &b[rb]);
+        return build(n, MIN_TASK, |start, out| {
+            let end = start + out.len();
+            for ((o, &x), &y) in out.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
+                o.write(f(x, y));
+            }
+        });
+    }
+    let plan = Plan::new([al, bl]);
+    let inner = plan.inner();
+    let [sa, sb] = plan.inner_strides();
+    let rpt = rows_per_task(inner);
+    build(n, rpt * inner, |start, out| {
+        for (k, row) in out.chunks_mut(inner).enumerate() {
+            let [oa, ob] = plan.row_offsets(start / inner + k);
+            match (sa, sb) {
+                // the common broadcast shapes get loops the compiler can vectorize
+                (1, 1) => {
+                    for ((w, &x), &y) in row
+                        .iter_mut()
+                        .zip(&a[oa..oa + inner])
+                        .zip(&b[ob..ob + inner])
+                    {
+                        w.write(f(x, y));
+                    }
+                }
+                (1, 0) => {
+                    let y = b[ob];
+                    for (w, &x) in row.iter_mut().zip(&a[oa..oa + inner]) {
+                        w.write(f(x, y));
+                    }
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    for (w, &y) in row.iter_mut().zip(&b[ob..ob + inner]) {
+                        w.write(f(x, y));
+                    }
+                }
+                _ => {
+                    for (i, w) in row.iter_mut().enumerate() {
+                        w.write(f(a[oa + i * sa], b[ob + i * sb]));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `f(a, b, c)` over three layouts of the same shape, in row-major order.
+pub(crate) fn zip3<A: Element, B: Element, C: Element, U: Send + Copy>(
+    (a, al): (&[A], &Layout),
+    (b, bl): (&[B], &Layout),
+    (c, cl): (&[C], &Layout),
+    f: impl Fn(A, B, C) -> U + Sync,
+) -> Vec<U> {
+    let n = al.elem_count();
+    if n == 0 {
+        return Vec::new();
+    }
+    let plan = Plan::new([al, bl, cl]);
+    let inner = plan.inner();
+    let [sa, sb, sc] = plan.inner_strides();
+    let rpt = rows_per_task(inner);
+    build(n, rpt * inner, |start, out| {
+        for (k, row) in out.chunks_mut(inner).enumerate() {
+            let [oa, ob, oc] = plan.row_offsets(start / inner + k);
+            for (i, w) in row.iter_mut().enumerate() {
+                w.write(f(a[oa + i * sa], b[ob + i * sb], c[oc + i * sc]));
+            }
+        }
+    })
+}
+
+/// Copies the elements of `src` viewed through `sl` into `dst` viewed through `dl` (same shape).
+pub(crate) fn copy_into<T: Element>(src: &[T], sl: &Layout, dst: &mut [T], dl: &Layout) {
+    if sl.elem_count() == 0 {
+        return;
+    }
+    if let (Some(rs), Some(rd)) = (sl.contiguous_range(), dl.contiguous_range()) {
+        dst[rd].copy_from_slice(&src[rs]);
+        return;
+    }
+    let plan = Plan::new([sl, dl]);
+    let inner = plan.inner();
+    let [ss, sd] = plan.inner_strides();
+    for r in 0..plan.rows() {
+        let [os, od] = plan.row_offsets(r);
+        if ss == 1 && sd == 1 {
+            dst[od..od + inner].copy_from_slice(&src[os..os + inner]);
+        } else {
+            for i in 0..inner {
+                dst[od + i * sd] = src[os + i * ss];
+            }
+        }
+    }
+}

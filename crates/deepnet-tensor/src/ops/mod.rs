@@ -1,0 +1,12 @@
+//! Tensor operations, one op family per file, each with its forward, its `Backward` and its tests.
+
+mod binary;
+mod cast;
+mod cmp;
+mod concat;
+mod index;
+mod matmul;
+mod movement;
+mod reduce;
+mod stats;
+mod unary;

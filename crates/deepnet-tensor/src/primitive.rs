@@ -1,0 +1,157 @@
+//! The primitive contract between the tensor front end and a device: the few elementwise,
+//! reduction and structural operations every device implements. Everything else is composed.
+
+/// Elementwise operations with one tensor operand (scalar parameters are carried in the variant).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `e^x`
+    Exp,
+    /// natural log
+    Log,
+    /// `ln(1 + x)`, accurate for small x
+    Log1p,
+    /// square root
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// -1, 0 or 1
+    Sign,
+    /// `x * x`
+    Square,
+    /// `1 / x`
+    Recip,
+    /// `1 / (1 + e^-x)`, computed without overflow for large |x|
+    Sigmoid,
+    /// hyperbolic tangent
+    Tanh,
+    /// `max(x, 0)`
+    Relu,
+    /// `x` if `x > 0` else `slope * x`
+    LeakyRelu(f64),
+    /// `ln(1 + e^(beta x)) / beta`, linear above `threshold` (PyTorch's softplus)
+    Softplus {
+        /// scale of the input
+        beta: f64,
+        /// above `beta * x > threshold` the function is linear
+        threshold: f64,
+    },
+    /// `x + c`
+    AddScalar(f64),
+    /// `x * c`
+    MulScalar(f64),
+    /// `x ^ c`
+    PowScalar(f64),
+    /// `c ^ x`
+    ScalarPow(f64),
+    /// `min(max(x, lo), hi)`; either bound may be absent
+    Clamp(Option<f64>, Option<f64>),
+}
+
+/// Elementwise operations with two operands of the same (broadcast) shape and dtype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a ^ b`
+    Pow,
+    /// the larger (NaN propagates)
+    Maximum,
+    /// the smaller (NaN propagates)
+    Minimum,
+}
+
+/// Elementwise comparisons; the result is a u8 mask of 0 and 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// Reductions over a set of dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// sum of the elements
+    Sum,
+    /// the largest element (NaN propagates)
+    Max,
+    /// the smallest element (NaN propagates)
+    Min,
+    /// index of the first largest element (as i64)
+    ArgMax,
+    /// index of the first smallest element (as i64)
+    ArgMin,
+}
+
+impl UnaryOp {
+    /// The op's name in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Log1p => "log1p",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Square => "square",
+            UnaryOp::Recip => "reciprocal",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Relu => "relu",
+            UnaryOp::LeakyRelu(_) => "leaky_relu",
+            UnaryOp::Softplus { .. } => "softplus",
+            UnaryOp::AddScalar(_) => "add_scalar",
+            UnaryOp::MulScalar(_) => "mul_scalar",
+            UnaryOp::PowScalar(_) => "pow_scalar",
+            UnaryOp::ScalarPow(_) => "scalar_pow",
+            UnaryOp::Clamp(..) => "clamp",
+        }
+    }
+}
+
+impl BinaryOp {
+    /// The op's name in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+        }
+    }
+}
+
+impl CmpOp {
+    /// The op's name in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "eq",
+            CmpOp::Ne => "ne",
+            CmpOp::Lt => "lt",
+            CmpOp::Le => "le",
+            CmpOp::Gt => "gt",
+            CmpOp::Ge => "ge",
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! deepnet facade
+pub use deepnet_tensor as tensor;
