@@ -1,1 +1,60 @@
-fn main() {}
+//! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | bench | data`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "deepnet", version, about = "deepnet: deep networks in Rust")]
+struct Cli {
+    /// Print one machine-readable JSON summary instead of human-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Number of threads for the kernels (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (default: an MLP on the MNIST shipped in data/).
+    Train,
+    /// Evaluate saved weights on a dataset.
+    Eval,
+    /// Predict classes for inputs with saved weights.
+    Predict,
+    /// Print a model's layers, output shapes and parameter counts.
+    Summary,
+    /// Draw samples from a generative model.
+    Sample,
+    /// Measure kernel and training throughput.
+    Bench(cmd::bench::BenchArgs),
+    /// Inspect a dataset.
+    Data,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = deepnet::tensor::set_num_threads(n) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
+        Command::Bench(args) => cmd::bench::run(args, cli.json),
+        Command::Train | Command::Eval | Command::Predict | Command::Summary | Command::Sample | Command::Data => {
+            Err("this command is not available yet: it arrives with the nn/training work (issue 3)".to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
