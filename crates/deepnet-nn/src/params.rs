@@ -1,0 +1,350 @@
+//! `ParamStore` owns every parameter and buffer of a model under its dotted PyTorch path
+//! (`layers.0.weight`): it *is* the `state_dict`. `ParamBuilder` hands out paths and
+//! initialized tensors while a model is constructed.
+
+use crate::init::{init_tensor, Init};
+use deepnet_tensor::{no_grad, DType, Error, Generator, Result, Shape, Tensor};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Whether an entry is learned (a parameter) or state (a buffer such as BatchNorm's running mean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// learned by the optimizer
+    Param,
+    /// saved and loaded, never trained
+    Buffer,
+}
+
+#[derive(Clone)]
+struct Entry {
+    name: String,
+    tensor: Tensor,
+    kind: Kind,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+}
+
+/// The parameters and buffers of a model, in registration order, keyed by PyTorch `state_dict`
+/// names. Cloning gives another handle to the same store.
+#[derive(Clone)]
+pub struct ParamStore {
+    inner: Arc<RwLock<Inner>>,
+    gen: Arc<Mutex<Generator>>,
+    dtype: DType,
+}
+
+impl ParamStore {
+    /// An empty f32 store whose initializations are drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self::with_dtype(seed, DType::F32)
+    }
+
+    /// An empty store of another float dtype (f64 for gradient checks).
+    pub fn with_dtype(seed: u64, dtype: DType) -> Self {
+        ParamStore {
+            inner: Arc::new(RwLock::new(Inner::default())),
+            gen: Arc::new(Mutex::new(Generator::new(seed))),
+            dtype,
+        }
+    }
+
+    /// The builder at the root path.
+    pub fn root(&self) -> ParamBuilder {
+        ParamBuilder {
+            store: self.clone(),
+            path: String::new(),
+        }
+    }
+
+    /// The dtype new parameters get.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, name: String, tensor: Tensor, kind: Kind) -> Result<()> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.index.contains_key(&name) {
+            return Err(Error::msg(format!(
+                "parameter store: \"{name}\" is registered twice"
+            )));
+        }
+        let i = inner.entries.len();
+        inner.index.insert(name.clone(), i);
+        inner.entries.push(Entry { name, tensor, kind });
+        Ok(())
+    }
+
+    /// The tensor registered under `name`.
+    pub fn get(&self, name: &str) -> Option<Tensor> {
+        let inner = self.read();
+        inner
+            .index
+            .get(name)
+            .map(|&i| inner.entries[i].tensor.clone())
+    }
+
+    /// Every parameter (trainable or frozen) with its name, in registration order.
+    pub fn all_params(&self) -> Vec<(String, Tensor)> {
+        self.read()
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::Param)
+            .map(|e| (e.name.clone(), e.tensor.clone()))
+            .collect()
+    }
+
+    /// The trainable parameters (not frozen) with their names: what an optimizer updates.
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        self.all_params()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect()
+    }
+
+    /// The buffers with their names.
+    pub fn buffers(&self) -> Vec<(String, Tensor)> {
+        self.read()
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::Buffer)
+            .map(|e| (e.name.clone(), e.tensor.clone()))
+            .collect()
+    }
+
+    /// Parameters and buffers, in registration order: PyTorch's `state_dict()`.
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        self.read()
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.tensor.clone()))
+            .collect()
+    }
+
+    /// The names in registration order.
+    pub fn keys(&self) -> Vec<String> {
+        self.read().entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Total number of parameter elements (buffers excluded), as
+    /// `sum(p.numel() for p in model.parameters())`.
+    pub fn num_params(&self) -> usize {
+        self.all_params().iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    /// Number of trainable parameter elements.
+    pub fn num_trainable(&self) -> usize {
+        self.trainable().iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    /// Freezes (no gradient, not updated) every parameter whose name starts with `prefix`;
+    /// returns how many were matched. An empty prefix matches all.
+    pub fn freeze(&self, prefix: &str) -> Result<usize> {
+        self.set_trainable(prefix, false)
+    }
+
+    /// Unfreezes every parameter whose name starts with `prefix`.
+    pub fn unfreeze(&self, prefix: &str) -> Result<usize> {
+        self.set_trainable(prefix, true)
+    }
+
+    fn set_trainable(&self, prefix: &str, on: bool) -> Result<usize> {
+        let mut n = 0;
+        for (name, t) in self.all_params() {
+            if name.starts_with(prefix) {
+                t.requires_grad_(on)?;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return Err(Error::msg(format!(
+                "no parameter name starts with \"{prefix}\" (names look like \"{}\")",
+                self.keys().first().cloned().unwrap_or_default()
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Copies values from `state` into the registered tensors (PyTorch `load_state_dict`). With
+    /// `strict`, missing and unexpected keys are errors; a shape mismatch always is. The error
+    /// lists every problem at once; on error nothing is changed.
+    pub fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<()> {
+        let given: HashMap<&str, &Tensor> = state.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mine = self.state_dict();
+        let mut missing = Vec::new();
+        let mut mismatched = Vec::new();
+        for (k, t) in &mine {
+            match given.get(k.as_str()) {
+                None => missing.push(k.clone()),
+                Some(v) if v.shape() != t.shape() => {
+                    mismatched.push(format!("{k}: expected {}, got {}", t.shape(), v.shape()))
+                }
+                Some(_) => {}
+            }
+        }
+        let known: std::collections::HashSet<&str> = mine.iter().map(|(k, _)| k.as_str()).collect();
+        let unexpected: Vec<String> = state
+            .iter()
+            .filter(|(k, _)| !known.contains(k.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !mismatched.is_empty() || (strict && (!missing.is_empty() || !unexpected.is_empty())) {
+            return Err(Error::msg(format!(
+                "load_state_dict: missing keys {missing:?}, unexpected keys {unexpected:?}, wrong shapes {mismatched:?}"
+            )));
+        }
+        let _g = no_grad();
+        for (k, t) in &mine {
+            if let Some(v) = given.get(k.as_str()) {
+                t.assign_(v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands out parameter paths and initialized tensors while a model is built: `push("layers")`,
+/// `push(0)` mirror PyTorch attribute names and `Sequential` indices.
+#[derive(Clone)]
+pub struct ParamBuilder {
+    store: ParamStore,
+    path: String,
+}
+
+impl ParamBuilder {
+    /// The builder one level down (`features` then `3` gives `features.3`).
+    pub fn push(&self, name: impl Display) -> ParamBuilder {
+        let path = if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        };
+        ParamBuilder {
+            store: self.store.clone(),
+            path,
+        }
+    }
+
+    /// The dotted path of this builder (empty at the root).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The store parameters are registered in.
+    pub fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    fn full(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// Registers a trainable parameter `name` of `shape`, initialized by `init`.
+    pub fn param(&self, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Tensor> {
+        let shape = shape.into();
+        let t = {
+            let mut g = self.store.gen.lock().unwrap_or_else(|e| e.into_inner());
+            init_tensor(&shape, init, self.store.dtype, &mut g)?
+        };
+        let t = t.requires_grad_(true)?;
+        self.store.insert(self.full(name), t.clone(), Kind::Param)?;
+        Ok(t)
+    }
+
+    /// Registers a buffer `name` (saved and loaded, not trained) holding `value`.
+    pub fn buffer(&self, name: &str, value: Tensor) -> Result<Tensor> {
+        self.store
+            .insert(self.full(name), value.clone(), Kind::Buffer)?;
+        Ok(value)
+    }
+
+    /// Runs `f` with the store's generator (for layers that draw random numbers, e.g. dropout
+    /// seeds).
+    pub fn with_generator<R>(&self, f: impl FnOnce(&mut Generator) -> R) -> R {
+        let mut g = self.store.gen.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_counts_freeze_and_load() {
+        let store = ParamStore::new(0);
+        let pb = store.root().push("layers");
+        let w = pb
+            .push(0)
+            .param("weight", [3, 2], Init::TORCH_DEFAULT_WEIGHT)
+            .unwrap();
+        pb.push(0).param("bias", [3], Init::Zeros).unwrap();
+        pb.push(1).param("weight", [1, 3], Init::Ones).unwrap();
+        store
+            .root()
+            .push("bn")
+            .buffer("running_mean", Tensor::zeros([3], DType::F32).unwrap())
+            .unwrap();
+        assert_eq!(
+            store.keys(),
+            vec![
+                "layers.0.weight",
+                "layers.0.bias",
+                "layers.1.weight",
+                "bn.running_mean"
+            ]
+        );
+        assert_eq!(store.num_params(), 12);
+        assert!(
+            pb.push(0).param("bias", [3], Init::Zeros).is_err(),
+            "duplicate names are errors"
+        );
+        assert_eq!(store.freeze("layers.0").unwrap(), 2);
+        assert_eq!(store.num_trainable(), 3);
+        assert!(store.freeze("nope").is_err());
+        store.unfreeze("").unwrap();
+        assert_eq!(store.num_trainable(), 12);
+
+        let new_w = Tensor::ones([3, 2], DType::F32).unwrap();
+        let mut sd = store.state_dict();
+        sd[0].1 = new_w;
+        store.load_state_dict(&sd, true).unwrap();
+        assert_eq!(
+            w.to_vec::<f32>().unwrap(),
+            vec![1.0; 6],
+            "the module's handle sees the new values"
+        );
+        let bad = vec![(
+            "layers.0.weight".to_string(),
+            Tensor::zeros([2, 3], DType::F32).unwrap(),
+        )];
+        let e = store.load_state_dict(&bad, false).unwrap_err().to_string();
+        assert!(
+            e.contains("layers.0.weight: expected [3, 2], got [2, 3]"),
+            "{e}"
+        );
+        let e = store
+            .load_state_dict(&sd[..1], true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("layers.1.weight"), "{e}");
+        assert_eq!(
+            w.to_vec::<f32>().unwrap(),
+            vec![1.0; 6],
+            "failed loads change nothing"
+        );
+    }
+}
