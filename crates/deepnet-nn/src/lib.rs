@@ -5,10 +5,16 @@
 
 #![warn(missing_docs)]
 
+pub mod functional;
 pub mod init;
+pub mod layers;
+pub mod loss;
 mod module;
+pub mod optim;
 mod params;
+pub mod regularize;
 
 pub use init::{FanMode, Init, Nonlinearity};
+pub use loss::Reduction;
 pub use module::Module;
 pub use params::{Kind, ParamBuilder, ParamStore};

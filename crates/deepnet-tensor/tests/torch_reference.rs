@@ -74,9 +74,7 @@ fn op_for(name: &str) -> Option<Op> {
         // indexing (index inputs arrive as int64)
         "gather_dim1" => |t| t[0].gather(1, &t[1]),
         "index_select_dim0" => |t| t[0].index_select(0, &t[1]),
-        "scatter_add_dim0" => |t| {
-            Tensor::zeros([3, 4], DType::F64)?.scatter_add(0, &t[1], &t[0])
-        },
+        "scatter_add_dim0" => |t| Tensor::zeros([3, 4], DType::F64)?.scatter_add(0, &t[1], &t[0]),
         "one_hot" => |t| t[0].one_hot(4)?.to_f64(),
         // movement / composite
         "cat_dim1" => |t| Tensor::cat(&t[..2], 1),
@@ -120,7 +118,8 @@ fn compare(case: &str, what: &str, got: &Tensor, want: &Arr) -> Option<String> {
     }
     let g = got.to_vec_f64();
     for (i, (&a, &b)) in g.iter().zip(&want.data).enumerate() {
-        if !((a - b).abs() <= TOL + TOL * b.abs()) {
+        let close = (a - b).abs() <= TOL + TOL * b.abs(); // false for NaN
+        if !close {
             return Some(format!(
                 "{case}: {what} element {i} (of shape {:?}) is {a:e}, torch gives {b:e} (diff {:e})",
                 want.shape,

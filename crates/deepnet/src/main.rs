@@ -46,9 +46,15 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Bench(args) => cmd::bench::run(args, cli.json),
-        Command::Train | Command::Eval | Command::Predict | Command::Summary | Command::Sample | Command::Data => {
-            Err("this command is not available yet: it arrives with the nn/training work (issue 3)".to_string())
-        }
+        Command::Train
+        | Command::Eval
+        | Command::Predict
+        | Command::Summary
+        | Command::Sample
+        | Command::Data => Err(
+            "this command is not available yet: it arrives with the nn/training work (issue 3)"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

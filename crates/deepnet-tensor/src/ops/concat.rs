@@ -1,7 +1,7 @@
 //! Joining and splitting: cat, stack, chunk, split, and constant padding.
 
 use crate::autograd::Backward;
-use crate::{DType, Dim, Error, Result, Shape, Tensor};
+use crate::{CpuStorage, DType, Dim, Error, Layout, Result, Shape, Storage, Tensor};
 
 /// Gradient of `cat`: each input gets its own slice of the gradient.
 struct CatBackward {
@@ -84,20 +84,18 @@ impl Tensor {
             .iter()
             .map(|t| t.to_dtype(dt))
             .collect::<Result<_>>()?;
-        let out = Tensor::zeros(shape.clone(), dt)?;
+        // fill new storage directly: every element is covered by exactly one input
+        let out_layout = Layout::contiguous(shape.clone());
+        let mut out = Storage::Cpu(CpuStorage::full(dt, out_layout.elem_count(), 0.0));
         let mut start = 0;
-        {
-            let mut dst = out.storage_mut();
-            for t in &inputs {
-                let len = t.dims()[d];
-                let region = out.layout().slice(d, start, len, 1);
-                dst.copy_from(&region, &t.storage(), t.layout())?;
-                start += len;
-            }
+        for t in &inputs {
+            let len = t.dims()[d];
+            let region = out_layout.slice(d, start, len, 1);
+            out.copy_from(&region, &t.storage(), t.layout())?;
+            start += len;
         }
-        let s = out.storage().clone();
         let refs: Vec<&Tensor> = inputs.iter().collect();
-        Ok(Tensor::from_op(s, shape, CatBackward { dim: d }, &refs))
+        Ok(Tensor::from_op(out, shape, CatBackward { dim: d }, &refs))
     }
 
     /// Stacks tensors of the same shape along a new dimension `dim` (`torch.stack`).
@@ -133,6 +131,10 @@ impl Tensor {
             ));
         }
         let d = self.shape().dim("chunk", dim.to_isize())?;
+        if self.dims()[d] == 0 {
+            // an empty dim gives `chunks` empty pieces, as in PyTorch
+            return self.split_with_sizes(&vec![0; chunks], d);
+        }
         let size = self.dims()[d].div_ceil(chunks).max(1);
         self.split(size, d)
     }
@@ -144,6 +146,10 @@ impl Tensor {
         }
         let d = self.shape().dim("split", dim.to_isize())?;
         let n = self.dims()[d];
+        if n == 0 {
+            // an empty dim gives one empty piece, as in PyTorch
+            return self.split_with_sizes(&[0], d);
+        }
         let sizes: Vec<usize> = (0..n)
             .step_by(split_size)
             .map(|s| split_size.min(n - s))
@@ -188,24 +194,25 @@ impl Tensor {
             ));
         }
         let mut shape = self.dims().to_vec();
-        let mut region = None::<crate::Layout>;
         let mut spec = Vec::new();
         for (k, pair) in pads.chunks(2).enumerate() {
             let d = self.rank() - 1 - k;
             shape[d] += pair[0] + pair[1];
             spec.push((d, pair[0]));
         }
-        let out = Tensor::full(shape.clone(), value, self.dtype())?;
+        let out_layout = Layout::contiguous(shape.clone());
+        let mut out = Storage::Cpu(CpuStorage::full(
+            self.dtype(),
+            out_layout.elem_count(),
+            value,
+        ));
+        let mut region = out_layout.clone();
         for &(d, before) in &spec {
-            let l = region.take().unwrap_or_else(|| out.layout().clone());
-            region = Some(l.slice(d, before, self.dims()[d], 1));
+            region = region.slice(d, before, self.dims()[d], 1);
         }
-        let region = region.unwrap_or_else(|| out.layout().clone());
-        out.storage_mut()
-            .copy_from(&region, &self.storage(), self.layout())?;
-        let s = out.storage().clone();
+        out.copy_from(&region, &self.storage(), self.layout())?;
         Ok(Tensor::from_op(
-            s,
+            out,
             shape,
             PadBackward { pads: spec },
             &[self],

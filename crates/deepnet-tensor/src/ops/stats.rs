@@ -18,8 +18,12 @@ impl Tensor {
         let dd: Vec<isize> = d.iter().map(|&i| i as isize).collect();
         let mean = x.mean(&dd[..], true)?;
         let ss = x.sub(&mean)?.square()?.sum(&dd[..], keepdim)?;
-        let denom = if unbiased { n as f64 - 1.0 } else { n as f64 };
-        // n - 1 = 0 gives inf/NaN, as in PyTorch
+        // PyTorch divides by max(n - 1, 0): n - 1 <= 0 gives inf/NaN (an empty dim NaN, not -0)
+        let denom = if unbiased {
+            (n as f64 - 1.0).max(0.0)
+        } else {
+            n as f64
+        };
         ss.div_scalar(denom)
     }
 

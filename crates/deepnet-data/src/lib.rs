@@ -1,0 +1,67 @@
+//! # deepnet-data
+//!
+//! Datasets, data loaders, transforms and file formats for deepnet.
+//!
+//! - [`idx`]: the IDX format of MNIST (raw or gzip), strictly validated.
+//! - [`Dataset`]: batch-first datasets; [`InMemoryDataset`] holds a whole set as one f32 buffer.
+//! - [`Mnist`]: MNIST and Fashion-MNIST from a directory with the standard file names.
+//! - [`transforms`]: scaling, normalization, Gaussian noise (seeded).
+//! - [`DataLoader`]: seeded per-epoch shuffling, `drop_last`, background prefetching.
+//!
+//! Shape contract: a batch is images `(B, *sample_shape)` f32 and labels `(B,)` i64; MNIST samples
+//! are `(1, 28, 28)`, so MNIST batches are `(B, 1, 28, 28)` (or `(B, 784)` after
+//! [`InMemoryDataset::reshape_samples`]).
+//!
+//! ```no_run
+//! use deepnet_data::{DataLoader, Mnist, Split};
+//! use std::sync::Arc;
+//! let train = Mnist::load(Mnist::shipped_dir(), Split::Train)?; // (60000, 1, 28, 28) in [0, 1]
+//! let loader = DataLoader::new(Arc::new(train), 64)?.shuffle(true).seed(0);
+//! for batch in loader.iter_epoch(0) {
+//!     let (images, labels) = batch?; // (64, 1, 28, 28) f32, (64,) i64
+//! #   let _ = (images, labels);
+//! }
+//! # Ok::<(), deepnet_data::DataError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod dataset;
+mod error;
+pub mod idx;
+mod loader;
+mod mnist;
+pub mod transforms;
+
+pub use dataset::{Dataset, InMemoryDataset};
+pub use error::{DataError, Result};
+pub use idx::{read_idx, write_idx, IdxArray};
+pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
+pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::{Path, PathBuf};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(name: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("deepnet-data-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Layers, one family per file. Each layer implements [`crate::Module`]; its parameters live in
+//! the [`crate::ParamStore`] under the builder path it was created with (`layers.0.weight`), and
+//! its errors name that path.
+
+mod activation;
+mod dropout;
+mod linear;
+mod sequential;
+#[cfg(test)]
+mod train_test;
+
+pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
+pub use dropout::Dropout;
+pub use linear::Linear;
+pub use sequential::Sequential;
+
+use deepnet_tensor::Error;
+
+/// Labels `e` with the module path `path`, unless the path is empty (a root module) or the
+/// error already carries a path (the innermost, most specific path wins; it is a full dotted
+/// path already).
+pub(crate) fn in_module(e: Error, path: &str) -> Error {
+    if path.is_empty() || matches!(e, Error::InModule { .. }) {
+        e
+    } else {
+        e.in_module(path)
+    }
+}
+
+/// A float as Python prints it in a repr (`0.5`, `1.0`, `0.01`), for `describe()`.
+pub(crate) fn py_float(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,24 @@
+//! # deepnet-train
+//!
+//! What a training run writes and watches, independent of any model: atomic file writes,
+//! safetensors model files (loadable by PyTorch's `safetensors.torch.load_file`), the
+//! `metrics.csv` log, PNG plots, a progress bar (plain lines when stderr is not a terminal), and
+//! a gradient-health monitor that warns about vanishing and exploding gradients.
+
+#![warn(missing_docs)]
+
+pub mod atomic;
+mod error;
+pub mod metrics;
+pub mod monitor;
+pub mod plot;
+pub mod progress;
+pub mod safetensors;
+
+pub use atomic::{write_atomic, write_atomic_with};
+pub use error::{Result, TrainError};
+pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
+pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
+pub use plot::{plot_curves, Plot};
+pub use progress::{EpochProgress, Progress, ProgressMode};
+pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};

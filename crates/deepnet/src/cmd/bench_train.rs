@@ -1,0 +1,61 @@
+//! `deepnet bench mlp-train`: training throughput of the MLP 784-256-128-10 (ReLU) on one fixed
+//! random batch: forward, softmax cross-entropy, backward, SGD momentum step, loss read back each
+//! step. `tools/bench/torch_mlp_train.py` runs the same step in PyTorch.
+
+use deepnet::models::{Mlp, MlpConfig};
+use deepnet::nn::loss::{cross_entropy, Reduction};
+use deepnet::nn::optim::{Optimizer, Sgd, SgdConfig};
+use deepnet::nn::{Module, ParamStore};
+use deepnet::tensor::{DType, Generator, Tensor};
+use std::time::Instant;
+
+/// Measured throughput of one benchmark run.
+pub struct TrainBench {
+    pub steps: usize,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    pub last_loss: f64,
+}
+
+/// Runs warm-up steps, then steps for about `seconds`.
+pub fn mlp_train(batch: usize, seconds: f64) -> Result<TrainBench, String> {
+    let err = |e: deepnet::tensor::Error| e.to_string();
+    if batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    let store = ParamStore::new(0);
+    let model = Mlp::new(&MlpConfig::mnist(), &store.root()).map_err(err)?;
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..Default::default()
+    })
+    .map_err(err)?;
+    let mut g = Generator::new(1);
+    let x = Tensor::rand([batch, 784], DType::F32, &mut g).map_err(err)?;
+    let y = Tensor::randint(0, 10, [batch], &mut g).map_err(err)?;
+    let params = store.trainable();
+    let mut step = || -> Result<f64, deepnet::tensor::Error> {
+        let loss = cross_entropy(&model.forward(&x)?, &y, Reduction::Mean)?;
+        let grads = loss.backward()?;
+        opt.step(&params, &grads)?;
+        loss.item()
+    };
+    for _ in 0..10 {
+        step().map_err(err)?;
+    }
+    let t0 = Instant::now();
+    let mut steps = 0;
+    let mut last_loss = 0.0;
+    while t0.elapsed().as_secs_f64() < seconds || steps < 5 {
+        last_loss = step().map_err(err)?;
+        steps += 1;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    Ok(TrainBench {
+        steps,
+        seconds: dt,
+        images_per_sec: (steps * batch) as f64 / dt,
+        last_loss,
+    })
+}
