@@ -16,5 +16,5 @@ pub mod regularize;
 
 pub use init::{FanMode, Init, Nonlinearity};
 pub use loss::Reduction;
-pub use module::Module;
+pub use module::{record_output, trace_layers, LayerRecord, Module};
 pub use params::{Kind, ParamBuilder, ParamStore};

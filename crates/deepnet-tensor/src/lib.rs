@@ -66,5 +66,10 @@ pub fn with_num_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> Resu
         .num_threads(n)
         .build()
         .map_err(|e| Error::msg(format!("with_num_threads({n}): {e}")))?;
-    Ok(pool.install(f))
+    // grad mode is per thread: carry the caller's into the pool
+    let grad = is_grad_enabled();
+    Ok(pool.install(move || {
+        let _g = set_grad_enabled(grad);
+        f()
+    }))
 }

@@ -44,6 +44,12 @@ pub enum TrainError {
     /// A tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] deepnet_tensor::Error),
+    /// Loading or batching data failed.
+    #[error(transparent)]
+    Data(#[from] deepnet_data::DataError),
+    /// A bad training configuration (names the setting and what was expected).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl TrainError {

@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod plot;
 pub mod progress;
 pub mod safetensors;
+pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use error::{Result, TrainError};
@@ -22,3 +23,4 @@ pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};
 pub use progress::{EpochProgress, Progress, ProgressMode};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
+pub use trainer::{evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary};

@@ -7,6 +7,7 @@ pub use deepnet_data as data;
 pub use deepnet_models as models;
 pub use deepnet_nn as nn;
 pub use deepnet_tensor as tensor;
+pub use deepnet_train as train;
 
 /// The names most programs need.
 pub mod prelude {

@@ -21,13 +21,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: an MLP on the MNIST shipped in data/).
-    Train,
+    Train(cmd::train::TrainArgs),
     /// Evaluate saved weights on a dataset.
-    Eval,
+    Eval(cmd::eval::EvalArgs),
     /// Predict classes for inputs with saved weights.
     Predict,
     /// Print a model's layers, output shapes and parameter counts.
-    Summary,
+    Summary(cmd::summary::SummaryArgs),
     /// Draw samples from a generative model.
     Sample,
     /// Measure kernel and training throughput.
@@ -46,15 +46,12 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Bench(args) => cmd::bench::run(args, cli.json),
-        Command::Train
-        | Command::Eval
-        | Command::Predict
-        | Command::Summary
-        | Command::Sample
-        | Command::Data => Err(
-            "this command is not available yet: it arrives with the nn/training work (issue 3)"
-                .to_string(),
-        ),
+        Command::Train(args) => cmd::train::run(args, cli.json),
+        Command::Eval(args) => cmd::eval::run(args, cli.json),
+        Command::Summary(args) => cmd::summary::run(args, cli.json),
+        Command::Predict | Command::Sample | Command::Data => {
+            Err("this command is not available yet".to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

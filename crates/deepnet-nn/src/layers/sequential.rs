@@ -1,6 +1,7 @@
 //! A chain of modules (`torch.nn.Sequential`).
 
 use super::in_module;
+
 use crate::{Module, ParamBuilder};
 use deepnet_tensor::{Result, Tensor};
 
@@ -80,6 +81,9 @@ impl Module for Sequential {
             h = m
                 .forward(&h)
                 .map_err(|e| in_module(e, &self.child_path(i)))?;
+            if m.children().is_empty() {
+                crate::module::record_output(&self.child_path(i), m.as_ref(), &h);
+            }
         }
         Ok(h)
     }

@@ -1,0 +1,238 @@
+//! What `train`, `eval` and `summary` share: finding datasets, describing a model so that a
+//! weights file can rebuild it, and building models by name.
+
+use clap::Args;
+use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
+use deepnet::models::{Activation, Mlp, MlpConfig};
+use deepnet::nn::{Module, ParamStore};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Errors of the command line are plain messages.
+pub type CliResult<T> = Result<T, String>;
+
+/// Turns any displayable error into a message.
+pub fn msg<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// The repository root as seen from this crate at build time (for the shipped `data/`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Resolves `--dataset`: `mnist` (shipped in `data/mnist`), `fashion-mnist` (from
+/// `../shared/data/fashion-mnist`), or a directory holding the four IDX files.
+pub fn resolve_dataset(name: &str) -> CliResult<PathBuf> {
+    let candidates: Vec<PathBuf> = match name {
+        "mnist" => vec![PathBuf::from("data/mnist"), repo_root().join("data/mnist")],
+        "fashion-mnist" => vec![
+            PathBuf::from("data/fashion-mnist"),
+            PathBuf::from("../shared/data/fashion-mnist"),
+            repo_root().join("../shared/data/fashion-mnist"),
+        ],
+        dir => {
+            let p = PathBuf::from(dir);
+            if p.is_dir() {
+                return Ok(p);
+            }
+            return Err(format!(
+                "--dataset: \"{dir}\" is neither mnist, fashion-mnist nor a directory of IDX files"
+            ));
+        }
+    };
+    candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "--dataset {name}: not found; looked in {}",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// Loads a split scaled to [0, 1], then normalized with `(mean, std)`.
+pub fn load_split(dir: &Path, split: Split, norm: (f32, f32)) -> CliResult<InMemoryDataset> {
+    let mut ds = Mnist::load(dir, split).map_err(msg)?;
+    transforms::normalize(ds.images_mut(), norm.0, norm.1).map_err(msg)?;
+    Ok(ds)
+}
+
+/// The mean and standard deviation of a split's pixels (after scaling to [0, 1]).
+pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
+    let ds = Mnist::load(dir, split).map_err(msg)?;
+    Ok(transforms::mean_std(ds.images()))
+}
+
+/// The architecture flags shared by `train` and `summary`.
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Model name (mlp).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Hidden layer sizes of the MLP, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    pub hidden: Vec<usize>,
+    /// Hidden activation of the MLP: relu, sigmoid, tanh or leaky_relu.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Dropout probability after each hidden activation (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+}
+
+/// A model's full description: enough to rebuild it from a weights file's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// registry name
+    pub name: String,
+    /// input shape of one sample, e.g. `[1, 28, 28]`
+    pub input: Vec<usize>,
+    /// number of classes
+    pub classes: usize,
+    /// MLP hidden sizes
+    pub hidden: Vec<usize>,
+    /// MLP activation name
+    pub activation: String,
+    /// dropout probability
+    pub dropout: f64,
+}
+
+impl ModelSpec {
+    /// The spec from command-line flags.
+    pub fn from_args(a: &ModelArgs, input: Vec<usize>, classes: usize) -> Self {
+        ModelSpec {
+            name: a.model.clone(),
+            input,
+            classes,
+            hidden: a.hidden.clone(),
+            activation: a.activation.clone(),
+            dropout: a.dropout,
+        }
+    }
+
+    /// The JSON stored in the weights file's metadata under `deepnet.model`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name, "input": self.input, "classes": self.classes,
+            "hidden": self.hidden, "activation": self.activation, "dropout": self.dropout,
+        })
+    }
+
+    /// The spec back from a weights file's metadata; `source` names the file in errors.
+    pub fn from_json(text: &str, source: &Path) -> CliResult<Self> {
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "{}: metadata deepnet.model is not JSON: {e}",
+                source.display()
+            )
+        })?;
+        let field = |k: &str| {
+            v.get(k).ok_or_else(|| {
+                format!(
+                    "{}: metadata deepnet.model lacks the field \"{k}\"",
+                    source.display()
+                )
+            })
+        };
+        let usizes = |k: &str| -> CliResult<Vec<usize>> {
+            field(k)?
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x.as_u64().map(|u| u as usize)).collect())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: deepnet.model.{k} must be a list of sizes",
+                        source.display()
+                    )
+                })
+        };
+        Ok(ModelSpec {
+            name: field("name")?.as_str().unwrap_or_default().to_string(),
+            input: usizes("input")?,
+            classes: field("classes")?.as_u64().unwrap_or(0) as usize,
+            hidden: usizes("hidden")?,
+            activation: field("activation")?.as_str().unwrap_or("relu").to_string(),
+            dropout: field("dropout")?.as_f64().unwrap_or(0.0),
+        })
+    }
+
+    /// Builds the model, registering its parameters in `store`.
+    pub fn build(&self, store: &ParamStore) -> CliResult<Box<dyn Module>> {
+        match self.name.as_str() {
+            "mlp" => {
+                let activation: Activation = self
+                    .activation
+                    .parse()
+                    .map_err(|e| format!("--activation: {e}"))?;
+                if self.hidden.contains(&0) {
+                    return Err("--hidden: layer sizes must be at least 1".into());
+                }
+                let cfg = MlpConfig {
+                    in_features: self.input.iter().product(),
+                    hidden: self.hidden.clone(),
+                    out_features: self.classes,
+                    activation,
+                    dropout: self.dropout,
+                };
+                Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
+            }
+            other => Err(format!(
+                "--model: unknown model \"{other}\" (available: mlp)"
+            )),
+        }
+    }
+}
+
+/// Parses `1x28x28` (or `28x28`, `784`) into a shape.
+pub fn parse_shape(s: &str) -> CliResult<Vec<usize>> {
+    s.split(['x', 'X', ','])
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| format!("--input: \"{s}\" is not a shape like 3x224x224"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_and_bad_values_are_named() {
+        let a = ModelArgs {
+            model: "mlp".into(),
+            hidden: vec![32],
+            activation: "tanh".into(),
+            dropout: 0.0,
+        };
+        let s = ModelSpec::from_args(&a, vec![1, 28, 28], 10);
+        let back =
+            ModelSpec::from_json(&s.to_json().to_string(), Path::new("m.safetensors")).unwrap();
+        assert_eq!(s, back);
+        let store = ParamStore::new(0);
+        assert!(s.build(&store).is_ok());
+        let bad = ModelSpec {
+            activation: "gelu".into(),
+            ..s.clone()
+        };
+        let err = |s: &ModelSpec| s.build(&ParamStore::new(0)).err().unwrap_or_default();
+        assert!(err(&bad).contains("--activation"));
+        let bad = ModelSpec {
+            name: "vgg99".into(),
+            ..s
+        };
+        assert!(err(&bad).contains("vgg99"));
+        assert_eq!(parse_shape("3x224x224").unwrap(), vec![3, 224, 224]);
+        assert!(parse_shape("3x0").is_err());
+        assert!(resolve_dataset("no-such-set").is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! `deepnet summary`: a model's layers with their output shapes and parameter counts.
+
+use super::common::{parse_shape, CliResult, ModelArgs, ModelSpec};
+use clap::Args;
+use deepnet::nn::{trace_layers, ParamStore};
+use deepnet::tensor::{no_grad, DType, Tensor};
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Shape of one input sample, e.g. 1x28x28.
+    #[arg(long, default_value = "1x28x28")]
+    pub input: String,
+    /// Number of classes.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+}
+
+pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
+    let input = parse_shape(&a.input)?;
+    let spec = ModelSpec::from_args(&a.model, input.clone(), a.classes);
+    let store = ParamStore::new(0);
+    let model = spec.build(&store)?;
+    let mut shape = vec![1];
+    shape.extend(&input);
+    let x = Tensor::zeros(shape, DType::F32).map_err(|e| e.to_string())?;
+    let _g = no_grad();
+    let (_, layers) = trace_layers(|| model.forward(&x)).map_err(|e| e.to_string())?;
+    let params_of = |path: &str| -> usize {
+        store
+            .all_params()
+            .iter()
+            .filter(|(k, _)| k.strip_prefix(path).is_some_and(|r| r.starts_with('.')))
+            .map(|(_, t)| t.numel())
+            .sum()
+    };
+    let total = store.num_params();
+    if json_out {
+        let rows: Vec<_> = layers
+            .iter()
+            .map(|l| json!({"path": l.path, "layer": l.describe, "output_shape": &l.output_shape[1..], "params": params_of(&l.path)}))
+            .collect();
+        println!(
+            "{}",
+            json!({"command": "summary", "model": spec.name, "input": input, "layers": rows,
+                   "total_params": total, "trainable_params": store.num_trainable()})
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<55} {:>16} {:>12}",
+        "path", "layer", "output", "params"
+    );
+    for l in &layers {
+        let out = l.output_shape[1..]
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        println!(
+            "{:<12} {:<55} {:>16} {:>12}",
+            l.path,
+            l.describe,
+            out,
+            params_of(&l.path)
+        );
+    }
+    println!(
+        "total parameters: {total} (trainable {})",
+        store.num_trainable()
+    );
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! `deepnet train`: trains a model on an IDX dataset (the shipped MNIST by default), shows a
+//! progress bar, writes the run folder and ends with the test accuracy.
+
+use super::common::{
+    load_split, msg, pixel_stats, resolve_dataset, CliResult, ModelArgs, ModelSpec,
+};
+use clap::{Args, ValueEnum};
+use deepnet::data::{Dataset, Mnist, Split};
+use deepnet::nn::optim::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, CosineAnnealingLR, LrScheduler, Optimizer,
+    RmsProp, RmsPropConfig, Sgd, SgdConfig, StepLR,
+};
+use deepnet::nn::ParamStore;
+use deepnet::train::{fit, LossKind, Optimization, TrainConfig};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimizerName {
+    Sgd,
+    Adam,
+    Adamw,
+    Rmsprop,
+    Adagrad,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SchedulerName {
+    /// constant learning rate
+    None,
+    /// cosine annealing to 0 over the run
+    Cosine,
+    /// multiply by 0.1 every third of the run
+    Step,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LossName {
+    /// softmax cross-entropy
+    CrossEntropy,
+    /// K-class hinge, sum over wrong classes
+    MultiHinge,
+    /// squared K-class hinge
+    MultiHingeSquared,
+    /// squared error against one-hot targets
+    Mse,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// mnist, fashion-mnist, or a directory holding the four IDX files.
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
+    pub optimizer: OptimizerName,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Weight decay in the optimizer (coupled in sgd/adam/rmsprop/adagrad, decoupled in adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    #[arg(long, value_enum, default_value_t = SchedulerName::Cosine)]
+    pub scheduler: SchedulerName,
+    #[arg(long, value_enum, default_value_t = LossName::CrossEntropy)]
+    pub loss: LossName,
+    /// L1 penalty coefficient on the weights.
+    #[arg(long, default_value_t = 0.0)]
+    pub l1: f64,
+    /// L2 penalty coefficient on the weights (added to the loss).
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Max-norm constraint on each neuron's incoming weight vector.
+    #[arg(long)]
+    pub max_norm: Option<f64>,
+    /// Clip the global gradient norm.
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    /// Clip each gradient element to [-v, v].
+    #[arg(long)]
+    pub clip_value: Option<f64>,
+    /// Seed of the initialization and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run folder (default: runs/<model>-<dataset>-<unix time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Record per-layer gradient norms every this many steps.
+    #[arg(long, default_value_t = 50)]
+    pub monitor_every: usize,
+}
+
+fn positive(name: &str, v: f64) -> CliResult<()> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(format!("--{name}: expected a positive number, got {v}"))
+    }
+}
+
+fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
+    let lr = a.lr.unwrap_or(match a.optimizer {
+        OptimizerName::Sgd => 0.05,
+        OptimizerName::Adagrad => 0.01,
+        _ => 1e-3,
+    });
+    positive("lr", lr)?;
+    let wd = a.weight_decay;
+    let opt: Box<dyn Optimizer> = match a.optimizer {
+        OptimizerName::Sgd => Box::new(
+            Sgd::new(SgdConfig {
+                lr,
+                momentum: a.momentum,
+                weight_decay: wd,
+                ..Default::default()
+            })
+            .map_err(msg)?,
+        ),
+        OptimizerName::Adam => Box::new(
+            Adam::new(AdamConfig {
+                lr,
+                weight_decay: wd,
+                ..Default::default()
+            })
+            .map_err(msg)?,
+        ),
+        OptimizerName::Adamw => Box::new(
+            AdamW::new(AdamConfig {
+                lr,
+                weight_decay: wd,
+                ..AdamConfig::adamw()
+            })
+            .map_err(msg)?,
+        ),
+        OptimizerName::Rmsprop => Box::new(
+            RmsProp::new(RmsPropConfig {
+                lr,
+                weight_decay: wd,
+                ..Default::default()
+            })
+            .map_err(msg)?,
+        ),
+        OptimizerName::Adagrad => Box::new(
+            Adagrad::new(AdagradConfig {
+                lr,
+                weight_decay: wd,
+                ..Default::default()
+            })
+            .map_err(msg)?,
+        ),
+    };
+    Ok((opt, lr))
+}
+
+pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    if a.epochs == 0 {
+        return Err("--epochs: expected at least 1".into());
+    }
+    if a.batch_size == 0 {
+        return Err("--batch-size: expected at least 1".into());
+    }
+    for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(format!("--{name}: expected a number >= 0, got {v}"));
+        }
+    }
+    for (name, v) in [
+        ("max-norm", a.max_norm),
+        ("clip-norm", a.clip_norm),
+        ("clip-value", a.clip_value),
+    ] {
+        if let Some(v) = v {
+            positive(name, v)?;
+        }
+    }
+    let dir = resolve_dataset(&a.dataset)?;
+    // normalize with the training set's statistics (kept in the weights file for eval)
+    let norm = pixel_stats(&dir, Split::Train)?;
+    let train = load_split(&dir, Split::Train, norm)?;
+    let test = load_split(&dir, Split::Test, norm)?;
+    let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES);
+    let store = ParamStore::new(a.seed);
+    let model = spec.build(&store)?;
+    let (mut opt, lr) = optimizer(&a)?;
+    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    };
+    let loss = match a.loss {
+        LossName::CrossEntropy => LossKind::CrossEntropy,
+        LossName::MultiHinge => LossKind::MultiHinge,
+        LossName::MultiHingeSquared => LossKind::MultiHingeSquared,
+        LossName::Mse => LossKind::Mse,
+    };
+    let dataset_name = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let out = a.out.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("runs/{}-{dataset_name}-{t}", spec.name))
+    });
+    let config_json = json!({
+        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
+        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer).to_lowercase(),
+        "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
+        "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
+        "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm,
+        "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
+        "normalize": {"mean": norm.0, "std": norm.1},
+    });
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        out_dir: out.clone(),
+        loss,
+        l1: a.l1,
+        l2: a.l2,
+        max_norm: a.max_norm,
+        clip_norm: a.clip_norm,
+        clip_value: a.clip_value,
+        monitor_every: a.monitor_every,
+        quiet: json_out,
+        config_json,
+        metadata: vec![
+            ("deepnet.model".into(), spec.to_json().to_string()),
+            (
+                "deepnet.normalize".into(),
+                json!({"mean": norm.0, "std": norm.1}).to_string(),
+            ),
+        ],
+    };
+    if !json_out {
+        eprintln!(
+            "training {} ({} parameters) on {} ({} train / {} test) for {} epochs; run folder {}",
+            spec.name,
+            store.num_params(),
+            dir.display(),
+            train.len(),
+            test.len(),
+            a.epochs,
+            out.display()
+        );
+    }
+    let train_len = train.len();
+    let (train, test): (Arc<dyn Dataset>, Arc<dyn Dataset>) = (Arc::new(train), Arc::new(test));
+    let opt = Optimization {
+        optimizer: opt.as_mut(),
+        scheduler: sched.as_mut().map(|s| s.as_mut() as &mut dyn LrScheduler),
+    };
+    let s = fit(model.as_ref(), &store, opt, train, test, &cfg).map_err(msg)?;
+    let last = s.last().ok_or("no epoch ran")?;
+    let ips = s.images_per_sec(train_len);
+    if json_out {
+        println!(
+            "{}",
+            json!({"command": "train", "model": spec.name, "dataset": dataset_name,
+                   "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
+                   "train_accuracy": last.train_acc, "train_loss": last.train_loss,
+                   "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
+                   "out": s.out_dir.display().to_string()})
+        );
+    } else {
+        println!(
+            "test accuracy {:.2}% (loss {:.4}) after {} epochs in {:.1} s ({:.0} images/s); run folder {}",
+            100.0 * last.test_acc,
+            last.test_loss,
+            a.epochs,
+            s.seconds,
+            ips,
+            s.out_dir.display()
+        );
+    }
+    Ok(())
+}
