@@ -7,4 +7,4 @@
 
 pub mod mlp;
 
-pub use mlp::{Activation, Mlp, MlpConfig};
+pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};

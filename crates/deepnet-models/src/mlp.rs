@@ -3,7 +3,7 @@
 //! way (`layers.0.weight`, `layers.2.weight`, ...), so weights load by name.
 
 use deepnet_nn::layers::{Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh};
-use deepnet_nn::{Module, ParamBuilder};
+use deepnet_nn::{FanMode, Init, Module, Nonlinearity, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 use std::str::FromStr;
 
@@ -35,6 +35,43 @@ impl FromStr for Activation {
     }
 }
 
+/// How the Linear layers are initialized.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightInit {
+    /// PyTorch's default (`kaiming_uniform_(a=sqrt(5))`, i.e. uniform in ±1/sqrt(fan_in)) for
+    /// weights and biases
+    TorchDefault,
+    /// He et al.: normal with std sqrt(2 / fan_in) (the activation's gain), zero biases
+    Kaiming,
+    /// Glorot and Bengio: uniform in ±gain·sqrt(6 / (fan_in + fan_out)), zero biases
+    Xavier,
+}
+
+impl FromStr for WeightInit {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "default" | "torch" => Ok(WeightInit::TorchDefault),
+            "kaiming" | "he" => Ok(WeightInit::Kaiming),
+            "xavier" | "glorot" => Ok(WeightInit::Xavier),
+            _ => Err(Error::msg(format!(
+                "unknown init \"{s}\" (expected default, kaiming or xavier)"
+            ))),
+        }
+    }
+}
+
+impl Activation {
+    fn nonlinearity(self) -> Nonlinearity {
+        match self {
+            Activation::Relu => Nonlinearity::Relu,
+            Activation::Sigmoid => Nonlinearity::Sigmoid,
+            Activation::Tanh => Nonlinearity::Tanh,
+            Activation::LeakyRelu => Nonlinearity::LeakyRelu(0.01),
+        }
+    }
+}
+
 /// The shape of an MLP.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpConfig {
@@ -48,6 +85,8 @@ pub struct MlpConfig {
     pub activation: Activation,
     /// dropout probability after each hidden activation (0 = none)
     pub dropout: f64,
+    /// weight initialization
+    pub init: WeightInit,
 }
 
 impl MlpConfig {
@@ -59,6 +98,7 @@ impl MlpConfig {
             out_features: 10,
             activation: Activation::Relu,
             dropout: 0.0,
+            init: WeightInit::TorchDefault,
         }
     }
 }
@@ -87,7 +127,22 @@ impl Mlp {
         for &h in cfg.hidden.iter().chain(std::iter::once(&cfg.out_features)) {
             let i = layers.len();
             let sub = pb.push(i);
-            layers.push(Linear::new(width, h, true, &sub)?);
+            let gain = cfg.activation.nonlinearity();
+            let linear = match cfg.init {
+                WeightInit::TorchDefault => Linear::new(width, h, true, &sub)?,
+                WeightInit::Kaiming => {
+                    let w = Init::KaimingNormal {
+                        mode: FanMode::FanIn,
+                        nonlinearity: gain,
+                    };
+                    Linear::with_init(width, h, true, w, Init::Zeros, &sub)?
+                }
+                WeightInit::Xavier => {
+                    let w = Init::XavierUniform { gain: gain.gain() };
+                    Linear::with_init(width, h, true, w, Init::Zeros, &sub)?
+                }
+            };
+            layers.push(linear);
             linear_paths.push(sub.path().to_string());
             width = h;
             if linear_paths.len() <= cfg.hidden.len() {

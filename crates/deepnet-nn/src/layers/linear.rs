@@ -20,11 +20,37 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// A new layer registering `weight` (and `bias`) under `pb`'s path.
+    /// A new layer registering `weight` (and `bias`) under `pb`'s path, with PyTorch's default
+    /// initialization.
     pub fn new(
         in_features: usize,
         out_features: usize,
         bias: bool,
+        pb: &ParamBuilder,
+    ) -> Result<Linear> {
+        let bound = 1.0 / (in_features.max(1) as f64).sqrt();
+        let bias_init = Init::Uniform {
+            low: -bound,
+            high: bound,
+        };
+        Self::with_init(
+            in_features,
+            out_features,
+            bias,
+            Init::TORCH_DEFAULT_WEIGHT,
+            bias_init,
+            pb,
+        )
+    }
+
+    /// A new layer with explicit weight and bias initializations (e.g. Kaiming-normal weights
+    /// and zero biases for a deep ReLU network).
+    pub fn with_init(
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        weight_init: Init,
+        bias_init: Init,
         pb: &ParamBuilder,
     ) -> Result<Linear> {
         if in_features == 0 {
@@ -33,21 +59,9 @@ impl Linear {
                 pb.path(),
             ));
         }
-        let weight = pb.param(
-            "weight",
-            [out_features, in_features],
-            Init::TORCH_DEFAULT_WEIGHT,
-        )?;
+        let weight = pb.param("weight", [out_features, in_features], weight_init)?;
         let bias = if bias {
-            let bound = 1.0 / (in_features as f64).sqrt();
-            Some(pb.param(
-                "bias",
-                [out_features],
-                Init::Uniform {
-                    low: -bound,
-                    high: bound,
-                },
-            )?)
+            Some(pb.param("bias", [out_features], bias_init)?)
         } else {
             None
         };

@@ -85,6 +85,9 @@ pub struct ModelArgs {
     /// Dropout probability after each hidden activation (0 = none).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Weight initialization: default (PyTorch's), kaiming (He) or xavier (Glorot).
+    #[arg(long, default_value = "default")]
+    pub init: String,
 }
 
 /// A model's full description: enough to rebuild it from a weights file's metadata.
@@ -102,6 +105,8 @@ pub struct ModelSpec {
     pub activation: String,
     /// dropout probability
     pub dropout: f64,
+    /// weight initialization name
+    pub init: String,
 }
 
 impl ModelSpec {
@@ -114,6 +119,7 @@ impl ModelSpec {
             hidden: a.hidden.clone(),
             activation: a.activation.clone(),
             dropout: a.dropout,
+            init: a.init.clone(),
         }
     }
 
@@ -122,6 +128,7 @@ impl ModelSpec {
         json!({
             "name": self.name, "input": self.input, "classes": self.classes,
             "hidden": self.hidden, "activation": self.activation, "dropout": self.dropout,
+            "init": self.init,
         })
     }
 
@@ -159,6 +166,11 @@ impl ModelSpec {
             hidden: usizes("hidden")?,
             activation: field("activation")?.as_str().unwrap_or("relu").to_string(),
             dropout: field("dropout")?.as_f64().unwrap_or(0.0),
+            init: v
+                .get("init")
+                .and_then(|i| i.as_str())
+                .unwrap_or("default")
+                .to_string(),
         })
     }
 
@@ -179,6 +191,7 @@ impl ModelSpec {
                     out_features: self.classes,
                     activation,
                     dropout: self.dropout,
+                    init: self.init.parse().map_err(|e| format!("--init: {e}"))?,
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
             }
@@ -213,6 +226,7 @@ mod tests {
             hidden: vec![32],
             activation: "tanh".into(),
             dropout: 0.0,
+            init: "kaiming".into(),
         };
         let s = ModelSpec::from_args(&a, vec![1, 28, 28], 10);
         let back =
