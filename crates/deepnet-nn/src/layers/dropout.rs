@@ -1,8 +1,8 @@
-//! Inverted dropout (`torch.nn.Dropout`).
+//! Inverted dropout (`torch.nn.Dropout`) and channel dropout (`torch.nn.Dropout2d`).
 
 use super::{in_module, py_float};
 use crate::{functional, Module, ParamBuilder};
-use deepnet_tensor::{Generator, Result, Tensor};
+use deepnet_tensor::{Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -60,6 +60,87 @@ impl Module for Dropout {
 
     fn describe(&self) -> String {
         format!("Dropout(p={})", py_float(self.p))
+    }
+}
+
+/// Zeroes whole channels with probability `p` in training and scales the kept ones by
+/// `1 / (1 - p)`; the identity in evaluation (`torch.nn.Dropout2d`). One Bernoulli draw per
+/// `(sample, channel)` is broadcast over the spatial dims. Layers start in training mode, and
+/// draw from their own generator, seeded from the parameter store's when built.
+///
+/// Shapes: `(N, C, H, W)` -> the same; a 3-d input is taken as `(N, C, L)` (PyTorch's current
+/// behaviour) and zeroes whole `L` rows.
+pub struct Dropout2d {
+    p: f64,
+    training: AtomicBool,
+    gen: Mutex<Generator>,
+    path: String,
+}
+
+impl Dropout2d {
+    /// A channel dropout layer with drop probability `p` in `[0, 1)` (PyTorch's default is 0.5).
+    pub fn new(p: f64, pb: &ParamBuilder) -> Result<Dropout2d> {
+        functional::check_dropout_p(p).map_err(|e| in_module(e, pb.path()))?;
+        let seed = pb.with_generator(|g| g.next_u64());
+        Ok(Dropout2d {
+            p,
+            training: AtomicBool::new(true),
+            gen: Mutex::new(Generator::new(seed)),
+            path: pb.path().to_string(),
+        })
+    }
+
+    /// The drop probability of a channel.
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+
+    /// Whether the layer is in training mode.
+    pub fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+
+    fn channel_dropout(&self, x: &Tensor) -> Result<Tensor> {
+        if !(3..=4).contains(&x.rank()) {
+            return Err(Error::Rank {
+                op: "dropout2d",
+                expected: "an input (N, C, H, W) or (N, C, L)".to_string(),
+                got: x.shape().clone(),
+            });
+        }
+        if !x.dtype().is_float() {
+            return Err(Error::DType {
+                op: "dropout2d",
+                expected: "float32 or float64",
+                got: x.dtype(),
+            });
+        }
+        let mut mask_shape = vec![1usize; x.rank()];
+        mask_shape[..2].copy_from_slice(&x.dims()[..2]);
+        let keep = 1.0 - self.p;
+        let mask = {
+            let mut g = self.gen.lock().unwrap_or_else(|e| e.into_inner());
+            Tensor::bernoulli(mask_shape, keep, x.dtype(), &mut g)?
+        };
+        x.mul(&mask.mul_scalar(1.0 / keep)?)
+    }
+}
+
+impl Module for Dropout2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.is_training() || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        self.channel_dropout(x)
+            .map_err(|e| in_module(e, &self.path))
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+
+    fn describe(&self) -> String {
+        format!("Dropout2d(p={})", py_float(self.p))
     }
 }
 
@@ -140,5 +221,79 @@ mod tests {
         .unwrap();
         let d0 = Dropout::new(0.0, &store.root()).unwrap();
         gradcheck("Dropout(p=0)", |t| d0.forward(&t[0]), &[x]).unwrap();
+    }
+
+    #[test]
+    fn dropout2d_zeroes_whole_channels_with_the_expected_scale() {
+        let store = ParamStore::new(5);
+        let d = Dropout2d::new(0.25, &store.root().push("drop")).unwrap();
+        assert_eq!(d.describe(), "Dropout2d(p=0.25)");
+        let (n, c, hw) = (20, 50, 6);
+        let x = Tensor::ones([n, c, 2, 3], DType::F32).unwrap();
+        let y = d.forward(&x).unwrap();
+        assert_eq!(y.dims(), [n, c, 2, 3]);
+        let v = y.to_vec::<f32>().unwrap();
+        let mut kept = 0;
+        for ch in v.chunks(hw) {
+            // every channel is all zeros or all 1 / (1 - 0.25)
+            assert!(ch.iter().all(|&e| e == ch[0]), "{ch:?}");
+            assert!(
+                ch[0] == 0.0 || (ch[0] - 4.0 / 3.0).abs() < 1e-6,
+                "{}",
+                ch[0]
+            );
+            kept += usize::from(ch[0] != 0.0);
+        }
+        // 1000 channels kept with probability 0.75
+        assert!((700..800).contains(&kept), "{kept}");
+        let mean = v.iter().map(|&e| f64::from(e)).sum::<f64>() / v.len() as f64;
+        assert!((mean - 1.0).abs() < 0.1, "{mean}");
+        assert_ne!(d.forward(&x).unwrap().to_vec::<f32>().unwrap(), v);
+        // the same store seed reproduces the mask
+        let d2 = Dropout2d::new(0.25, &ParamStore::new(5).root().push("drop")).unwrap();
+        assert_eq!(d2.forward(&x).unwrap().to_vec::<f32>().unwrap(), v);
+        // (N, C, L): whole rows
+        let v3 = d
+            .forward(&Tensor::ones([4, 8, 5], DType::F32).unwrap())
+            .unwrap();
+        for row in v3.to_vec::<f32>().unwrap().chunks(5) {
+            assert!(row.iter().all(|&e| e == row[0]));
+        }
+        d.set_training(false);
+        assert!(!d.is_training());
+        assert!(d.forward(&x).unwrap().same_storage(&x));
+    }
+
+    #[test]
+    fn dropout2d_errors_and_gradient() {
+        let store = ParamStore::with_dtype(0, DType::F64);
+        let e = Dropout2d::new(1.0, &store.root().push("d")).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "in module \"d\": dropout: probability p = 1 must be in [0, 1)"
+        );
+        let d = Dropout2d::new(0.5, &store.root().push("d")).unwrap();
+        assert_eq!(d.p(), 0.5);
+        let e = d
+            .forward(&Tensor::ones([3, 4], DType::F64).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "in module \"d\": dropout2d: expected an input (N, C, H, W) or (N, C, L), got shape [3, 4]"
+        );
+        let i = Tensor::from_vec(vec![1i64; 8], [1, 2, 2, 2]).unwrap();
+        assert!(d.forward(&i).is_err());
+        // the gradient is the mask (scaled): zero on dropped channels, 2 on kept ones
+        let x = deepnet_tensor::testing::seeded([2, 3, 2, 2], 1)
+            .requires_grad_(true)
+            .unwrap();
+        let y = d.forward(&x).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let (yv, xv) = (y.to_vec_f64(), x.to_vec_f64());
+        for ((gi, yi), xi) in g.get(&x).unwrap().to_vec_f64().iter().zip(&yv).zip(&xv) {
+            assert!(*gi == 0.0 && *yi == 0.0 || (*gi == 2.0 && (*yi - 2.0 * *xi).abs() < 1e-12));
+        }
+        d.set_training(false);
+        gradcheck("Dropout2d(eval)", |t| d.forward(&t[0]), &[x]).unwrap();
     }
 }

@@ -3,15 +3,26 @@
 //! its errors name that path.
 
 mod activation;
+mod conv;
 mod dropout;
 mod linear;
+mod locally_connected;
+mod norm;
+mod pool;
 mod sequential;
 #[cfg(test)]
 mod train_test;
 
 pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
+pub use conv::{conv_arithmetic, Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
+pub use dropout::Dropout2d;
 pub use linear::Linear;
+pub use locally_connected::LocallyConnected2d;
+pub use norm::{
+    batch_norm, local_response_norm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LocalResponseNorm,
+};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
 
 use deepnet_tensor::Error;

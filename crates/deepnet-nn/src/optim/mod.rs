@@ -155,7 +155,10 @@ impl Entries<'_> {
 
     /// The entry `key`, if present.
     pub(crate) fn get(&self, key: &str) -> Option<Tensor> {
-        self.map.get(key).map(|t| (*t).clone())
+        // a copy: the optimizer updates its state in place, the caller's tensors must not change
+        self.map
+            .get(key)
+            .map(|t| t.copy().unwrap_or_else(|_| (*t).clone()))
     }
 
     /// The step counter saved under `step`: a one-element tensor holding a non-negative integer.
@@ -190,6 +193,8 @@ pub(crate) fn save_state<S: ParamState>(lr: f64, states: &StateMap<S>) -> Vec<(S
     let mut out = vec![("lr".to_string(), Tensor::scalar(lr))];
     for (name, s) in &states.entries {
         for (key, t) in s.entries() {
+            // a copy: optimizers update their buffers in place, a saved state must not move
+            let t = t.copy().unwrap_or(t);
             out.push((format!("{name}.{key}"), t));
         }
     }

@@ -122,27 +122,40 @@ impl Optimizer for Sgd {
                 g = g.add(&p.mul_scalar(c.weight_decay)?)?;
             }
             if c.momentum != 0.0 {
+                // the buffer is updated in place (one fused pass): buf = mu * buf + (1 - tau) * g
                 let buf = match self.state.get(name) {
-                    None => g.clone(),
+                    None => {
+                        let b = g.copy()?;
+                        self.state.insert(
+                            name,
+                            SgdState {
+                                momentum_buffer: b.clone(),
+                            },
+                        );
+                        b
+                    }
                     Some(s) => {
                         let b = match_param(OP, name, "momentum_buffer", &s.momentum_buffer, p)?;
-                        b.mul_scalar(c.momentum)?
-                            .add(&g.mul_scalar(1.0 - c.dampening)?)?
+                        b.axpby_(c.momentum, 1.0 - c.dampening, &g)?;
+                        if !b.same_storage(&s.momentum_buffer) {
+                            // converted to the parameter's dtype: keep the converted buffer
+                            self.state.insert(
+                                name,
+                                SgdState {
+                                    momentum_buffer: b.clone(),
+                                },
+                            );
+                        }
+                        b
                     }
                 };
-                self.state.insert(
-                    name,
-                    SgdState {
-                        momentum_buffer: buf.clone(),
-                    },
-                );
                 g = if c.nesterov {
                     g.add(&buf.mul_scalar(c.momentum)?)?
                 } else {
                     buf
                 };
             }
-            p.assign_(&p.sub(&g.mul_scalar(c.lr)?)?)?;
+            p.axpby_(1.0, -c.lr, &g)?;
         }
         Ok(())
     }

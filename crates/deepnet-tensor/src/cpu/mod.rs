@@ -5,9 +5,11 @@
 //! processed by rayon. Pieces never depend on the number of threads, and every reduction combines
 //! its partial results in a fixed order, so results are bit-identical for any thread count.
 
+pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod index;
 pub(crate) mod matmul;
+pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod strided;
 
@@ -260,3 +262,63 @@ pub(crate) fn copy_into<T: Element>(src: &[T], sl: &Layout, dst: &mut [T], dl: &
         }
     }
 }
+
+/// `dst = a * dst + b * src` over two layouts of the same shape (in place, for optimizers).
+pub(crate) fn axpby<T: crate::FloatElement>(
+    dst: &mut [T],
+    dl: &Layout,
+    src: &[T],
+    sl: &Layout,
+    a: T,
+    b: T,
+) {
+    if dl.elem_count() == 0 {
+        return;
+    }
+    if let (Some(rd), Some(rs)) = (dl.contiguous_range(), sl.contiguous_range()) {
+        let (d, s) = (&mut dst[rd], &src[rs]);
+        let f = |d: &mut [T], s: &[T]| {
+            for (x, &y) in d.iter_mut().zip(s) {
+                *x = a * *x + b * y;
+            }
+        };
+        if d.len() <= INPLACE_TASK {
+            f(d, s);
+        } else {
+            d.par_chunks_mut(INPLACE_TASK)
+                .zip(s.par_chunks(INPLACE_TASK))
+                .for_each(|(d, s)| f(d, s));
+        }
+        return;
+    }
+    let plan = Plan::new([dl, sl]);
+    let inner = plan.inner();
+    let [sd, ss] = plan.inner_strides();
+    for r in 0..plan.rows() {
+        let [od, os] = plan.row_offsets(r);
+        for i in 0..inner {
+            let x = &mut dst[od + i * sd];
+            *x = a * *x + b * src[os + i * ss];
+        }
+    }
+}
+
+/// `dst *= c` over a layout (in place).
+pub(crate) fn scale<T: crate::FloatElement>(dst: &mut [T], dl: &Layout, c: T) {
+    if let Some(r) = dl.contiguous_range() {
+        let d = &mut dst[r];
+        if d.len() <= INPLACE_TASK {
+            d.iter_mut().for_each(|x| *x = *x * c);
+        } else {
+            d.par_chunks_mut(INPLACE_TASK)
+                .for_each(|d| d.iter_mut().for_each(|x| *x = *x * c));
+        }
+        return;
+    }
+    for o in dl.offsets() {
+        dst[o] = dst[o] * c;
+    }
+}
+
+/// In-place updates touch two operands and write one: split only large ones across threads.
+const INPLACE_TASK: usize = 1 << 17;

@@ -14,10 +14,42 @@ impl Backward for MatmulBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (a, b) = (&inputs[0], &inputs[1]);
-        let ga = g.matmul(&b.transpose(-1, -2)?)?.sum_to(a.shape())?;
-        let gb = a.transpose(-1, -2)?.matmul(g)?.sum_to(b.shape())?;
-        Ok(vec![Some(ga), Some(gb)])
+        // skip the product for an operand that needs no gradient (the input batch of a first
+        // layer): it is as expensive as the forward pass
+        // When an operand is a transposed view (`x @ w.t()` in every Linear layer), its gradient
+        // is computed transposed too, so that it arrives contiguous in the underlying weight's
+        // layout and the optimizer streams through memory.
+        let ga = a
+            .tracks_grad()
+            .then(|| {
+                let ga = if is_transposed(a) {
+                    b.matmul(&g.transpose(-1, -2)?)?.transpose(-1, -2)?
+                } else {
+                    g.matmul(&b.transpose(-1, -2)?)?
+                };
+                ga.sum_to(a.shape())
+            })
+            .transpose()?;
+        let gb = b
+            .tracks_grad()
+            .then(|| {
+                let gb = if is_transposed(b) {
+                    g.transpose(-1, -2)?.matmul(a)?.transpose(-1, -2)?
+                } else {
+                    a.transpose(-1, -2)?.matmul(g)?
+                };
+                gb.sum_to(b.shape())
+            })
+            .transpose()?;
+        Ok(vec![ga, gb])
     }
+}
+
+/// Whether the last two dims are stored column-major (the transpose of a contiguous matrix).
+fn is_transposed(t: &Tensor) -> bool {
+    let r = t.rank();
+    let (d, s) = (t.dims(), t.stride());
+    r >= 2 && d[r - 2] > 1 && d[r - 1] > 1 && s[r - 2] == 1 && s[r - 1] == d[r - 2]
 }
 
 impl Tensor {

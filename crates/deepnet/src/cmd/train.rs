@@ -99,6 +99,9 @@ pub struct TrainArgs {
     /// Record per-layer gradient norms every this many steps.
     #[arg(long, default_value_t = 50)]
     pub monitor_every: usize,
+    /// Use only the first N training and test samples (quick runs and smoke tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 fn positive(name: &str, v: f64) -> CliResult<()> {
@@ -187,8 +190,15 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
-    let train = load_split(&dir, Split::Train, norm)?;
-    let test = load_split(&dir, Split::Test, norm)?;
+    let mut train = load_split(&dir, Split::Train, norm)?;
+    let mut test = load_split(&dir, Split::Test, norm)?;
+    if let Some(n) = a.limit {
+        if n == 0 {
+            return Err("--limit: expected at least 1".into());
+        }
+        train = train.take(n);
+        test = test.take(n);
+    }
     let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES);
     let store = ParamStore::new(a.seed);
     let model = spec.build(&store)?;

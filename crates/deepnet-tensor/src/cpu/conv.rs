@@ -1,0 +1,629 @@
+//! 2-d convolution on the CPU: im2col + GEMM (the `gemm` crate), the batch split across threads.
+//!
+//! Every buffer here is contiguous row-major: the input `(N, C, H, W)`, the weight
+//! `(C_out, C/groups, kH, kW)` and the column matrix of one image and one group,
+//! `(C/groups * kH * kW, H_out * W_out)`, whose rows are ordered (channel, ki, kj) as in
+//! `torch.nn.functional.unfold`.
+//!
+//! Determinism: each output element of the forward pass and of the input gradient is computed by
+//! one task; the weight gradient is summed per fixed chunk of images and the chunk partials are
+//! added in chunk order, so no result depends on the number of threads.
+
+use crate::FloatElement;
+
+/// The element types the convolution and pooling kernels run on (f32 and f64).
+pub(crate) trait Float: FloatElement + std::ops::AddAssign {}
+impl Float for f32 {}
+impl Float for f64 {}
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// The geometry of a 2-d sliding window over an `(N, C, H, W)` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geom {
+    /// Output positions per image and channel.
+    pub fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Rows of the column matrix for `c` channels.
+    pub fn k(&self, c: usize) -> usize {
+        c * self.kh * self.kw
+    }
+    /// Elements of one input image.
+    pub fn chw(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    /// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).
+    fn cols_are_input(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+}
+
+/// The output indices `o` in `0..out` with `0 <= o * s + off < size`, as a range.
+fn valid(off: isize, s: usize, size: usize, out: usize) -> (usize, usize) {
+    let s = s as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let hi = if size as isize - off <= 0 {
+        0
+    } else {
+        (size as isize - off + s - 1) / s
+    };
+    let hi = (hi as usize).min(out);
+    ((lo as usize).min(hi), hi)
+}
+
+/// Writes the column matrix of `cn` channels of one image (`x`: `(cn, H, W)`) into
+/// `cols`: `(cn * kH * kW, H_out * W_out)`, zeros where the window covers padding.
+pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T]) {
+    let (l, hw) = (g.l(), g.h * g.w);
+    let zero = T::zero();
+    for c in 0..cn {
+        let xc = &x[c * hw..(c + 1) * hw];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &mut cols[((c * g.kh + ki) * g.kw + kj) * l..][..l];
+                let off_w = (kj * g.dw) as isize - g.pw as isize;
+                let (lo, hi) = valid(off_w, g.sw, g.w, g.wo);
+                for oh in 0..g.ho {
+                    let r = &mut row[oh * g.wo..(oh + 1) * g.wo];
+                    let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        r.fill(zero);
+                        continue;
+                    }
+                    let xr = &xc[ih as usize * g.w..(ih as usize + 1) * g.w];
+                    r[..lo].fill(zero);
+                    r[hi..].fill(zero);
+                    if g.sw == 1 {
+                        let start = (lo as isize + off_w) as usize;
+                        r[lo..hi].copy_from_slice(&xr[start..start + hi - lo]);
+                    } else {
+                        for (ow, v) in r.iter_mut().enumerate().take(hi).skip(lo) {
+                            *v = xr[((ow * g.sw) as isize + off_w) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every entry of `cols` into the input element it was read from
+/// (`x += col2im(cols)`), in a fixed order.
+pub(crate) fn col2im<T: Float>(g: &Geom, cn: usize, cols: &[T], x: &mut [T]) {
+    let (l, hw) = (g.l(), g.h * g.w);
+    for c in 0..cn {
+        let xc = &mut x[c * hw..(c + 1) * hw];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &cols[((c * g.kh + ki) * g.kw + kj) * l..][..l];
+                let off_w = (kj * g.dw) as isize - g.pw as isize;
+                let (lo, hi) = valid(off_w, g.sw, g.w, g.wo);
+                for oh in 0..g.ho {
+                    let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        continue;
+                    }
+                    let xr = &mut xc[ih as usize * g.w..(ih as usize + 1) * g.w];
+                    let r = &row[oh * g.wo..(oh + 1) * g.wo];
+                    if g.sw == 1 {
+                        let start = (lo as isize + off_w) as usize;
+                        for (d, &v) in xr[start..start + hi - lo].iter_mut().zip(&r[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for (ow, &v) in r.iter().enumerate().take(hi).skip(lo) {
+                            xr[((ow * g.sw) as isize + off_w) as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A strided matrix operand: element (i, j) is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+struct Mat<'a, T> {
+    data: &'a [T],
+    rs: usize,
+    cs: usize,
+}
+
+/// `dst (m x n, row-major) = [dst +] a (m x k) @ b (k x n)`.
+fn mm<T: Float>(
+    mnk: (usize, usize, usize),
+    dst: &mut [T],
+    acc: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    par: Parallelism,
+) {
+    mm_strided(mnk, (dst, mnk.1, 1), acc, a, b, par)
+}
+
+/// `dst = [dst +] a (m x k) @ b (k x n)` with `dst` element (i, j) at `i * rs + j * cs`.
+fn mm_strided<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    (dst, d_rs, d_cs): (&mut [T], usize, usize),
+    acc: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |x: &Mat<T>, r: usize, c: usize| (r - 1) * x.rs + (c - 1) * x.cs;
+    assert!(
+        (m - 1) * d_rs + (n - 1) * d_cs < dst.len(),
+        "mm: destination too small"
+    );
+    if k == 0 {
+        if !acc {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * d_rs + j * d_cs] = T::zero();
+                }
+            }
+        }
+        return;
+    }
+    assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len());
+    // SAFETY: the asserts above keep every element the strides reach inside the slices.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            d_cs as isize,
+            d_rs as isize,
+            acc,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            if acc { T::one() } else { T::zero() },
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// The gemm parallelism for `tasks` independent pieces of work: inside gemm only when there is
+/// a single piece (the pieces themselves run in parallel otherwise).
+fn inner_par(tasks: usize) -> Parallelism {
+    let t = rayon::current_num_threads();
+    if tasks == 1 && t > 1 {
+        Parallelism::Rayon(t)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// Forward convolution. `x: (N, C, H, W)`, `w: (C_out, C/groups, kH, kW)`, `b: (C_out,)`, all
+/// contiguous; returns `(N, C_out, H_out, W_out)`.
+pub(crate) fn conv2d<T: Float>(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+) -> Vec<T> {
+    let (l, cg, cog) = (g.l(), g.c / groups, cout / groups);
+    let kd = g.k(cg);
+    let mut out = vec![T::zero(); g.n * cout * l];
+    if out.is_empty() {
+        return out;
+    }
+    let par = inner_par(g.n);
+    let direct = g.cols_are_input();
+    let cols_len = if direct { 0 } else { kd * l };
+    let per_image = |cols: &mut Vec<T>, (i, y): (usize, &mut [T])| {
+        let xi = &x[i * g.chw()..(i + 1) * g.chw()];
+        if let Some(b) = b {
+            for (row, &bv) in y.chunks_exact_mut(l).zip(b) {
+                row.fill(bv);
+            }
+        }
+        for grp in 0..groups {
+            let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
+            let src: &[T] = if direct {
+                xg
+            } else {
+                im2col(g, cg, xg, cols);
+                cols
+            };
+            mm(
+                (cog, l, kd),
+                &mut y[grp * cog * l..(grp + 1) * cog * l],
+                b.is_some(),
+                Mat {
+                    data: &w[grp * cog * kd..(grp + 1) * cog * kd],
+                    rs: kd,
+                    cs: 1,
+                },
+                Mat {
+                    data: src,
+                    rs: l,
+                    cs: 1,
+                },
+                par,
+            );
+        }
+    };
+    out.par_chunks_mut(cout * l)
+        .enumerate()
+        .for_each_init(|| vec![T::zero(); cols_len], per_image);
+    out
+}
+
+/// Number of fixed chunks the batch is split into for the weight gradient (independent of the
+/// thread count, so the summation order is too).
+fn batch_chunks(n: usize) -> usize {
+    n.clamp(1, 16)
+}
+
+/// Gradients of [`conv2d`] with respect to the input (when `need_dx`) and the weight (when
+/// `need_dw`), given `gy: (N, C_out, H_out, W_out)` contiguous.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_backward<T: Float>(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[T],
+    w: &[T],
+    gy: &[T],
+    need_dx: bool,
+    need_dw: bool,
+) -> (Option<Vec<T>>, Option<Vec<T>>) {
+    let (l, cg, cog) = (g.l(), g.c / groups, cout / groups);
+    let kd = g.k(cg);
+    let wsize = cout * kd;
+    let chunks = batch_chunks(g.n);
+    let per = g.n.div_ceil(chunks).max(1);
+    let chunks = g.n.div_ceil(per).max(1);
+    let mut dx = vec![T::zero(); if need_dx { g.n * g.chw() } else { 0 }];
+    let mut partials = vec![T::zero(); if need_dw { chunks * wsize } else { 0 }];
+    if g.n * cout * l == 0 || kd == 0 {
+        let dw = need_dw.then(|| vec![T::zero(); wsize]);
+        return (need_dx.then_some(dx), dw);
+    }
+    let par = inner_par(chunks);
+    let direct = g.cols_are_input();
+    let mut dx_parts: Vec<&mut [T]> = if need_dx {
+        dx.chunks_mut(per * g.chw()).collect()
+    } else {
+        (0..chunks).map(|_| <&mut [T]>::default()).collect()
+    };
+    let mut dw_parts: Vec<&mut [T]> = if need_dw {
+        partials.chunks_mut(wsize).collect()
+    } else {
+        (0..chunks).map(|_| <&mut [T]>::default()).collect()
+    };
+    let task = |cols: &mut Vec<T>, (ci, (dxc, dwc)): (usize, (&mut &mut [T], &mut &mut [T]))| {
+        for j in 0..per.min(g.n - ci * per) {
+            let i = ci * per + j;
+            let xi = &x[i * g.chw()..(i + 1) * g.chw()];
+            let gi = &gy[i * cout * l..(i + 1) * cout * l];
+            for grp in 0..groups {
+                let gg = Mat {
+                    data: &gi[grp * cog * l..(grp + 1) * cog * l],
+                    rs: l,
+                    cs: 1,
+                };
+                let xr = grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w;
+                if need_dw {
+                    // dW_g += gy_g (cog x l) @ cols^T (l x kd)
+                    let src: &[T] = if direct {
+                        &xi[xr.clone()]
+                    } else {
+                        im2col(g, cg, &xi[xr.clone()], cols);
+                        cols
+                    };
+                    mm(
+                        (cog, kd, l),
+                        &mut dwc[grp * cog * kd..(grp + 1) * cog * kd],
+                        j > 0,
+                        gg,
+                        Mat {
+                            data: src,
+                            rs: 1,
+                            cs: l,
+                        },
+                        par,
+                    );
+                }
+                if need_dx {
+                    // dcols = W_g^T (kd x cog) @ gy_g (cog x l), scattered back by col2im
+                    let wg = Mat {
+                        data: &w[grp * cog * kd..(grp + 1) * cog * kd],
+                        rs: 1,
+                        cs: kd,
+                    };
+                    let dxi = &mut dxc[j * g.chw()..(j + 1) * g.chw()];
+                    if direct {
+                        mm((kd, l, cog), &mut dxi[xr], false, wg, gg, par);
+                    } else {
+                        mm((kd, l, cog), cols, false, wg, gg, par);
+                        col2im(g, cg, cols, &mut dxi[xr]);
+                    }
+                }
+            }
+        }
+    };
+    let cols_len = if direct { 0 } else { kd * l };
+    dx_parts
+        .par_iter_mut()
+        .zip(dw_parts.par_iter_mut())
+        .enumerate()
+        .for_each_init(|| vec![T::zero(); cols_len], task);
+    let dw = need_dw.then(|| {
+        let mut dw = partials[..wsize].to_vec();
+        for p in partials.chunks_exact(wsize).skip(1) {
+            for (a, &b) in dw.iter_mut().zip(p) {
+                *a += b;
+            }
+        }
+        dw
+    });
+    (need_dx.then_some(dx), dw)
+}
+
+/// `unfold` of a batch: `x: (N, C, H, W)` -> `(N, C * kH * kW, H_out * W_out)`, images in parallel.
+pub(crate) fn unfold<T: Float>(g: &Geom, x: &[T]) -> Vec<T> {
+    let per = g.k(g.c) * g.l();
+    let mut out = vec![T::zero(); g.n * per];
+    if per > 0 {
+        out.par_chunks_mut(per)
+            .zip(x.par_chunks(g.chw().max(1)))
+            .for_each(|(o, xi)| im2col(g, g.c, xi, o));
+    }
+    out
+}
+
+/// `fold` of a batch, the adjoint of [`unfold`]: `(N, C * kH * kW, L)` -> `(N, C, H, W)`,
+/// overlapping entries summed.
+pub(crate) fn fold<T: Float>(g: &Geom, cols: &[T]) -> Vec<T> {
+    let per = g.k(g.c) * g.l();
+    let mut out = vec![T::zero(); g.n * g.chw()];
+    if per > 0 && g.chw() > 0 {
+        out.par_chunks_mut(g.chw())
+            .zip(cols.par_chunks(per))
+            .for_each(|(xi, c)| col2im(g, g.c, c, xi));
+    }
+    out
+}
+
+/// The direct definition of the convolution (nested loops, f64): the reference the fast path is
+/// tested against.
+#[cfg(test)]
+pub(crate) fn conv2d_direct(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[f64],
+    w: &[f64],
+    b: Option<&[f64]>,
+) -> Vec<f64> {
+    let (cg, cog) = (g.c / groups, cout / groups);
+    let mut y = vec![0.0; g.n * cout * g.l()];
+    for n in 0..g.n {
+        for co in 0..cout {
+            let grp = co / cog;
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let mut s = b.map_or(0.0, |b| b[co]);
+                    for ci in 0..cg {
+                        let c = grp * cg + ci;
+                        for ki in 0..g.kh {
+                            for kj in 0..g.kw {
+                                let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
+                                let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
+                                if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * g.c + c) * g.h + ih as usize) * g.w + iw as usize];
+                                s += xv * w[((co * cg + ci) * g.kh + ki) * g.kw + kj];
+                            }
+                        }
+                    }
+                    y[((n * cout + co) * g.ho + oh) * g.wo + ow] = s;
+                }
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Generator;
+
+    fn rand(n: usize, seed: u64) -> Vec<f64> {
+        let mut g = Generator::new(seed);
+        (0..n).map(|_| g.next_normal()).collect()
+    }
+
+    fn geom(
+        n: usize,
+        c: usize,
+        hw: (usize, usize),
+        k: (usize, usize),
+        s: usize,
+        p: usize,
+        d: usize,
+    ) -> Geom {
+        let out = |i: usize, k: usize| (i + 2 * p - d * (k - 1) - 1) / s + 1;
+        Geom {
+            n,
+            c,
+            h: hw.0,
+            w: hw.1,
+            kh: k.0,
+            kw: k.1,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            ho: out(hw.0, k.0),
+            wo: out(hw.1, k.1),
+        }
+    }
+
+    /// The fast path against the direct loops on assorted geometries, and its input and weight
+    /// gradients against the adjoint identity <conv(x), gy> = <x, dx> = <w, dw>.
+    #[test]
+    fn fast_path_matches_direct_loops() {
+        let cases = [
+            (geom(3, 4, (7, 6), (3, 3), 1, 0, 1), 1, 5),
+            (geom(2, 3, (9, 8), (3, 2), 2, 1, 1), 1, 4),
+            (geom(2, 4, (9, 9), (3, 3), 1, 2, 2), 2, 6),
+            (geom(5, 6, (5, 7), (2, 3), 2, 1, 2), 3, 3),
+            (geom(2, 4, (5, 5), (1, 1), 1, 0, 1), 2, 4),
+            (geom(1, 2, (6, 6), (3, 3), 3, 1, 1), 1, 2),
+            (geom(17, 2, (4, 4), (2, 2), 1, 0, 1), 1, 3),
+        ];
+        for (i, &(g, groups, cout)) in cases.iter().enumerate() {
+            let x = rand(g.n * g.chw(), i as u64);
+            let w = rand(cout * g.k(g.c / groups), 100 + i as u64);
+            let b = rand(cout, 200 + i as u64);
+            for bias in [None, Some(&b[..])] {
+                let want = conv2d_direct(&g, groups, cout, &x, &w, bias);
+                let got = conv2d(&g, groups, cout, &x, &w, bias);
+                assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-10, "case {i}: {a} vs {b}");
+                }
+            }
+            let gy = rand(g.n * cout * g.l(), 300 + i as u64);
+            let (dx, dw) = conv2d_backward(&g, groups, cout, &x, &w, &gy, true, true);
+            let (dx, dw) = (dx.unwrap(), dw.unwrap());
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+            // linearity in x and in w: <conv(x, w), gy> = <x, dx> = <w, dw>
+            let y = conv2d_direct(&g, groups, cout, &x, &w, None);
+            let lhs = dot(&y, &gy);
+            assert!(
+                (lhs - dot(&x, &dx)).abs() < 1e-9 * (1.0 + lhs.abs()),
+                "case {i} dx"
+            );
+            assert!(
+                (lhs - dot(&w, &dw)).abs() < 1e-9 * (1.0 + lhs.abs()),
+                "case {i} dw"
+            );
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let g = geom(19, 4, (9, 9), (3, 3), 1, 1, 1);
+        let x: Vec<f32> = rand(g.n * g.chw(), 1).iter().map(|&v| v as f32).collect();
+        let w: Vec<f32> = rand(8 * g.k(4), 2).iter().map(|&v| v as f32).collect();
+        let gy: Vec<f32> = rand(g.n * 8 * g.l(), 3).iter().map(|&v| v as f32).collect();
+        let run = || {
+            let y = conv2d(&g, 1, 8, &x, &w, None);
+            let (dx, dw) = conv2d_backward(&g, 1, 8, &x, &w, &gy, true, true);
+            (y, dx.unwrap(), dw.unwrap())
+        };
+        let one = crate::with_num_threads(1, run).unwrap();
+        let two = crate::with_num_threads(2, run).unwrap();
+        let three = crate::with_num_threads(3, run).unwrap();
+        assert!(one == two && two == three);
+    }
+
+    /// Release-mode timing of forward + backward (run with
+    /// `cargo test --release -p deepnet-tensor conv2d_timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn conv2d_timing() {
+        let time = |name: &str, g: Geom, cout: usize| {
+            let x: Vec<f32> = rand(g.n * g.chw(), 1).iter().map(|&v| v as f32).collect();
+            let w: Vec<f32> = rand(cout * g.k(g.c), 2)
+                .iter()
+                .map(|&v| v as f32 * 0.1)
+                .collect();
+            let b = vec![0.1f32; cout];
+            let gy = vec![1.0f32; g.n * cout * g.l()];
+            let reps = 5;
+            let (mut tf, mut tb) = (f64::MAX, f64::MAX);
+            for _ in 0..reps {
+                let t = std::time::Instant::now();
+                let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
+                tf = tf.min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                let (dx, dw) = conv2d_backward(&g, 1, cout, &x, &w, &gy, true, true);
+                tb = tb.min(t.elapsed().as_secs_f64());
+                assert!(y.len() + dx.unwrap().len() + dw.unwrap().len() > 0);
+            }
+            // the same through the Tensor API and autograd (weight and bias require grad)
+            let xt = crate::Tensor::from_vec(x.clone(), [g.n, g.c, g.h, g.w]).unwrap();
+            let wt = crate::Tensor::from_vec(w.clone(), [cout, g.c, g.kh, g.kw]).unwrap();
+            let wt = wt.requires_grad_(true).unwrap();
+            let bt = crate::Tensor::from_vec(b.clone(), [cout])
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap();
+            let xt = xt.requires_grad_(true).unwrap();
+            let mut tt = f64::MAX;
+            for _ in 0..reps {
+                let t = std::time::Instant::now();
+                let y = xt
+                    .conv2d(&wt, Some(&bt), (g.sh, g.sw), (g.ph, g.pw), (1, 1), 1)
+                    .unwrap();
+                let gr = y.backward_with(&y.ones_like().unwrap()).unwrap();
+                assert!(gr.get(&wt).is_some());
+                tt = tt.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "{name}: Tensor::conv2d forward + backward {:.2} ms",
+                tt * 1e3
+            );
+            let gflop = 2.0 * (g.n * cout * g.l() * g.k(g.c)) as f64 / 1e9;
+            println!(
+                "{name}: forward {:.2} ms ({:.1} GFLOP/s), backward {:.2} ms ({:.1} GFLOP/s), {} threads",
+                tf * 1e3,
+                gflop / tf,
+                tb * 1e3,
+                2.0 * gflop / tb,
+                rayon::current_num_threads()
+            );
+        };
+        time(
+            "lenet (64,1,28,28) 6x5x5 pad 2",
+            geom(64, 1, (28, 28), (5, 5), 1, 2, 1),
+            6,
+        );
+        time(
+            "(128,32,32,32) 32x3x3 pad 1",
+            geom(128, 32, (32, 32), (3, 3), 1, 1, 1),
+            32,
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! 2-d pooling on the CPU: max (with argmax indices), average and adaptive average, forward and
+//! backward. Every buffer is contiguous `(P, H, W)` with `P` independent planes (`N * C`); planes
+//! are processed in parallel and each plane by one task, so results do not depend on the number
+//! of threads.
+
+use super::conv::{Float, Geom};
+use super::MIN_TASK;
+use rayon::prelude::*;
+
+/// Runs `f(input_plane, output_plane)` for every plane, several planes per task.
+fn per_plane<A: Sync, B: Send>(
+    src: &[A],
+    src_plane: usize,
+    dst: &mut [B],
+    dst_plane: usize,
+    f: impl Fn(&[A], &mut [B]) + Sync,
+) {
+    if src_plane == 0 || dst_plane == 0 {
+        return;
+    }
+    let per_task = (MIN_TASK / (src_plane + dst_plane)).max(1);
+    dst.par_chunks_mut(per_task * dst_plane)
+        .zip(src.par_chunks(per_task * src_plane))
+        .for_each(|(d, s)| {
+            for (dp, sp) in d.chunks_exact_mut(dst_plane).zip(s.chunks_exact(src_plane)) {
+                f(sp, dp);
+            }
+        });
+}
+
+/// Max pooling of `g.n` planes (the geometry's `c` is ignored): the maxima and, for each, the
+/// index `h * W + w` inside its plane. Padding counts as `-inf` (never selected); a NaN in the
+/// window wins, as in PyTorch.
+pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
+    let (hw, l) = (g.h * g.w, g.l());
+    let mut out: Vec<(T, u32)> = vec![(T::zero(), 0); g.n * l];
+    per_plane(x, hw, &mut out, l, |xp, op| {
+        for oh in 0..g.ho {
+            let h0 = (oh * g.sh) as isize - g.ph as isize;
+            for ow in 0..g.wo {
+                let w0 = (ow * g.sw) as isize - g.pw as isize;
+                let mut best = T::neg_infinity();
+                let mut arg = None;
+                for ki in 0..g.kh {
+                    let ih = h0 + (ki * g.dh) as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        continue;
+                    }
+                    for kj in 0..g.kw {
+                        let iw = w0 + (kj * g.dw) as isize;
+                        if iw < 0 || iw >= g.w as isize {
+                            continue;
+                        }
+                        let idx = ih as usize * g.w + iw as usize;
+                        let v = xp[idx];
+                        if arg.is_none() || v > best || v.is_nan() {
+                            best = v;
+                            arg = Some(idx);
+                            if v.is_nan() {
+                                break;
+                            }
+                        }
+                    }
+                    if best.is_nan() {
+                        break;
+                    }
+                }
+                // a window always holds an input element (the output size rules guarantee it)
+                op[oh * g.wo + ow] = (best, arg.unwrap_or(0) as u32);
+            }
+        }
+    });
+    out.into_iter().unzip()
+}
+
+/// The gradient of [`max_pool`]: each output gradient is added to its argmax.
+pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[u32], gy: &[T]) -> Vec<T> {
+    let (hw, l) = (g.h * g.w, g.l());
+    let pairs: Vec<(T, u32)> = gy.iter().copied().zip(idx.iter().copied()).collect();
+    let mut dx = vec![T::zero(); g.n * hw];
+    per_plane(&pairs, l, &mut dx, hw, |gp, dp| {
+        for &(v, i) in gp {
+            dp[i as usize] += v;
+        }
+    });
+    dx
+}
+
+/// The clipped window of output `o` along one axis of average pooling, and its size counted
+/// with padding (PyTorch's `pool_size`): `(start, end, padded_size)`.
+fn avg_window(o: usize, s: usize, p: usize, k: usize, size: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let end = (start + k as isize).min((size + p) as isize);
+    let padded = (end - start) as usize;
+    let (start, end) = (
+        start.max(0) as usize,
+        end.min(size as isize).max(0) as usize,
+    );
+    (start, end.max(start), padded)
+}
+
+/// The divisor of output `(oh, ow)`: the window size with padding when `count_include_pad`,
+/// else the number of input elements covered.
+fn avg_divisor(
+    g: &Geom,
+    oh: usize,
+    ow: usize,
+    include_pad: bool,
+) -> (usize, usize, usize, usize, f64) {
+    let (h0, h1, ph) = avg_window(oh, g.sh, g.ph, g.kh, g.h);
+    let (w0, w1, pw) = avg_window(ow, g.sw, g.pw, g.kw, g.w);
+    let div = if include_pad {
+        ph * pw
+    } else {
+        (h1 - h0) * (w1 - w0)
+    };
+    (h0, h1, w0, w1, div as f64)
+}
+
+/// Average pooling of `g.n` planes (PyTorch `avg_pool2d` without `divisor_override`).
+pub(crate) fn avg_pool<T: Float>(g: &Geom, x: &[T], include_pad: bool) -> Vec<T> {
+    let (hw, l) = (g.h * g.w, g.l());
+    let mut out = vec![T::zero(); g.n * l];
+    per_plane(x, hw, &mut out, l, |xp, op| {
+        for oh in 0..g.ho {
+            for ow in 0..g.wo {
+                let (h0, h1, w0, w1, div) = avg_divisor(g, oh, ow, include_pad);
+                if h0 >= h1 || w0 >= w1 {
+                    continue;
+                }
+                let mut s = T::zero();
+                for ih in h0..h1 {
+                    for &v in &xp[ih * g.w + w0..ih * g.w + w1] {
+                        s += v;
+                    }
+                }
+                op[oh * g.wo + ow] = s / T::from_f64(div);
+            }
+        }
+    });
+    out
+}
+
+/// The gradient of [`avg_pool`].
+pub(crate) fn avg_pool_backward<T: Float>(g: &Geom, gy: &[T], include_pad: bool) -> Vec<T> {
+    let (hw, l) = (g.h * g.w, g.l());
+    let mut dx = vec![T::zero(); g.n * hw];
+    per_plane(gy, l, &mut dx, hw, |gp, dp| {
+        for oh in 0..g.ho {
+            for ow in 0..g.wo {
+                let (h0, h1, w0, w1, div) = avg_divisor(g, oh, ow, include_pad);
+                if h0 >= h1 || w0 >= w1 {
+                    continue;
+                }
+                let v = gp[oh * g.wo + ow] / T::from_f64(div);
+                for ih in h0..h1 {
+                    for d in &mut dp[ih * g.w + w0..ih * g.w + w1] {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// PyTorch's adaptive window of output `i` of `o` over `size` inputs:
+/// `floor(i * size / o) .. ceil((i + 1) * size / o)`.
+pub(crate) fn adaptive_window(i: usize, o: usize, size: usize) -> (usize, usize) {
+    (i * size / o, ((i + 1) * size).div_ceil(o))
+}
+
+/// Adaptive average pooling of `g.n` planes to `(g.ho, g.wo)` (kernel fields unused).
+pub(crate) fn adaptive_avg_pool<T: Float>(g: &Geom, x: &[T]) -> Vec<T> {
+    let (hw, l) = (g.h * g.w, g.l());
+    let mut out = vec![T::zero(); g.n * l];
+    per_plane(x, hw, &mut out, l, |xp, op| {
+        for oh in 0..g.ho {
+            let (h0, h1) = adaptive_window(oh, g.ho, g.h);
+            for ow in 0..g.wo {
+                let (w0, w1) = adaptive_window(ow, g.wo, g.w);
+                let mut s = T::zero();
+                for ih in h0..h1 {
+                    for &v in &xp[ih * g.w + w0..ih * g.w + w1] {
+                        s += v;
+                    }
+                }
+                op[oh * g.wo + ow] = s / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
+            }
+        }
+    });
+    out
+}
+
+/// The gradient of [`adaptive_avg_pool`].
+pub(crate) fn adaptive_avg_pool_backward<T: Float>(g: &Geom, gy: &[T]) -> Vec<T> {
+    let (hw, l) = (g.h * g.w, g.l());
+    let mut dx = vec![T::zero(); g.n * hw];
+    per_plane(gy, l, &mut dx, hw, |gp, dp| {
+        for oh in 0..g.ho {
+            let (h0, h1) = adaptive_window(oh, g.ho, g.h);
+            for ow in 0..g.wo {
+                let (w0, w1) = adaptive_window(ow, g.wo, g.w);
+                let v = gp[oh * g.wo + ow] / T::from_f64(((h1 - h0) * (w1 - w0)) as f64);
+                for ih in h0..h1 {
+                    for d in &mut dp[ih * g.w + w0..ih * g.w + w1] {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
