@@ -1,10 +1,195 @@
 //! # deepnet-models
 //!
 //! The model zoo. Each model is a config, a constructor taking a `ParamBuilder`, and a
-//! `Module::forward`; `state_dict` keys equal the PyTorch reference implementation's.
+//! `Module::forward`; `state_dict` keys equal the PyTorch reference implementation's
+//! (torchvision's where it has the model), so weights load by name.
+//!
+//! | name | model | input | parameters |
+//! |---|---|---|---|
+//! | `mlp` | [`Mlp`] | any, flattened | 235,146 (784-256-128-10) |
+//! | `lenet5` | [`LeNet5`] | 1x28x28 | 61,706 |
+//! | `small_cnn` | [`SmallCnn`] | 1x28x28 / 3x32x32 | 870,634 / 1,116,970 |
+//! | `alexnet` | [`AlexNet`] | 3x224x224 | 61,100,840 |
+//! | `zfnet` | [`ZfNet`] | 3x224x224 | 62,357,608 |
+//! | `vgg11` ... `vgg19_bn` | [`Vgg`] | 3x224x224 | 132,863,336 ... 143,678,248 |
+//! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
+//! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
+//!
+//! [`check_input`] checks, before training, that an input shape flows through a model and
+//! reports windows that do not tile their inputs, with the arithmetic.
 
 #![warn(missing_docs)]
 
+pub mod alexnet;
+pub mod googlenet;
+pub mod lenet;
 pub mod mlp;
+pub mod resnet;
+pub mod shape_check;
+pub mod small_cnn;
+pub mod vgg;
 
+pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
+pub use googlenet::{GoogLeNet, GoogLeNetConfig};
+pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
+pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
+pub use shape_check::{check_input, forward_child};
+pub use small_cnn::{SmallCnn, SmallCnnConfig};
+pub use vgg::{Vgg, VggConfig, VggDepth};
+
+use deepnet_nn::layers::{conv_arithmetic, Conv2d, Conv2dConfig};
+use deepnet_nn::ParamBuilder;
+use deepnet_tensor::{Error, Result};
+
+/// The convolutional models by registry name, for `--model`.
+pub const CONV_MODELS: &[&str] = &[
+    "lenet5",
+    "small_cnn",
+    "alexnet",
+    "zfnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+];
+
+/// A square `k x k` convolution with stride `s` and padding `p` under `pb`.
+pub(crate) fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    bias: bool,
+    pb: &ParamBuilder,
+) -> Result<Conv2d> {
+    let cfg = Conv2dConfig {
+        stride: (s, s),
+        padding: (p, p),
+        bias,
+        ..Default::default()
+    };
+    Conv2d::new(cin, cout, (k, k), cfg, pb)
+}
+
+/// `root.name`, or `name` at the root.
+pub(crate) fn join(root: &str, name: &str) -> String {
+    if root.is_empty() {
+        name.to_string()
+    } else {
+        format!("{root}.{name}")
+    }
+}
+
+/// The output size of a `k`/`s`/`p` window on `size` at build time, or an error naming `what`
+/// and the arithmetic when it falls below 1.
+pub(crate) fn out_size(what: &str, size: usize, k: usize, s: usize, p: usize) -> Result<usize> {
+    match conv_arithmetic(size, k, s, p, 1) {
+        (0, _) => Err(Error::msg(format!(
+            "{what}: window {k}, stride {s}, pad {p} on {size}: ({size} - {k} + {})/{s} + 1 < 1",
+            2 * p
+        ))),
+        (o, _) => Ok(o),
+    }
+}
+
+/// Builds a zoo model by registry name (one of [`CONV_MODELS`]) for one sample of shape `input`
+/// (`[C, H, W]`) and `num_classes` outputs, under `pb`. The ImageNet models take any input
+/// channel count and size their pools adaptively (GoogLeNet needs 3 channels); LeNet-5, ZF Net
+/// and the small CNN size their classifier from `input`. Unknown names are errors listing the
+/// known ones.
+pub fn build_conv_model(
+    name: &str,
+    input: &[usize],
+    num_classes: usize,
+    pb: &ParamBuilder,
+) -> Result<Box<dyn deepnet_nn::Module>> {
+    let &[c, h, w] = input else {
+        return Err(Error::msg(format!(
+            "{name}: expected an input shape [C, H, W], got {input:?}"
+        )));
+    };
+    Ok(match name {
+        "lenet5" => Box::new(LeNet5::new(
+            &LeNet5Config {
+                in_channels: c,
+                input_size: (h, w),
+                num_classes,
+            },
+            pb,
+        )?),
+        "small_cnn" => Box::new(SmallCnn::new(
+            &SmallCnnConfig {
+                in_channels: c,
+                input_size: (h, w),
+                num_classes,
+                dropout: 0.0,
+            },
+            pb,
+        )?),
+        "alexnet" => Box::new(AlexNet::new(
+            &AlexNetConfig {
+                num_classes,
+                in_channels: c,
+                ..Default::default()
+            },
+            pb,
+        )?),
+        "zfnet" => Box::new(ZfNet::new(
+            &ZfNetConfig {
+                num_classes,
+                in_channels: c,
+                input_size: (h, w),
+                ..Default::default()
+            },
+            pb,
+        )?),
+        "googlenet" => {
+            if c != 3 {
+                return Err(Error::msg(format!(
+                    "googlenet: expects 3 input channels, got input {input:?}"
+                )));
+            }
+            Box::new(GoogLeNet::new(
+                &GoogLeNetConfig {
+                    num_classes,
+                    ..Default::default()
+                },
+                pb,
+            )?)
+        }
+        n => {
+            if let Some(cfg) = VggConfig::from_name(n) {
+                let cfg = VggConfig {
+                    num_classes,
+                    in_channels: c,
+                    ..cfg
+                };
+                Box::new(Vgg::new(&cfg, pb)?)
+            } else if let Some(cfg) = ResNetConfig::from_name(n) {
+                let cfg = ResNetConfig {
+                    num_classes,
+                    in_channels: c,
+                    ..cfg
+                };
+                Box::new(ResNet::new(&cfg, pb)?)
+            } else {
+                return Err(Error::msg(format!(
+                    "unknown model \"{n}\" (expected one of {})",
+                    CONV_MODELS.join(", ")
+                )));
+            }
+        }
+    })
+}

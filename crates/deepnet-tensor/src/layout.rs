@@ -112,10 +112,7 @@ impl Layout {
         }
         let lead = rank - self.shape.rank();
         let mut strides = vec![0; rank];
-        for i in 0..rank {
-            if i < lead {
-                continue;
-            }
+        for i in lead..rank {
             let d = self.dims()[i - lead];
             let t = target.dims()[i];
             if d == t {

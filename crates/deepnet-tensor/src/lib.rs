@@ -15,6 +15,8 @@
 //! or inner dimension, `M`/`N` matrix rows/columns.
 
 #![warn(missing_docs)]
+// Tests pass inputs as `&[x.clone()]` slices, which reads better than `slice::from_ref`.
+#![cfg_attr(test, allow(clippy::cloned_ref_to_slice_refs))]
 
 pub mod autograd;
 mod cpu;

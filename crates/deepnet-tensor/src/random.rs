@@ -105,7 +105,7 @@ impl Tensor {
         g: &mut Generator,
     ) -> Result<Tensor> {
         float_dtype("rand_uniform", dtype)?;
-        if !(low <= high) || !low.is_finite() || !high.is_finite() {
+        if !low.is_finite() || !high.is_finite() || low > high {
             return Err(Error::invalid(
                 "rand_uniform",
                 format!("bad bounds [{low}, {high})"),
@@ -130,7 +130,7 @@ impl Tensor {
         g: &mut Generator,
     ) -> Result<Tensor> {
         float_dtype("rand_normal", dtype)?;
-        if !(std >= 0.0) || !mean.is_finite() || !std.is_finite() {
+        if !mean.is_finite() || !std.is_finite() || std < 0.0 {
             return Err(Error::invalid(
                 "rand_normal",
                 format!("bad mean {mean} / std {std}"),

@@ -327,7 +327,7 @@ pub(crate) fn resolve_spec(spec: &[isize], from: &Shape) -> Result<Shape> {
     }
     let mut dims: Vec<usize> = spec.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             return Err(err());
         }
         dims[i] = n / known;

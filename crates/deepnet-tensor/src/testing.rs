@@ -97,7 +97,9 @@ pub fn gradcheck_with(
                 loss(&ys)
             };
             let numeric = (at(tol.eps)? - at(-tol.eps)?) / (2.0 * tol.eps);
-            if !((numeric - a).abs() <= tol.atol + tol.rtol * numeric.abs()) {
+            // written so that a NaN on either side fails the check
+            let close = (numeric - a).abs() <= tol.atol + tol.rtol * numeric.abs();
+            if !close {
                 return Err(Error::GradCheck {
                     op: name.to_string(),
                     input: i,

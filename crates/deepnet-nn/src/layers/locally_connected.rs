@@ -246,7 +246,12 @@ mod tests {
             e.starts_with("in module \"lc\": locally_connected2d: weight"),
             "{e}"
         );
-        gradcheck("LocallyConnected2d(x)", |t| l.forward(&t[0]), std::slice::from_ref(&x)).unwrap();
+        gradcheck(
+            "LocallyConnected2d(x)",
+            |t| l.forward(&t[0]),
+            std::slice::from_ref(&x),
+        )
+        .unwrap();
         let g = l
             .forward(&x)
             .unwrap()

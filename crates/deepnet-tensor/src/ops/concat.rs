@@ -184,7 +184,7 @@ impl Tensor {
     /// Pads with a constant, as `torch.nn.functional.pad(x, pads, value=value)`: `pads` lists
     /// (before, after) pairs starting from the last dim: `[left, right, top, bottom, ...]`.
     pub fn pad(&self, pads: &[usize], value: f64) -> Result<Tensor> {
-        if pads.len() % 2 != 0 || pads.len() / 2 > self.rank() {
+        if !pads.len().is_multiple_of(2) || pads.len() / 2 > self.rank() {
             return Err(Error::invalid(
                 "pad",
                 format!(

@@ -9,7 +9,7 @@ use crate::autograd::Backward;
 use crate::cpu::conv::{self as kernels, Geom};
 use crate::{DType, Error, Result, Storage, Tensor};
 
-/// `"5x5"`, or `"2"` when both are equal and `square` is asked for.
+/// `"5x3"`: a pair as `HxW`.
 fn pair(p: (usize, usize)) -> String {
     format!("{}x{}", p.0, p.1)
 }
@@ -111,12 +111,15 @@ struct Conv2dBackward {
     cout: usize,
 }
 
+/// The input and weight gradients, when asked for.
+type Grads<T> = (Option<Vec<T>>, Option<Vec<T>>);
+
 fn conv_bwd<T: crate::cpu::conv::Float>(
     op: &Conv2dBackward,
     x: &Tensor,
     w: &Tensor,
     gy: &Tensor,
-) -> Result<(Option<Vec<T>>, Option<Vec<T>>)> {
+) -> Result<Grads<T>> {
     let (nx, nw) = (x.tracks_grad(), w.tracks_grad());
     x.with_contiguous(|xs: &[T]| {
         w.with_contiguous(|ws: &[T]| {
@@ -465,7 +468,9 @@ mod tests {
 
     #[test]
     fn conv2d_gradients() {
-        let cases: [(&[usize], &[usize], bool, usize, usize, usize, usize); 6] = [
+        // (x, weight, bias, stride, padding, dilation, groups)
+        type Case<'a> = (&'a [usize], &'a [usize], bool, usize, usize, usize, usize);
+        let cases: [Case; 6] = [
             (&[2, 2, 5, 5], &[3, 2, 3, 3], true, 1, 0, 1, 1),
             (&[2, 3, 6, 5], &[2, 3, 3, 2], true, 2, 1, 1, 1),
             (&[1, 2, 7, 7], &[2, 2, 3, 3], false, 1, 2, 2, 1),

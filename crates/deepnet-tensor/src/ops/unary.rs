@@ -140,7 +140,7 @@ impl Tensor {
     }
     /// `ln(1 + e^(beta x)) / beta`, and `x` where `beta x > threshold` (PyTorch semantics).
     pub fn softplus_with(&self, beta: f64, threshold: f64) -> Result<Tensor> {
-        if !(beta > 0.0) || !beta.is_finite() {
+        if beta.is_nan() || beta <= 0.0 || !beta.is_finite() {
             return Err(Error::invalid(
                 "softplus",
                 format!("beta must be positive, got {beta}"),

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""PyTorch baselines for `deepnet bench lenet-train` and `deepnet bench cifar-train`: training
+throughput on one fixed random batch (forward, cross-entropy, backward, SGD momentum step,
+`loss.item()` each step). Prints one JSON line with `images_per_sec`.
+
+    /opt/torchenv/bin/python tools/bench/torch_cnn_train.py --model lenet5 --batch 64 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_cnn_train.py --model small_cnn --batch 128 --threads 2
+
+lenet5: conv6 5x5 pad 2, ReLU, maxpool 2, conv16 5x5, ReLU, maxpool 2, fc120, fc84, fc10 on
+1x28x28. small_cnn: conv32-conv32-pool-conv64-conv64-pool-fc256-fc10 (3x3 pad 1, ReLU) on 3x32x32.
+"""
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    ), (1, 28, 28)
+
+
+def small_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10),
+    ), (3, 32, 32)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["lenet5", "small_cnn"], default="lenet5")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model, shape = {"lenet5": lenet5, "small_cnn": small_cnn}[args.model]()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(args.batch, *shape)
+    y = torch.randint(0, 10, (args.batch,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(10):
+        step()
+    steps = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < args.seconds:
+        step()
+        steps += 1
+    dt = time.perf_counter() - t0
+    print(json.dumps({
+        "bench": args.model + "-train", "framework": "pytorch", "torch": torch.__version__,
+        "batch": args.batch, "threads": args.threads, "steps": steps,
+        "images_per_sec": steps * args.batch / dt,
+    }))
+
+
+if __name__ == "__main__":
+    main()
