@@ -34,6 +34,25 @@ pub enum Workload {
         #[arg(long, default_value_t = 4 << 20)]
         size: usize,
     },
+    /// Training steps of LeNet-5 (ReLU) on one fixed batch of 1x28x28 images.
+    LenetTrain {
+        /// batch size
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// seconds of timed steps
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// Training steps of the small CNN (conv32-conv32-pool-conv64-conv64-pool-fc256-fc10) on one
+    /// fixed batch of 3x32x32 images.
+    CifarTrain {
+        /// batch size
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// seconds of timed steps
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Training steps of the MLP 784-256-128-10 on one fixed batch.
     MlpTrain {
         /// batch size
@@ -46,29 +65,48 @@ pub enum Workload {
 }
 
 pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
-    if let Workload::MlpTrain { batch, seconds } = args.workload {
-        return mlp_train(batch, seconds, json);
+    match args.workload {
+        Workload::MlpTrain { batch, seconds } => {
+            let r = super::bench_train::mlp_train(batch, seconds)?;
+            return report_train("mlp-train", "MLP 784-256-128-10", batch, &r, json);
+        }
+        Workload::LenetTrain { batch, seconds } => {
+            let r = super::bench_train::conv_train("lenet5", &[1, 28, 28], batch, seconds)?;
+            return report_train("lenet-train", "LeNet-5 on 1x28x28", batch, &r, json);
+        }
+        Workload::CifarTrain { batch, seconds } => {
+            let r = super::bench_train::conv_train("small_cnn", &[3, 32, 32], batch, seconds)?;
+            return report_train("cifar-train", "small CNN on 3x32x32", batch, &r, json);
+        }
+        _ => {}
     }
     let _guard = dt::no_grad();
     match args.workload {
         Workload::Matmul { size } => matmul(size, json),
         Workload::Elementwise { size } => elementwise(size, json),
-        Workload::MlpTrain { .. } => unreachable!("handled above"),
+        Workload::MlpTrain { .. } | Workload::LenetTrain { .. } | Workload::CifarTrain { .. } => {
+            unreachable!("training workloads are handled above")
+        }
     }
 }
 
-fn mlp_train(batch: usize, seconds: f64, json: bool) -> Result<(), String> {
-    let r = super::bench_train::mlp_train(batch, seconds)?;
+fn report_train(
+    name: &str,
+    what: &str,
+    batch: usize,
+    r: &super::bench_train::TrainBench,
+    json: bool,
+) -> Result<(), String> {
     let threads = dt::num_threads();
     if json {
         println!(
             "{}",
-            json!({"bench": "mlp-train", "batch": batch, "threads": threads, "steps": r.steps,
+            json!({"bench": name, "batch": batch, "threads": threads, "steps": r.steps,
                    "seconds": r.seconds, "images_per_sec": r.images_per_sec, "last_loss": r.last_loss})
         );
     } else {
         println!(
-            "mlp-train 784-256-128-10, batch {batch}, {threads} threads: {:.0} images/s ({} steps in {:.2} s, loss {:.4})",
+            "{name} ({what}), batch {batch}, {threads} threads: {:.0} images/s ({} steps in {:.2} s, loss {:.4})",
             r.images_per_sec, r.steps, r.seconds, r.last_loss
         );
     }

@@ -17,14 +17,39 @@ pub struct TrainBench {
     pub last_loss: f64,
 }
 
-/// Runs warm-up steps, then steps for about `seconds`.
+/// Runs warm-up steps of the MLP, then steps for about `seconds`.
 pub fn mlp_train(batch: usize, seconds: f64) -> Result<TrainBench, String> {
+    let store = ParamStore::new(0);
+    let model = Mlp::new(&MlpConfig::mnist(), &store.root()).map_err(|e| e.to_string())?;
+    train_steps(&model, &store, &[784], batch, seconds)
+}
+
+/// The same measurement for a zoo model (`lenet5` on 1x28x28, `small_cnn` on 3x32x32).
+pub fn conv_train(
+    name: &str,
+    input: &[usize],
+    batch: usize,
+    seconds: f64,
+) -> Result<TrainBench, String> {
+    let store = ParamStore::new(0);
+    let model = deepnet::models::build_conv_model(name, input, 10, &store.root())
+        .map_err(|e| e.to_string())?;
+    train_steps(model.as_ref(), &store, input, batch, seconds)
+}
+
+/// Forward, cross-entropy, backward and an SGD momentum step on one fixed random batch of
+/// `(batch, *input)`, repeated: 10 warm-up steps, then at least `seconds` (and 5 steps).
+fn train_steps(
+    model: &dyn Module,
+    store: &ParamStore,
+    input: &[usize],
+    batch: usize,
+    seconds: f64,
+) -> Result<TrainBench, String> {
     let err = |e: deepnet::tensor::Error| e.to_string();
     if batch == 0 {
         return Err("--batch must be at least 1".into());
     }
-    let store = ParamStore::new(0);
-    let model = Mlp::new(&MlpConfig::mnist(), &store.root()).map_err(err)?;
     let mut opt = Sgd::new(SgdConfig {
         lr: 0.01,
         momentum: 0.9,
@@ -32,7 +57,9 @@ pub fn mlp_train(batch: usize, seconds: f64) -> Result<TrainBench, String> {
     })
     .map_err(err)?;
     let mut g = Generator::new(1);
-    let x = Tensor::rand([batch, 784], DType::F32, &mut g).map_err(err)?;
+    let mut shape = vec![batch];
+    shape.extend_from_slice(input);
+    let x = Tensor::rand(shape, DType::F32, &mut g).map_err(err)?;
     let y = Tensor::randint(0, 10, [batch], &mut g).map_err(err)?;
     let params = store.trainable();
     let mut step = || -> Result<f64, deepnet::tensor::Error> {

@@ -73,7 +73,8 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 /// The architecture flags shared by `train` and `summary`.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Model name (mlp).
+    /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
+    /// resnet18..resnet152.
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// Hidden layer sizes of the MLP, comma separated.
@@ -195,9 +196,10 @@ impl ModelSpec {
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
             }
-            other => Err(format!(
-                "--model: unknown model \"{other}\" (available: mlp)"
-            )),
+            other => {
+                deepnet::models::build_conv_model(other, &self.input, self.classes, &store.root())
+                    .map_err(|e| format!("--model: {e}"))
+            }
         }
     }
 }
