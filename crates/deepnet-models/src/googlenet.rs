@@ -248,7 +248,7 @@ impl Module for InceptionAux {
     }
 }
 
-/// GoogLeNet: `(N, 3, H, W)` (H, W >= 15; 224 is standard) -> `(N, num_classes)`.
+/// GoogLeNet: `(N, 3, H, W)` (H, W >= 31; 224 is standard) -> `(N, num_classes)`.
 pub struct GoogLeNet {
     /// the trunk in execution order, by name (convolutions, pools, Inception modules)
     trunk: Vec<(String, Box<dyn Module>)>,
@@ -367,10 +367,7 @@ impl GoogLeNet {
         h = forward_child(&self.flatten, &p("flatten"), &h)?;
         h = forward_child(&self.dropout, &p("dropout"), &h)?;
         let y = forward_child(&self.fc, &p("fc"), &h)?;
-        let aux = match <[Tensor; 2]>::try_from(aux_out) {
-            Ok(a) => Some(a),
-            Err(_) => None,
-        };
+        let aux = <[Tensor; 2]>::try_from(aux_out).ok();
         Ok((y, aux))
     }
 }

@@ -34,7 +34,7 @@ pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
-pub use shape_check::{check_input, forward_child};
+pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 pub use vgg::{Vgg, VggConfig, VggDepth};
 

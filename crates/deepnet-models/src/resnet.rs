@@ -32,7 +32,8 @@
 //! `fc.bias`, in torchvision's order. Parameters use the layers' PyTorch defaults (torchvision
 //! re-initializes convolutions with Kaiming normal, fan-out; that only matters from scratch).
 //!
-//! Any input of at least 33x33 works (the 7x7 map becomes `ceil(H/32)`); on 224x224 the stride-2
+//! Any input size works (the 7x7 map becomes about `H/32`, at least 1x1; training needs more
+//! than one value per channel in every batch norm); on 224x224 the stride-2
 //! windows do not tile exactly (`(224 - 7 + 6)/2 + 1 = 112.5`), which costs nothing but is what
 //! [`crate::check_input`] reports.
 
@@ -239,7 +240,7 @@ impl Module for Block {
     }
 }
 
-/// A ResNet: `(N, in_channels, H, W)` (H, W >= 33; 224 is standard) -> `(N, num_classes)`.
+/// A ResNet: `(N, in_channels, H, W)` (any size; 224 is standard) -> `(N, num_classes)`.
 pub struct ResNet {
     conv1: Conv2d,
     bn1: BatchNorm2d,

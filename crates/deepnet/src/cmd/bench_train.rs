@@ -1,6 +1,6 @@
 //! `deepnet bench mlp-train`: training throughput of the MLP 784-256-128-10 (ReLU) on one fixed
 //! random batch: forward, softmax cross-entropy, backward, SGD momentum step, loss read back each
-//! step. `tools/bench/torch_mlp_train.py` runs the same step in PyTorch.
+//! step. `tools/bench/torch_train.py --model mlp` runs the same step in PyTorch.
 
 use deepnet::models::{Mlp, MlpConfig};
 use deepnet::nn::loss::{cross_entropy, Reduction};

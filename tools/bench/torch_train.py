@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""PyTorch baselines for `deepnet bench lenet-train` and `deepnet bench cifar-train`: training
+"""PyTorch baselines for `deepnet bench mlp-train`, `lenet-train` and `cifar-train`: training
 throughput on one fixed random batch (forward, cross-entropy, backward, SGD momentum step,
-`loss.item()` each step). Prints one JSON line with `images_per_sec`.
+`loss.item()` each step). Prints one JSON line with `images_per_sec`. Run it with a PyTorch
+virtualenv outside the repository:
 
-    /opt/torchenv/bin/python tools/bench/torch_cnn_train.py --model lenet5 --batch 64 --threads 2
-    /opt/torchenv/bin/python tools/bench/torch_cnn_train.py --model small_cnn --batch 128 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model mlp --batch 64 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model lenet5 --batch 64 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model small_cnn --batch 128 --threads 2
 
-lenet5: conv6 5x5 pad 2, ReLU, maxpool 2, conv16 5x5, ReLU, maxpool 2, fc120, fc84, fc10 on
+mlp: 784-256-128-10 with ReLU on flat 784-vectors. lenet5: conv6 5x5 pad 2, ReLU, maxpool 2, conv16 5x5, ReLU, maxpool 2, fc120, fc84, fc10 on
 1x28x28. small_cnn: conv32-conv32-pool-conv64-conv64-pool-fc256-fc10 (3x3 pad 1, ReLU) on 3x32x32.
 """
 import argparse
@@ -15,6 +17,12 @@ import time
 
 import torch
 from torch import nn
+
+
+def mlp():
+    return nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10),
+    ), (784,)
 
 
 def lenet5():
@@ -38,14 +46,14 @@ def small_cnn():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["lenet5", "small_cnn"], default="lenet5")
+    ap.add_argument("--model", choices=["mlp", "lenet5", "small_cnn"], default="lenet5")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model, shape = {"lenet5": lenet5, "small_cnn": small_cnn}[args.model]()
+    model, shape = {"mlp": mlp, "lenet5": lenet5, "small_cnn": small_cnn}[args.model]()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(args.batch, *shape)
     y = torch.randint(0, 10, (args.batch,))
@@ -67,7 +75,7 @@ def main():
         steps += 1
     dt = time.perf_counter() - t0
     print(json.dumps({
-        "bench": args.model + "-train", "framework": "pytorch", "torch": torch.__version__,
+        "bench": {"mlp": "mlp-train", "lenet5": "lenet-train", "small_cnn": "cifar-train"}[args.model], "framework": "pytorch", "torch": torch.__version__,
         "batch": args.batch, "threads": args.threads, "steps": steps,
         "images_per_sec": steps * args.batch / dt,
     }))
