@@ -37,6 +37,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Exit quietly when stdout is closed early (`deepnet summary | head`) instead of panicking
+    // on a failed print: restore the default SIGPIPE action that Rust's runtime overrides.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         if let Err(e) = deepnet::tensor::set_num_threads(n) {

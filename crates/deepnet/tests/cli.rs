@@ -59,6 +59,19 @@ fn summary_counts_parameters() {
     let o = deepnet(&["summary", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_line(&o)["total_params"].as_u64(), Some(235_146));
+    let o = deepnet(&["summary", "--model", "resnet18", "--input", "3x224x224", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_line(&o)["total_params"].as_u64(), Some(11_689_512));
+    let o = deepnet(&["summary", "--model", "lenet5", "--input", "1x28x28", "--json"]);
+    assert_eq!(json_line(&o)["total_params"].as_u64(), Some(61_706));
+}
+
+#[test]
+fn an_input_too_small_for_the_model_names_the_layer_and_the_arithmetic() {
+    let o = deepnet(&["summary", "--model", "vgg11", "--input", "3x16x16"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("features.") && e.contains("< 1"), "{e}");
 }
 
 #[test]

@@ -2,8 +2,7 @@
 
 use super::common::{parse_shape, CliResult, ModelArgs, ModelSpec};
 use clap::Args;
-use deepnet::nn::{trace_layers, ParamStore};
-use deepnet::tensor::{no_grad, DType, Tensor};
+use deepnet::nn::ParamStore;
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -13,21 +12,25 @@ pub struct SummaryArgs {
     /// Shape of one input sample, e.g. 1x28x28.
     #[arg(long, default_value = "1x28x28")]
     pub input: String,
-    /// Number of classes.
-    #[arg(long, default_value_t = 10)]
-    pub classes: usize,
+    /// Number of classes (default: 1000 for the ImageNet models, 10 for mlp, lenet5, small_cnn).
+    #[arg(long)]
+    pub classes: Option<usize>,
 }
 
 pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
     let input = parse_shape(&a.input)?;
-    let spec = ModelSpec::from_args(&a.model, input.clone(), a.classes);
+    let classes = a.classes.unwrap_or(match a.model.model.as_str() {
+        "mlp" | "lenet5" | "small_cnn" => 10,
+        _ => 1000,
+    });
+    let spec = ModelSpec::from_args(&a.model, input.clone(), classes);
     let store = ParamStore::new(0);
     let model = spec.build(&store)?;
-    let mut shape = vec![1];
-    shape.extend(&input);
-    let x = Tensor::zeros(shape, DType::F32).map_err(|e| e.to_string())?;
-    let _g = no_grad();
-    let (_, layers) = trace_layers(|| model.forward(&x)).map_err(|e| e.to_string())?;
+    // shapes layer by layer without running the big convolutions; errors name the layer and
+    // the arithmetic, windows that do not tile their input are warnings
+    let (warnings, layers) =
+        deepnet::models::shape_check::check_input_traced(model.as_ref(), &input)
+            .map_err(|e| e.to_string())?;
     let params_of = |path: &str| -> usize {
         store
             .all_params()
@@ -44,7 +47,7 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
             .collect();
         println!(
             "{}",
-            json!({"command": "summary", "model": spec.name, "input": input, "layers": rows,
+            json!({"command": "summary", "model": spec.name, "input": input, "layers": rows, "warnings": warnings,
                    "total_params": total, "trainable_params": store.num_trainable()})
         );
         return Ok(());

@@ -202,6 +202,14 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES);
     let store = ParamStore::new(a.seed);
     let model = spec.build(&store)?;
+    // the conv arithmetic of every layer, before any training: errors stop here, windows that
+    // do not tile their input are reported
+    let warnings = deepnet::models::check_input(model.as_ref(), &spec.input).map_err(msg)?;
+    if !json_out {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let (mut opt, lr) = optimizer(&a)?;
     let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
         SchedulerName::None => None,
