@@ -29,6 +29,13 @@ fn fmt_value(v: f64, dtype: DType) -> String {
     }
 }
 
+/// How every element is printed: summarized or not, the dtype, the column width.
+struct Style {
+    summarize: bool,
+    dtype: DType,
+    width: usize,
+}
+
 fn write_dim(
     out: &mut String,
     vals: &[f64],
@@ -36,17 +43,16 @@ fn write_dim(
     strides: &[usize],
     base: usize,
     depth: usize,
-    summarize: bool,
-    dtype: DType,
-    width: usize,
+    st: &Style,
 ) {
     if dims.is_empty() {
-        out.push_str(&format!("{:>width$}", fmt_value(vals[base], dtype)));
+        let width = st.width;
+        out.push_str(&format!("{:>width$}", fmt_value(vals[base], st.dtype)));
         return;
     }
     out.push('[');
     let n = dims[0];
-    let idx: Vec<Option<usize>> = if summarize && n > 2 * EDGE {
+    let idx: Vec<Option<usize>> = if st.summarize && n > 2 * EDGE {
         (0..EDGE)
             .map(Some)
             .chain([None])
@@ -73,9 +79,7 @@ fn write_dim(
                 &strides[1..],
                 base + i * strides[0],
                 depth + 1,
-                summarize,
-                dtype,
-                width,
+                st,
             ),
             None => out.push_str("..."),
         }
@@ -86,25 +90,18 @@ fn write_dim(
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vals = self.to_vec_f64();
-        let summarize = self.numel() > THRESHOLD;
-        let width = vals
-            .iter()
-            .map(|&v| fmt_value(v, self.dtype()).len())
-            .max()
-            .unwrap_or(1);
+        let style = Style {
+            summarize: self.numel() > THRESHOLD,
+            dtype: self.dtype(),
+            width: vals
+                .iter()
+                .map(|&v| fmt_value(v, self.dtype()).len())
+                .max()
+                .unwrap_or(1),
+        };
         let strides = crate::Shape::from(self.dims()).contiguous_strides();
         let mut s = String::from("tensor(");
-        write_dim(
-            &mut s,
-            &vals,
-            self.dims(),
-            &strides,
-            0,
-            0,
-            summarize,
-            self.dtype(),
-            width,
-        );
+        write_dim(&mut s, &vals, self.dims(), &strides, 0, 0, &style);
         if self.numel() == 0 {
             s = format!("tensor([], size={})", self.shape());
         }

@@ -112,13 +112,13 @@ impl Layout {
         }
         let lead = rank - self.shape.rank();
         let mut strides = vec![0; rank];
-        for i in lead..rank {
+        for (i, s) in strides.iter_mut().enumerate().skip(lead) {
             let d = self.dims()[i - lead];
             let t = target.dims()[i];
             if d == t {
-                strides[i] = self.strides[i - lead];
+                *s = self.strides[i - lead];
             } else if d == 1 {
-                strides[i] = 0;
+                *s = 0;
             } else {
                 return Err(Error::Broadcast {
                     op,
