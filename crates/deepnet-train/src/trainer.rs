@@ -16,7 +16,7 @@ use deepnet_nn::regularize::{
     clip_grad_norm_, clip_grad_value_, l1_penalty, l2_penalty, max_norm_, weights_only,
 };
 use deepnet_nn::{Module, ParamStore};
-use deepnet_tensor::{no_grad, DType, Tensor};
+use deepnet_tensor::{no_grad, Tensor};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -267,8 +267,7 @@ pub fn fit(
             lr,
         };
         bar.finish(&format!(
-            "epoch {epoch}/{}: train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.0} img/s",
-            cfg.epochs,
+            "train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.0} img/s",
             m.train_loss,
             100.0 * m.train_acc,
             m.test_loss,
@@ -346,11 +345,6 @@ fn write_plots(out: &Path, epochs: &[EpochMetrics]) -> Result<()> {
         "accuracy",
         false,
     )
-}
-
-/// Casts a batch of images to the model's dtype when it differs (f64 runs in tests).
-pub fn to_model_dtype(x: &Tensor, dtype: DType) -> deepnet_tensor::Result<Tensor> {
-    x.to_dtype(dtype)
 }
 
 #[cfg(test)]
