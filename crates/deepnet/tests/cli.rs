@@ -33,16 +33,35 @@ fn temp_dir(name: &str) -> PathBuf {
 fn train_writes_the_run_folder_and_eval_reads_it_back() {
     let out = temp_dir("train");
     let o = deepnet(&[
-        "train", "--epochs", "1", "--limit", "2000", "--hidden", "32", "--json", "--out",
+        "train",
+        "--epochs",
+        "1",
+        "--limit",
+        "2000",
+        "--hidden",
+        "32",
+        "--json",
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json_line(&o);
     for k in ["test_accuracy", "test_loss", "seconds", "images_per_sec"] {
-        assert!(j.get(k).and_then(|v| v.as_f64()).is_some(), "missing {k}: {j}");
+        assert!(
+            j.get(k).and_then(|v| v.as_f64()).is_some(),
+            "missing {k}: {j}"
+        );
     }
     assert!(j["test_accuracy"].as_f64().unwrap() > 0.5, "{j}");
-    for f in ["config.json", "metrics.csv", "model.safetensors", "checkpoint.safetensors", "loss.png", "accuracy.png", "gradient_norms.png"] {
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "loss.png",
+        "accuracy.png",
+        "gradient_norms.png",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let w = out.join("model.safetensors");
@@ -59,10 +78,19 @@ fn summary_counts_parameters() {
     let o = deepnet(&["summary", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_line(&o)["total_params"].as_u64(), Some(235_146));
-    let o = deepnet(&["summary", "--model", "resnet18", "--input", "3x224x224", "--json"]);
+    let o = deepnet(&[
+        "summary",
+        "--model",
+        "resnet18",
+        "--input",
+        "3x224x224",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_line(&o)["total_params"].as_u64(), Some(11_689_512));
-    let o = deepnet(&["summary", "--model", "lenet5", "--input", "1x28x28", "--json"]);
+    let o = deepnet(&[
+        "summary", "--model", "lenet5", "--input", "1x28x28", "--json",
+    ]);
     assert_eq!(json_line(&o)["total_params"].as_u64(), Some(61_706));
 }
 
@@ -82,7 +110,10 @@ fn bad_input_is_a_clear_error() {
         (&["train", "--epochs", "0"], "--epochs"),
         (&["train", "--lr=-1"], "--lr"),
         (&["train", "--activation", "gelu", "--limit", "10"], "gelu"),
-        (&["eval", "--weights", "/no/such/model.safetensors"], "/no/such/model.safetensors"),
+        (
+            &["eval", "--weights", "/no/such/model.safetensors"],
+            "/no/such/model.safetensors",
+        ),
     ];
     for (args, want) in cases {
         let o = deepnet(args);
@@ -98,13 +129,25 @@ fn a_truncated_idx_file_is_named_in_the_error() {
     let dir = temp_dir("truncated");
     std::fs::create_dir_all(&dir).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
     let bytes = std::fs::read(src.join("t10k-images-idx3-ubyte.gz")).unwrap();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte.gz"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let o = deepnet(&["train", "--dataset", dir.to_str().unwrap(), "--epochs", "1"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("t10k-images-idx3-ubyte.gz"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("t10k-images-idx3-ubyte.gz"),
+        "{}",
+        stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -12,9 +12,45 @@
 use crate::FloatElement;
 
 /// The element types the convolution and pooling kernels run on (f32 and f64).
-pub(crate) trait Float: FloatElement + std::ops::AddAssign {}
-impl Float for f32 {}
-impl Float for f64 {}
+pub(crate) trait Float: FloatElement + std::ops::AddAssign {
+    /// The slice as f32, when the elements are f32 (the packed AVX-512 product applies).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// The mutable slice as f32, when the elements are f32.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// Runs `f` on a scratch buffer of `len` elements (contents unspecified) that is kept by the
+    /// calling thread between calls, so column matrices are not allocated and zeroed per image.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! float_impl {
+    ($t:ty, $scratch:ident, $f32:expr, $f32_mut:expr) => {
+        thread_local! {
+            static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        impl Float for $t {
+            fn as_f32(s: &[Self]) -> Option<&[f32]> {
+                $f32(s)
+            }
+            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+                $f32_mut(s)
+            }
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $scratch.with(|c| match c.try_borrow_mut() {
+                    Ok(mut v) => {
+                        if v.len() < len {
+                            v.resize(len, 0.0);
+                        }
+                        f(&mut v[..len])
+                    }
+                    // a nested use on the same thread: a buffer of its own
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
+            }
+        }
+    };
+}
+float_impl!(f32, SCRATCH_F32, Some, Some);
+float_impl!(f64, SCRATCH_F64, |_: &[f64]| None, |_: &mut [f64]| None);
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
@@ -93,7 +129,7 @@ pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T]) {
                     r[hi..].fill(zero);
                     if g.sw == 1 {
                         let start = (lo as isize + off_w) as usize;
-                        r[lo..hi].copy_from_slice(&xr[start..start + hi - lo]);
+                        copy_short(&mut r[lo..hi], &xr[start..start + hi - lo]);
                     } else {
                         for (ow, v) in r.iter_mut().enumerate().take(hi).skip(lo) {
                             *v = xr[((ow * g.sw) as isize + off_w) as usize];
@@ -102,6 +138,21 @@ pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T]) {
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short rows of a column matrix, in blocks of 8 that
+/// compile to inline vector moves rather than a call to `memcpy`.
+#[inline]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[T; 8] = s.try_into().expect("a block of 8");
+        d.copy_from_slice(s);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
     }
 }
 
@@ -187,6 +238,31 @@ fn mm_strided<T: Float>(
         return;
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len());
+    #[cfg(target_arch = "x86_64")]
+    if matches!(par, Parallelism::None) && d_cs == 1 && d_rs >= n && super::conv_gemm::available() {
+        if let (Some(d), Some(ad), Some(bd)) =
+            (T::as_f32_mut(dst), T::as_f32(a.data), T::as_f32(b.data))
+        {
+            use super::conv_gemm::{sgemm, sgemm_nt, View};
+            if a.cs == 1 && b.rs == 1 && k >= 64 {
+                // both operands contiguous along k (a weight gradient): dot products
+                sgemm_nt((m, n, k), (ad, a.rs), (bd, b.cs), d, d_rs, acc);
+                return;
+            }
+            let av = View {
+                data: ad,
+                rs: a.rs,
+                cs: a.cs,
+            };
+            let bv = View {
+                data: bd,
+                rs: b.rs,
+                cs: b.cs,
+            };
+            sgemm((m, n, k), av, bv, d, d_rs, acc);
+            return;
+        }
+    }
     // SAFETY: the asserts above keep every element the strides reach inside the slices.
     unsafe {
         gemm(
@@ -240,10 +316,16 @@ pub(crate) fn conv2d<T: Float>(
     if out.is_empty() {
         return out;
     }
-    let par = inner_par(g.n);
     let direct = g.cols_are_input();
     let cols_len = if direct { 0 } else { kd * l };
-    let per_image = |cols: &mut Vec<T>, (i, y): (usize, &mut [T])| {
+    // images per task: enough work to amortize a task, but at least one task per thread
+    let work = (cout * kd * l + cols_len).max(1);
+    let threads = rayon::current_num_threads().max(1);
+    let per = TASK_WORK
+        .div_ceil(work)
+        .clamp(1, g.n.div_ceil(threads).max(1));
+    let par = inner_par(g.n.div_ceil(per));
+    let per_image = |cols: &mut [T], i: usize, y: &mut [T]| {
         let xi = &x[i * g.chw()..(i + 1) * g.chw()];
         if let Some(b) = b {
             for (row, &bv) in y.chunks_exact_mut(l).zip(b) {
@@ -276,11 +358,21 @@ pub(crate) fn conv2d<T: Float>(
             );
         }
     };
-    out.par_chunks_mut(cout * l)
+    out.par_chunks_mut(per * cout * l)
         .enumerate()
-        .for_each_init(|| vec![T::zero(); cols_len], per_image);
+        .for_each(|(ci, yc)| {
+            T::with_scratch(cols_len, |cols| {
+                for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
+                    per_image(cols, ci * per + j, y);
+                }
+            })
+        });
     out
 }
+
+/// Multiply-adds (or element copies) a task should hold at least, so that it outweighs the
+/// cost of scheduling it.
+const TASK_WORK: usize = 1 << 21;
 
 /// Number of fixed chunks the batch is split into for the weight gradient (independent of the
 /// thread count, so the summation order is too).
@@ -325,7 +417,7 @@ pub(crate) fn conv2d_backward<T: Float>(
     } else {
         (0..chunks).map(|_| <&mut [T]>::default()).collect()
     };
-    let task = |cols: &mut Vec<T>, (ci, (dxc, dwc)): (usize, (&mut &mut [T], &mut &mut [T]))| {
+    let task = |cols: &mut [T], (ci, (dxc, dwc)): (usize, (&mut &mut [T], &mut &mut [T]))| {
         for j in 0..per.min(g.n - ci * per) {
             let i = ci * per + j;
             let xi = &x[i * g.chw()..(i + 1) * g.chw()];
@@ -381,7 +473,7 @@ pub(crate) fn conv2d_backward<T: Float>(
         .par_iter_mut()
         .zip(dw_parts.par_iter_mut())
         .enumerate()
-        .for_each_init(|| vec![T::zero(); cols_len], task);
+        .for_each(|item| T::with_scratch(cols_len, |cols| task(cols, item)));
     let dw = need_dw.then(|| {
         let mut dw = partials[..wsize].to_vec();
         for p in partials.chunks_exact(wsize).skip(1) {
@@ -556,6 +648,50 @@ mod tests {
         let two = crate::with_num_threads(2, run).unwrap();
         let three = crate::with_num_threads(3, run).unwrap();
         assert!(one == two && two == three);
+        // the LeNet and small-CNN layer shapes (the packed f32 products, bias, max pooling)
+        for (g, cout) in [
+            (geom(37, 1, (28, 28), (5, 5), 1, 2, 1), 6),
+            (geom(21, 6, (14, 14), (5, 5), 1, 0, 1), 16),
+            (geom(19, 32, (16, 16), (3, 3), 1, 1, 1), 64),
+        ] {
+            let x: Vec<f32> = rand(g.n * g.chw(), 4).iter().map(|&v| v as f32).collect();
+            let w: Vec<f32> = rand(cout * g.k(g.c), 5).iter().map(|&v| v as f32).collect();
+            let b: Vec<f32> = rand(cout, 6).iter().map(|&v| v as f32).collect();
+            let gy: Vec<f32> = rand(g.n * cout * g.l(), 7)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let run = || {
+                let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
+                let (dx, dw) = conv2d_backward(&g, 1, cout, &x, &w, &gy, true, true);
+                let mut pg = g;
+                (pg.n, pg.c, pg.h, pg.w) = (g.n * cout, 1, g.ho, g.wo);
+                (pg.kh, pg.kw, pg.sh, pg.sw, pg.ph, pg.pw) = (2, 2, 2, 2, 0, 0);
+                (pg.ho, pg.wo) = (g.ho / 2, g.wo / 2);
+                let (p, idx) = super::super::pool::max_pool(&pg, &y);
+                let dp = super::super::pool::max_pool_backward(&pg, &idx, &p);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (
+                    bits(&y),
+                    bits(&dx.unwrap()),
+                    bits(&dw.unwrap()),
+                    bits(&dp),
+                    idx,
+                )
+            };
+            let one = crate::with_num_threads(1, run).unwrap();
+            let two = crate::with_num_threads(2, run).unwrap();
+            assert!(one == two, "{g:?}");
+            // and the f32 result agrees with the f64 one
+            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+            let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+            let want = conv2d_direct(&g, 1, cout, &x64, &w64, Some(&b64));
+            let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
+            for (a, r) in y.iter().zip(&want) {
+                assert!((*a as f64 - r).abs() < 1e-3, "{g:?}: {a} vs {r}");
+            }
+        }
     }
 
     /// Release-mode timing of forward + backward (run with

@@ -6,6 +6,8 @@
 //! its partial results in a fixed order, so results are bit-identical for any thread count.
 
 pub(crate) mod conv;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
 pub(crate) mod matmul;

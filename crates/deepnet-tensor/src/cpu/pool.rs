@@ -28,59 +28,144 @@ fn per_plane<A: Sync, B: Send>(
         });
 }
 
+/// Runs `f(plane index, output planes)` over `dst` (planes of `dst_plane` elements), several
+/// planes per task, for kernels that read several inputs per plane.
+fn per_out_plane<B: Send>(
+    dst: &mut [B],
+    dst_plane: usize,
+    work_per_plane: usize,
+    f: impl Fn(usize, &mut [B]) + Sync,
+) {
+    if dst_plane == 0 {
+        return;
+    }
+    let per_task = (MIN_TASK / work_per_plane.max(1)).max(1);
+    dst.par_chunks_mut(per_task * dst_plane)
+        .enumerate()
+        .for_each(|(t, d)| f(t * per_task, d));
+}
+
 /// Max pooling of `g.n` planes (the geometry's `c` is ignored): the maxima and, for each, the
 /// index `h * W + w` inside its plane. Padding counts as `-inf` (never selected); a NaN in the
 /// window wins, as in PyTorch.
 pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
     let (hw, l) = (g.h * g.w, g.l());
-    let mut out: Vec<(T, u32)> = vec![(T::zero(), 0); g.n * l];
-    per_plane(x, hw, &mut out, l, |xp, op| {
-        for oh in 0..g.ho {
-            let h0 = (oh * g.sh) as isize - g.ph as isize;
-            for ow in 0..g.wo {
-                let w0 = (ow * g.sw) as isize - g.pw as isize;
-                let mut best = T::neg_infinity();
-                let mut arg = None;
-                for ki in 0..g.kh {
-                    let ih = h0 + (ki * g.dh) as isize;
-                    if ih < 0 || ih >= g.h as isize {
-                        continue;
-                    }
-                    for kj in 0..g.kw {
-                        let iw = w0 + (kj * g.dw) as isize;
-                        if iw < 0 || iw >= g.w as isize {
-                            continue;
-                        }
-                        let idx = ih as usize * g.w + iw as usize;
-                        let v = xp[idx];
-                        if arg.is_none() || v > best || v.is_nan() {
-                            best = v;
-                            arg = Some(idx);
-                            if v.is_nan() {
-                                break;
-                            }
-                        }
-                    }
-                    if best.is_nan() {
-                        break;
-                    }
+    let mut out = vec![T::zero(); g.n * l];
+    let mut arg = vec![0u32; g.n * l];
+    if l == 0 || hw == 0 {
+        return (out, arg);
+    }
+    // 2x2 windows with stride 2, no padding and no partial window (ceil_mode): every window
+    // lies inside the plane
+    let fast = (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0)
+        && (g.dh, g.dw) == (1, 1)
+        && 2 * g.ho <= g.h
+        && 2 * g.wo <= g.w;
+    let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
+    out.par_chunks_mut(per_task * l)
+        .zip(arg.par_chunks_mut(per_task * l))
+        .zip(x.par_chunks(per_task * hw))
+        .for_each(|((o, a), xs)| {
+            for ((op, ap), xp) in o
+                .chunks_exact_mut(l)
+                .zip(a.chunks_exact_mut(l))
+                .zip(xs.chunks_exact(hw))
+            {
+                if fast {
+                    max_pool_2x2(g, xp, op, ap);
+                } else {
+                    max_pool_plane(g, xp, op, ap);
                 }
-                // a window always holds an input element (the output size rules guarantee it)
-                op[oh * g.wo + ow] = (best, arg.unwrap_or(0) as u32);
             }
-        }
-    });
-    out.into_iter().unzip()
+        });
+    (out, arg)
 }
 
-/// The gradient of [`max_pool`]: each output gradient is added to its argmax.
+/// One plane of 2x2 stride-2 max pooling (the order of [`max_pool_plane`]: the first maximum
+/// in row-major window order, the first NaN).
+fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
+    let w = g.w;
+    for oh in 0..g.ho {
+        let r0 = &xp[2 * oh * w..2 * oh * w + w];
+        let r1 = &xp[(2 * oh + 1) * w..(2 * oh + 1) * w + w];
+        let orow = &mut op[oh * g.wo..(oh + 1) * g.wo];
+        let arow = &mut ap[oh * g.wo..(oh + 1) * g.wo];
+        let base = (2 * oh * w) as u32;
+        for (ow, (o, a)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
+            let c = 2 * ow;
+            let cand = [
+                (r0[c], base + c as u32),
+                (r0[c + 1], base + c as u32 + 1),
+                (r1[c], base + (w + c) as u32),
+                (r1[c + 1], base + (w + c) as u32 + 1),
+            ];
+            let (mut best, mut bi) = cand[0];
+            for &(v, i) in &cand[1..] {
+                if !best.is_nan() && (v > best || v.is_nan()) {
+                    best = v;
+                    bi = i;
+                }
+            }
+            *o = best;
+            *a = bi;
+        }
+    }
+}
+
+/// One plane of max pooling, any geometry.
+fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
+    for oh in 0..g.ho {
+        let h0 = (oh * g.sh) as isize - g.ph as isize;
+        for ow in 0..g.wo {
+            let w0 = (ow * g.sw) as isize - g.pw as isize;
+            let mut best = T::neg_infinity();
+            let mut arg = None;
+            for ki in 0..g.kh {
+                let ih = h0 + (ki * g.dh) as isize;
+                if ih < 0 || ih >= g.h as isize {
+                    continue;
+                }
+                for kj in 0..g.kw {
+                    let iw = w0 + (kj * g.dw) as isize;
+                    if iw < 0 || iw >= g.w as isize {
+                        continue;
+                    }
+                    let idx = ih as usize * g.w + iw as usize;
+                    let v = xp[idx];
+                    if arg.is_none() || v > best || v.is_nan() {
+                        best = v;
+                        arg = Some(idx);
+                        if v.is_nan() {
+                            break;
+                        }
+                    }
+                }
+                if best.is_nan() {
+                    break;
+                }
+            }
+            // a window always holds an input element (the output size rules guarantee it)
+            op[oh * g.wo + ow] = best;
+            ap[oh * g.wo + ow] = arg.unwrap_or(0) as u32;
+        }
+    }
+}
+
+/// The gradient of [`max_pool`]: each output gradient is added to its argmax (in output
+/// order, within one task per plane).
 pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[u32], gy: &[T]) -> Vec<T> {
     let (hw, l) = (g.h * g.w, g.l());
-    let pairs: Vec<(T, u32)> = gy.iter().copied().zip(idx.iter().copied()).collect();
     let mut dx = vec![T::zero(); g.n * hw];
-    per_plane(&pairs, l, &mut dx, hw, |gp, dp| {
-        for &(v, i) in gp {
-            dp[i as usize] += v;
+    if l == 0 {
+        return dx;
+    }
+    per_out_plane(&mut dx, hw, hw + 2 * l, |p0, d| {
+        for (k, dp) in d.chunks_exact_mut(hw).enumerate() {
+            let p = p0 + k;
+            let (gp, ip) = (&gy[p * l..(p + 1) * l], &idx[p * l..(p + 1) * l]);
+            for (&v, &i) in gp.iter().zip(ip) {
+                dp[i as usize] += v;
+            }
         }
     });
     dx

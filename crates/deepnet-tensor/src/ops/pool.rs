@@ -202,7 +202,7 @@ impl Tensor {
         ceil_mode: bool,
     ) -> Result<Tensor> {
         Ok(self
-            .max_pool2d_with_indices(kernel, stride, padding, dilation, ceil_mode)?
+            .max_pool2d_impl(kernel, stride, padding, dilation, ceil_mode, false)?
             .0)
     }
 
@@ -216,6 +216,21 @@ impl Tensor {
         dilation: (usize, usize),
         ceil_mode: bool,
     ) -> Result<(Tensor, Tensor)> {
+        let (y, i) = self.max_pool2d_impl(kernel, stride, padding, dilation, ceil_mode, true)?;
+        Ok((y, i.expect("indices were asked for")))
+    }
+
+    /// Max pooling, with the int64 indices tensor only when `with_indices` (the backward keeps
+    /// its own compact u32 copy either way).
+    fn max_pool2d_impl(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        ceil_mode: bool,
+        with_indices: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let g = pool_geom(
             "max_pool2d",
             self,
@@ -242,7 +257,14 @@ impl Tensor {
             }
         };
         let shape = out_shape(self, g.ho, g.wo);
-        let indices = Tensor::from_vec(idx.iter().map(|&i| i as i64).collect(), shape.clone())?;
+        let indices = if with_indices {
+            Some(Tensor::from_vec(
+                idx.iter().map(|&i| i as i64).collect(),
+                shape.clone(),
+            )?)
+        } else {
+            None
+        };
         let y = Tensor::from_op(Storage::Cpu(s), shape, MaxPoolBackward { g, idx }, &[self]);
         Ok((y, indices))
     }
