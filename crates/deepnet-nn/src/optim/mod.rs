@@ -43,6 +43,35 @@ pub use sgd::{Sgd, SgdConfig};
 use deepnet_tensor::{Error, GradStore, Result, Tensor};
 use std::collections::HashMap;
 
+/// The `lr`, `set_lr`, `state_dict` and `load_state_dict` methods of an optimizer whose settings
+/// live in `self.cfg` (with an `lr` field) and whose per-parameter state is `self.state`
+/// (a `StateMap`); `$op` names the optimizer in errors.
+macro_rules! lr_and_state_methods {
+    ($op:expr) => {
+        fn lr(&self) -> f64 {
+            self.cfg.lr
+        }
+
+        fn set_lr(&mut self, lr: f64) {
+            self.cfg.lr = lr;
+        }
+
+        fn state_dict(&self) -> Vec<(String, Tensor)> {
+            save_state(self.cfg.lr, &self.state)
+        }
+
+        fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+            let (lr, states) = load_state($op, state)?;
+            if let Some(lr) = lr {
+                self.cfg.lr = lr;
+            }
+            self.state = states;
+            Ok(())
+        }
+    };
+}
+pub(crate) use lr_and_state_methods;
+
 /// An optimizer: updates named parameters in place from their gradients.
 pub trait Optimizer {
     /// Applies one update to every parameter that has a gradient in `grads`; parameters without

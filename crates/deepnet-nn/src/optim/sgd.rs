@@ -160,26 +160,7 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
-
-    fn state_dict(&self) -> Vec<(String, Tensor)> {
-        save_state(self.cfg.lr, &self.state)
-    }
-
-    fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let (lr, states) = load_state(OP, state)?;
-        if let Some(lr) = lr {
-            self.cfg.lr = lr;
-        }
-        self.state = states;
-        Ok(())
-    }
+    super::lr_and_state_methods!(OP);
 }
 
 #[cfg(test)]
