@@ -50,8 +50,15 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True), as deepnet's kernels run by default",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(0)
     model, shape = {"mlp": mlp, "lenet5": lenet5, "small_cnn": small_cnn}[args.model]()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -76,7 +83,8 @@ def main():
     dt = time.perf_counter() - t0
     print(json.dumps({
         "bench": {"mlp": "mlp-train", "lenet5": "lenet-train", "small_cnn": "cifar-train"}[args.model], "framework": "pytorch", "torch": torch.__version__,
-        "batch": args.batch, "threads": args.threads, "steps": steps,
+        "batch": args.batch, "threads": args.threads, "flush_denormal": args.flush_denormal,
+        "steps": steps,
         "images_per_sec": steps * args.batch / dt,
     }))
 

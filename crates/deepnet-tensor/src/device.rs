@@ -6,7 +6,7 @@ use std::fmt;
 /// Where a tensor's data lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Device {
-    /// Host memory, computed with rayon and gemm.
+    /// Host memory, computed on the kernel threads with our own and the gemm crate's kernels.
     #[default]
     Cpu,
 }

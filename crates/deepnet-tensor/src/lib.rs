@@ -33,6 +33,7 @@ mod shape;
 mod storage;
 mod tensor;
 pub mod testing;
+mod threads;
 
 pub use autograd::{
     is_grad_enabled, no_grad, set_grad_enabled, Backward, GradModeGuard, GradStore,
@@ -46,32 +47,6 @@ pub use random::Generator;
 pub use shape::{Dim, Dims, Shape, ShapeSpec};
 pub use storage::Storage;
 pub use tensor::{Tensor, TensorId};
-
-/// Sets the number of threads of the global rayon pool used by the kernels. Must be called before
-/// any parallel kernel runs; later calls return an error.
-pub fn set_num_threads(n: usize) -> Result<()> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .map_err(|e| Error::msg(format!("set_num_threads({n}): {e}")))
-}
-
-/// The number of threads kernels run on.
-pub fn num_threads() -> usize {
-    rayon::current_num_threads()
-}
-
-/// Runs `f` with kernels on a pool of `n` threads (for tests and benchmarks that compare thread
-/// counts).
-pub fn with_num_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| Error::msg(format!("with_num_threads({n}): {e}")))?;
-    // grad mode is per thread: carry the caller's into the pool
-    let grad = is_grad_enabled();
-    Ok(pool.install(move || {
-        let _g = set_grad_enabled(grad);
-        f()
-    }))
-}
+pub use threads::{
+    flush_denormal, num_threads, set_flush_denormal, set_num_threads, with_num_threads,
+};

@@ -52,7 +52,11 @@ macro_rules! float_impl {
 float_impl!(f32, SCRATCH_F32, Some, Some);
 float_impl!(f64, SCRATCH_F64, |_: &[f64]| None, |_: &mut [f64]| None);
 use gemm::{gemm, Parallelism};
-use rayon::prelude::*;
+
+/// Rows of the result per task when one product is split across threads (a multiple of the
+/// AVX-512 kernel's 12-row tile).
+const ROW_BLOCK: usize = 48;
+use super::par;
 
 /// The geometry of a 2-d sliding window over an `(N, C, H, W)` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,16 +202,27 @@ struct Mat<'a, T> {
     cs: usize,
 }
 
-/// `dst (m x n, row-major) = [dst +] a (m x k) @ b (k x n)`.
+/// `dst (m x n, row-major) = [dst +] a (m x k) @ b (k x n)`; with `par`, blocks of
+/// [`ROW_BLOCK`] rows run as parallel tasks (a split fixed by the shape: every element is
+/// computed the same way whatever the thread count).
 fn mm<T: Float>(
-    mnk: (usize, usize, usize),
+    (m, n, k): (usize, usize, usize),
     dst: &mut [T],
     acc: bool,
     a: Mat<T>,
     b: Mat<T>,
-    par: Parallelism,
+    par: bool,
 ) {
-    mm_strided(mnk, (dst, mnk.1, 1), acc, a, b, par)
+    if !par || m <= ROW_BLOCK || n == 0 {
+        return mm_strided((m, n, k), (dst, n, 1), acc, a, b);
+    }
+    par::chunks_mut(&mut dst[..m * n], ROW_BLOCK * n, |t, d| {
+        let a = Mat {
+            data: &a.data[t * ROW_BLOCK * a.rs..],
+            ..a
+        };
+        mm_strided((d.len() / n, n, k), (d, n, 1), acc, a, b);
+    });
 }
 
 /// `dst = [dst +] a (m x k) @ b (k x n)` with `dst` element (i, j) at `i * rs + j * cs`.
@@ -217,7 +232,6 @@ fn mm_strided<T: Float>(
     acc: bool,
     a: Mat<T>,
     b: Mat<T>,
-    par: Parallelism,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -239,7 +253,7 @@ fn mm_strided<T: Float>(
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len());
     #[cfg(target_arch = "x86_64")]
-    if matches!(par, Parallelism::None) && d_cs == 1 && d_rs >= n && super::conv_gemm::available() {
+    if d_cs == 1 && d_rs >= n && super::conv_gemm::available() {
         if let (Some(d), Some(ad), Some(bd)) =
             (T::as_f32_mut(dst), T::as_f32(a.data), T::as_f32(b.data))
         {
@@ -284,19 +298,8 @@ fn mm_strided<T: Float>(
             false,
             false,
             false,
-            par,
+            Parallelism::None,
         )
-    }
-}
-
-/// The gemm parallelism for `tasks` independent pieces of work: inside gemm only when there is
-/// a single piece (the pieces themselves run in parallel otherwise).
-fn inner_par(tasks: usize) -> Parallelism {
-    let t = rayon::current_num_threads();
-    if tasks == 1 && t > 1 {
-        Parallelism::Rayon(t)
-    } else {
-        Parallelism::None
     }
 }
 
@@ -320,11 +323,13 @@ pub(crate) fn conv2d<T: Float>(
     let cols_len = if direct { 0 } else { kd * l };
     // images per task: enough work to amortize a task, but at least one task per thread
     let work = (cout * kd * l + cols_len).max(1);
-    let threads = rayon::current_num_threads().max(1);
+    let threads = crate::num_threads().max(1);
     let per = TASK_WORK
         .div_ceil(work)
         .clamp(1, g.n.div_ceil(threads).max(1));
-    let par = inner_par(g.n.div_ceil(per));
+    // a single image: split each product across threads instead (a choice made from the
+    // shape alone, so the result does not depend on the thread count)
+    let par = g.n == 1;
     let per_image = |cols: &mut [T], i: usize, y: &mut [T]| {
         let xi = &x[i * g.chw()..(i + 1) * g.chw()];
         if let Some(b) = b {
@@ -358,15 +363,13 @@ pub(crate) fn conv2d<T: Float>(
             );
         }
     };
-    out.par_chunks_mut(per * cout * l)
-        .enumerate()
-        .for_each(|(ci, yc)| {
-            T::with_scratch(cols_len, |cols| {
-                for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
-                    per_image(cols, ci * per + j, y);
-                }
-            })
-        });
+    par::chunks_mut(&mut out, per * cout * l, |ci, yc| {
+        T::with_scratch(cols_len, |cols| {
+            for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
+                per_image(cols, ci * per + j, y);
+            }
+        })
+    });
     out
 }
 
@@ -405,7 +408,7 @@ pub(crate) fn conv2d_backward<T: Float>(
         let dw = need_dw.then(|| vec![T::zero(); wsize]);
         return (need_dx.then_some(dx), dw);
     }
-    let par = inner_par(chunks);
+    let par = g.n == 1;
     let direct = g.cols_are_input();
     let mut dx_parts: Vec<&mut [T]> = if need_dx {
         dx.chunks_mut(per * g.chw()).collect()
@@ -469,11 +472,11 @@ pub(crate) fn conv2d_backward<T: Float>(
         }
     };
     let cols_len = if direct { 0 } else { kd * l };
-    dx_parts
-        .par_iter_mut()
-        .zip(dw_parts.par_iter_mut())
-        .enumerate()
-        .for_each(|item| T::with_scratch(cols_len, |cols| task(cols, item)));
+    par::chunks_mut2(&mut dx_parts, 1, &mut dw_parts, 1, |ci, dxc, dwc| {
+        T::with_scratch(cols_len, |cols| {
+            task(cols, (ci, (&mut dxc[0], &mut dwc[0])))
+        })
+    });
     let dw = need_dw.then(|| {
         let mut dw = partials[..wsize].to_vec();
         for p in partials.chunks_exact(wsize).skip(1) {
@@ -491,9 +494,10 @@ pub(crate) fn unfold<T: Float>(g: &Geom, x: &[T]) -> Vec<T> {
     let per = g.k(g.c) * g.l();
     let mut out = vec![T::zero(); g.n * per];
     if per > 0 {
-        out.par_chunks_mut(per)
-            .zip(x.par_chunks(g.chw().max(1)))
-            .for_each(|(o, xi)| im2col(g, g.c, xi, o));
+        let chw = g.chw();
+        par::chunks_mut(&mut out, per, |i, o| {
+            im2col(g, g.c, &x[i * chw..(i + 1) * chw], o)
+        });
     }
     out
 }
@@ -504,9 +508,9 @@ pub(crate) fn fold<T: Float>(g: &Geom, cols: &[T]) -> Vec<T> {
     let per = g.k(g.c) * g.l();
     let mut out = vec![T::zero(); g.n * g.chw()];
     if per > 0 && g.chw() > 0 {
-        out.par_chunks_mut(g.chw())
-            .zip(cols.par_chunks(per))
-            .for_each(|(xi, c)| col2im(g, g.c, c, xi));
+        par::chunks_mut(&mut out, g.chw(), |i, xi| {
+            col2im(g, g.c, &cols[i * per..(i + 1) * per], xi)
+        });
     }
     out
 }
@@ -748,7 +752,7 @@ mod tests {
                 gflop / tf,
                 tb * 1e3,
                 2.0 * gflop / tb,
-                rayon::current_num_threads()
+                crate::num_threads()
             );
         };
         time(

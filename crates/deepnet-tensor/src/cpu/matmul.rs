@@ -8,10 +8,11 @@
 use super::{strided::for_each_offset, CpuStorage};
 use crate::{DType, Error, Layout, Result, Shape};
 use gemm::{gemm, Parallelism};
-use rayon::prelude::*;
 
-/// Below this many multiply-adds per matrix a product runs on one thread.
+/// Below this many multiply-adds per matrix a product runs as one task.
 const PAR_MIN_MACS: usize = 48 * 48 * 48;
+/// Rows of the result per task of a split product.
+const ROW_BLOCK: usize = 64;
 
 /// `a: (*, m, k) @ b: (*, k, n) -> (*, m, n)` contiguous; the batch dims `*` of both layouts
 /// are already broadcast to the same shape.
@@ -74,19 +75,19 @@ fn typed<T: 'static + Copy + Send + Sync + num_traits::Zero + num_traits::One>(
         return out;
     }
     let macs = m * n * k;
-    let threads = rayon::current_num_threads();
-    // SAFETY (both calls below): the pointers cover a (m x k), b (k x n) and dst (m x n) matrices
-    // inside their buffers, as laid out by the strides of layouts the front end validated.
-    let run = |dst: &mut [T], i: usize, par: Parallelism| unsafe {
+    // SAFETY: the pointers cover a (rows x k) block of a starting at row `r0`, b (k x n) and
+    // dst (rows x n), inside their buffers, as laid out by the strides of layouts the front end
+    // validated.
+    let run = |dst: &mut [T], i: usize, r0: usize| unsafe {
         gemm(
-            m,
+            dst.len() / n,
             n,
             k,
             dst.as_mut_ptr(),
             1,
             n as isize,
             false,
-            a.as_ptr().add(ao[i]),
+            a.as_ptr().offset(ao[i] as isize + r0 as isize * a_rs),
             a_cs,
             a_rs,
             b.as_ptr().add(bo[i]),
@@ -97,24 +98,20 @@ fn typed<T: 'static + Copy + Send + Sync + num_traits::Zero + num_traits::One>(
             false,
             false,
             false,
-            par,
+            Parallelism::None,
         )
     };
-    if batch > 1 && (macs < PAR_MIN_MACS || batch >= 2 * threads) {
-        // Many small products: one product per task.
-        out.par_chunks_mut(m * n)
-            .enumerate()
-            .for_each(|(i, dst)| run(dst, i, Parallelism::None));
-    } else {
-        let par = if macs >= PAR_MIN_MACS && threads > 1 {
-            Parallelism::Rayon(threads)
+    // A large product is split into blocks of rows, one per task; a batch runs one product per
+    // task (a product's row blocks then run on that task's thread). The split depends on the
+    // shape alone, so results do not depend on the thread count.
+    let product = |i: usize, dst: &mut [T]| {
+        if macs < PAR_MIN_MACS || m <= ROW_BLOCK {
+            run(dst, i, 0)
         } else {
-            Parallelism::None
-        };
-        for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            run(dst, i, par);
+            super::par::chunks_mut(dst, ROW_BLOCK * n, |t, d| run(d, i, t * ROW_BLOCK))
         }
-    }
+    };
+    super::par::chunks_mut(&mut out, m * n, product);
     out
 }
 
@@ -319,7 +316,7 @@ mod tests {
             let (a, al) = operand(1, m, k, sa, 1);
             let (b, bl) = operand(1, k, n, sb, 2);
             let flop = 2.0 * (m * n * k) as f64;
-            let reps = ((3e8 / flop) as usize).clamp(5, 20000);
+            let reps = ((3e10 / flop) as usize).clamp(5, 200000);
             let time = |f: &(dyn Fn() -> Vec<f32> + Sync), threads: usize| {
                 crate::with_num_threads(threads, || {
                     let mut best = f64::MAX;

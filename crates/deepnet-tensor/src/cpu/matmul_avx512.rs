@@ -6,8 +6,8 @@
 //! how the work is split into tasks.
 
 use super::batch_offsets;
+use crate::cpu::par;
 use crate::Layout;
-use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::sync::Mutex;
 
@@ -16,8 +16,8 @@ const MR: usize = 12;
 /// Columns of the register tile (two 16-lane vectors).
 const NR: usize = 32;
 
-/// Blocking of one product (fixed by the shape alone, never by the thread count; and the
-/// result does not depend on `mc`, `nc` or `par` either, only on `kc`).
+/// Blocking of one product. The result depends on `kc` alone, which is fixed by the shape;
+/// `mc`, `nc` and `par` follow the thread count too.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Params {
     /// Maximum depth of a k block; k is cut into equal blocks of at most this size.
@@ -35,13 +35,31 @@ const MIN_MACS: usize = 32 * 32 * 32;
 /// Products with fewer columns go to gemm.
 const MIN_N: usize = 16;
 
-/// The blocking used for an (m x k) @ (k x n) product.
+/// Products with fewer multiply-adds run on one thread: below about 4M, handing packed panels
+/// from one core's cache to the other costs more than the second core saves (measured on the
+/// MLP's shapes: 64x256x128 takes 37 us on one thread and 47-60 us on two).
+const PAR_MIN_MACS: usize = 1 << 22;
+
+/// The blocking used for an (m x k) @ (k x n) product: tasks of up to 96 x 256, narrowed (first
+/// the columns, to 64, then the rows, to 24) until there are at least two per thread.
 pub(super) fn params(m: usize, k: usize, n: usize) -> Params {
+    let par = m * n * k >= PAR_MIN_MACS && crate::num_threads() > 1;
+    let (mut mc, mut nc) = (96, 256);
+    if par {
+        let want = 2 * crate::num_threads();
+        let tasks = |mc: usize, nc: usize| m.div_ceil(mc) * n.div_ceil(nc);
+        while tasks(mc, nc) < want && nc > 64 {
+            nc /= 2;
+        }
+        while tasks(mc, nc) < want && mc > 24 {
+            mc /= 2;
+        }
+    }
     Params {
         kc: 256,
-        mc: 96,
-        nc: 256,
-        par: m * n * k >= 64 * 64 * 64,
+        mc,
+        nc,
+        par,
     }
 }
 
@@ -84,8 +102,8 @@ pub(super) fn matmul_with(a: &[f32], al: &Layout, b: &[f32], bl: &Layout, p: Par
     if ao.len() == 1 || !p.par {
         (0..ao.len()).for_each(run);
     } else {
-        // products of a batch in parallel too (the loops inside nest in the same pool)
-        (0..ao.len()).into_par_iter().for_each(run);
+        // one product per task (the loops inside then run on that task's thread)
+        par::for_each(ao.len(), run);
     }
     // SAFETY: `gemm` wrote every element of each product (k > 0: the first k block stores
     // all the tiles, which cover the m x n result).
@@ -224,7 +242,7 @@ fn gemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: *mut f32, p: Params) {
             }
         };
         if p.par {
-            jobs.into_par_iter().for_each(pack);
+            par::items(jobs, pack);
         } else {
             jobs.into_iter().for_each(pack);
         }
@@ -246,7 +264,7 @@ fn gemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: *mut f32, p: Params) {
         }
     };
     if p.par {
-        (0..row_blocks * col_blocks).into_par_iter().for_each(task);
+        par::for_each(row_blocks * col_blocks, task);
     } else {
         (0..row_blocks * col_blocks).for_each(task);
     }

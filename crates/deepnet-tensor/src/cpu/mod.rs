@@ -2,7 +2,7 @@
 //! never autograd.
 //!
 //! Parallelism: loops over more than [`MIN_TASK`] elements are split into fixed-size pieces
-//! processed by rayon. Pieces never depend on the number of threads, and every reduction combines
+//! processed on the kernel threads ([`crate::threads`]). Pieces never depend on the number of threads, and every reduction combines
 //! its partial results in a fixed order, so results are bit-identical for any thread count.
 
 pub(crate) mod conv;
@@ -11,19 +11,18 @@ pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
 pub(crate) mod matmul;
+pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod strided;
 
 use crate::{DType, Element, Layout};
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use strided::{rows_per_task, Plan};
 
 /// Minimum number of elements per parallel task; smaller loops run on the calling thread.
-/// Measured: at 2^15 a training step of the MLP spent about a third of its time waking and
-/// parking rayon workers for ops of 0.1-1 MB; at 2^17 those run inline (MLP batch 64: 32k to
-/// 40k images/s) while 1M-element ops still split across threads.
+/// Measured on the MLP step: 2^15 and 2^17 run at the same speed on the spinning pool (with
+/// rayon, 2^15 spent a third of the step waking and parking workers).
 pub(crate) const MIN_TASK: usize = 1 << 17;
 
 /// The data of a tensor in host memory.
@@ -115,10 +114,7 @@ pub(crate) fn build<U: Send>(
     if n <= chunk {
         fill(0, spare);
     } else {
-        spare
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| fill(i * chunk, c));
+        par::chunks_mut(spare, chunk, |i, c| fill(i * chunk, c));
     }
     // SAFETY: every element 0..n was written by `fill` (each chunk covers its range entirely).
     unsafe { out.set_len(n) };
@@ -290,9 +286,9 @@ pub(crate) fn axpby<T: crate::FloatElement>(
         if d.len() <= INPLACE_TASK {
             f(d, s);
         } else {
-            d.par_chunks_mut(INPLACE_TASK)
-                .zip(s.par_chunks(INPLACE_TASK))
-                .for_each(|(d, s)| f(d, s));
+            par::chunks_mut(d, INPLACE_TASK, |i, d| {
+                f(d, &s[i * INPLACE_TASK..][..d.len()])
+            });
         }
         return;
     }
@@ -315,8 +311,9 @@ pub(crate) fn scale<T: crate::FloatElement>(dst: &mut [T], dl: &Layout, c: T) {
         if d.len() <= INPLACE_TASK {
             d.iter_mut().for_each(|x| *x = *x * c);
         } else {
-            d.par_chunks_mut(INPLACE_TASK)
-                .for_each(|d| d.iter_mut().for_each(|x| *x = *x * c));
+            par::chunks_mut(d, INPLACE_TASK, |_, d| {
+                d.iter_mut().for_each(|x| *x = *x * c)
+            });
         }
         return;
     }
@@ -325,5 +322,6 @@ pub(crate) fn scale<T: crate::FloatElement>(dst: &mut [T], dl: &Layout, c: T) {
     }
 }
 
-/// In-place updates touch two operands and write one: split only large ones across threads.
-const INPLACE_TASK: usize = 1 << 19;
+/// In-place updates (optimizer steps) split into pieces of this many elements: the MLP's
+/// 200k-weight layer then updates on both threads.
+const INPLACE_TASK: usize = 1 << 16;

@@ -4,8 +4,8 @@
 //! of threads.
 
 use super::conv::{Float, Geom};
+use super::par;
 use super::MIN_TASK;
-use rayon::prelude::*;
 
 /// Runs `f(input_plane, output_plane)` for every plane, several planes per task.
 fn per_plane<A: Sync, B: Send>(
@@ -19,13 +19,12 @@ fn per_plane<A: Sync, B: Send>(
         return;
     }
     let per_task = (MIN_TASK / (src_plane + dst_plane)).max(1);
-    dst.par_chunks_mut(per_task * dst_plane)
-        .zip(src.par_chunks(per_task * src_plane))
-        .for_each(|(d, s)| {
-            for (dp, sp) in d.chunks_exact_mut(dst_plane).zip(s.chunks_exact(src_plane)) {
-                f(sp, dp);
-            }
-        });
+    par::chunks_mut(dst, per_task * dst_plane, |i, d| {
+        let s = &src[i * per_task * src_plane..];
+        for (dp, sp) in d.chunks_exact_mut(dst_plane).zip(s.chunks_exact(src_plane)) {
+            f(sp, dp);
+        }
+    });
 }
 
 /// Runs `f(plane index, output planes)` over `dst` (planes of `dst_plane` elements), several
@@ -40,9 +39,7 @@ fn per_out_plane<B: Send>(
         return;
     }
     let per_task = (MIN_TASK / work_per_plane.max(1)).max(1);
-    dst.par_chunks_mut(per_task * dst_plane)
-        .enumerate()
-        .for_each(|(t, d)| f(t * per_task, d));
+    par::chunks_mut(dst, per_task * dst_plane, |t, d| f(t * per_task, d));
 }
 
 /// Max pooling of `g.n` planes (the geometry's `c` is ignored): the maxima and, for each, the
@@ -62,22 +59,20 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
         && 2 * g.ho <= g.h
         && 2 * g.wo <= g.w;
     let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
-    out.par_chunks_mut(per_task * l)
-        .zip(arg.par_chunks_mut(per_task * l))
-        .zip(x.par_chunks(per_task * hw))
-        .for_each(|((o, a), xs)| {
-            for ((op, ap), xp) in o
-                .chunks_exact_mut(l)
-                .zip(a.chunks_exact_mut(l))
-                .zip(xs.chunks_exact(hw))
-            {
-                if fast {
-                    max_pool_2x2(g, xp, op, ap);
-                } else {
-                    max_pool_plane(g, xp, op, ap);
-                }
+    par::chunks_mut2(&mut out, per_task * l, &mut arg, per_task * l, |i, o, a| {
+        let xs = &x[i * per_task * hw..];
+        for ((op, ap), xp) in o
+            .chunks_exact_mut(l)
+            .zip(a.chunks_exact_mut(l))
+            .zip(xs.chunks_exact(hw))
+        {
+            if fast {
+                max_pool_2x2(g, xp, op, ap);
+            } else {
+                max_pool_plane(g, xp, op, ap);
             }
-        });
+        }
+    });
     (out, arg)
 }
 

@@ -7,7 +7,6 @@
 use super::{build, map, strided::rows_per_task, CpuStorage, MIN_TASK};
 use crate::primitive::ReduceOp;
 use crate::{DType, Element, Error, FloatElement, Layout, Result};
-use rayon::prelude::*;
 
 const BLOCK: usize = MIN_TASK;
 
@@ -34,7 +33,9 @@ fn row_sum<T: FloatElement>(x: &[T]) -> T {
         return sum_lanes(x);
     }
     let parts: Vec<T> = if x.len() >= 2 * BLOCK {
-        x.par_chunks(BLOCK).map(sum_lanes).collect()
+        super::par::map(x.len().div_ceil(BLOCK), |i| {
+            sum_lanes(&x[i * BLOCK..((i + 1) * BLOCK).min(x.len())])
+        })
     } else {
         x.chunks(BLOCK).map(sum_lanes).collect()
     };
