@@ -115,6 +115,31 @@ element!(i64, I64);
 element!(u8, U8);
 
 /// Element types with floating-point math (f32 and f64).
-pub trait FloatElement: Element + num_traits::Float + std::iter::Sum {}
-impl FloatElement for f32 {}
-impl FloatElement for f64 {}
+pub trait FloatElement: Element + num_traits::Float + std::iter::Sum {
+    /// e^x as the `exp` kernel computes it (f32: a vectorizable polynomial within 2 ulp).
+    #[doc(hidden)]
+    fn exp_kernel(self) -> Self;
+    /// `dst[i] = src[i].exp_kernel()`, vectorized where the type has a fast path.
+    #[doc(hidden)]
+    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]);
+}
+impl FloatElement for f32 {
+    #[inline(always)]
+    fn exp_kernel(self) -> Self {
+        crate::cpu::vexp::exp_f32(self)
+    }
+    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]) {
+        crate::cpu::vexp::exp_slice_f32(src, dst)
+    }
+}
+impl FloatElement for f64 {
+    #[inline(always)]
+    fn exp_kernel(self) -> Self {
+        self.exp()
+    }
+    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]) {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            o.write(x.exp());
+        }
+    }
+}

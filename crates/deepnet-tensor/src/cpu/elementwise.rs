@@ -11,7 +11,15 @@ fn float_unary<T: FloatElement>(v: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
     let one = T::one();
     match op {
         UnaryOp::Neg => map(v, l, |x| -x),
-        UnaryOp::Exp => map(v, l, |x| x.exp()),
+        UnaryOp::Exp => match l.contiguous_range() {
+            Some(r) => {
+                let src = &v[r];
+                super::build(src.len(), super::MIN_TASK, |start, out| {
+                    T::exp_slice(&src[start..start + out.len()], out)
+                })
+            }
+            None => map(v, l, |x| x.exp_kernel()),
+        },
         UnaryOp::Log => map(v, l, |x| x.ln()),
         UnaryOp::Log1p => map(v, l, |x| x.ln_1p()),
         UnaryOp::Sqrt => map(v, l, |x| x.sqrt()),

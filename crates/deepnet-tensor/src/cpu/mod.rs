@@ -15,6 +15,7 @@ pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod strided;
+pub(crate) mod vexp;
 
 use crate::{DType, Element, Layout};
 use std::mem::MaybeUninit;
