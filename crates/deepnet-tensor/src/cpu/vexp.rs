@@ -24,7 +24,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits
     const ROUND: f32 = 12_582_912.0;
-    let xc = x.max(UNDER).min(OVER);
+    let xc = x.clamp(UNDER, OVER);
     let t = xc * LOG2E + ROUND;
     let n = t - ROUND;
     let ni = t.to_bits() as i32 - ROUND.to_bits() as i32;
@@ -35,7 +35,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * (r * r) + r + 1.0;
     // 2^n in two factors, each a normal float for n in [-150, 128]
     let n1 = ni >> 1;
