@@ -1,4 +1,5 @@
-//! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | bench | data`.
+//! The `deepnet` command line: `deepnet train | eval | predict | summary | bench | data`.
+//! (`sample` comes with the generative models.)
 
 mod cmd;
 
@@ -24,16 +25,14 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Evaluate saved weights on a dataset.
     Eval(cmd::eval::EvalArgs),
-    /// Predict classes for inputs with saved weights.
-    Predict,
+    /// Predict classes for images with saved weights.
+    Predict(cmd::predict::PredictArgs),
     /// Print a model's layers, output shapes and parameter counts.
     Summary(cmd::summary::SummaryArgs),
-    /// Draw samples from a generative model.
-    Sample,
     /// Measure kernel and training throughput.
     Bench(cmd::bench::BenchArgs),
-    /// Inspect a dataset.
-    Data,
+    /// Inspect a dataset: sizes, image shape, pixel statistics, class counts.
+    Data(cmd::data::DataArgs),
 }
 
 /// Keeps freed buffers in the process for reuse. A training step allocates and frees the same
@@ -76,9 +75,8 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(args, json),
         Command::Eval(args) => cmd::eval::run(args, json),
         Command::Summary(args) => cmd::summary::run(args, json),
-        Command::Predict | Command::Sample | Command::Data => {
-            Err("this command is not available yet".to_string())
-        }
+        Command::Predict(args) => cmd::predict::run(args, json),
+        Command::Data(args) => cmd::data::run(args, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
-//! What `train`, `eval` and `summary` share: finding datasets, describing a model so that a
-//! weights file can rebuild it, and building models by name.
+//! What the subcommands share: finding datasets, describing a model so that a weights file can
+//! rebuild it, building models by name, and loading a weights file written by `train` (for
+//! `eval` and `predict`).
 
 use clap::Args;
 use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
 use deepnet::models::{Activation, Mlp, MlpConfig};
 use deepnet::nn::{Module, ParamStore};
+use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -202,6 +204,74 @@ impl ModelSpec {
             }
         }
     }
+}
+
+/// A model rebuilt from a weights file written by `deepnet train`.
+pub struct TrainedModel {
+    /// the model, with the file's weights loaded
+    pub model: Box<dyn Module>,
+    /// its description, from the metadata `deepnet.model`
+    pub spec: ModelSpec,
+    /// the `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`);
+    /// inputs must get the same before the model sees them
+    pub norm: (f32, f32),
+}
+
+/// Loads a weights file written by `deepnet train`: its metadata says how to rebuild the model
+/// and how to normalize the inputs. Errors name the file; a tensor that does not fit the model
+/// is named with both shapes (strict loading: missing and unexpected keys are errors too).
+pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
+    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+    let get = |k: &str| {
+        meta.iter()
+            .find(|(m, _)| m == k)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                format!(
+                    "{}: metadata has no \"{k}\": not a weights file written by deepnet train",
+                    weights.display()
+                )
+            })
+    };
+    let spec = ModelSpec::from_json(&get("deepnet.model")?, weights)?;
+    let norm: Value = serde_json::from_str(&get("deepnet.normalize")?)
+        .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
+    let stat = |k: &str| {
+        norm.get(k)
+            .and_then(|v| v.as_f64())
+            .map(|v| v as f32)
+            .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
+    };
+    let store = ParamStore::new(0);
+    let model = spec.build(&store)?;
+    store
+        .load_state_dict(&tensors, true)
+        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    // inference only: dropout off, batch norm on its running statistics
+    model.set_training(false);
+    Ok(TrainedModel {
+        model,
+        norm: (stat("mean")?, stat("std")?),
+        spec,
+    })
+}
+
+/// Checks that samples of `shape` (from `source`) fit the model of `weights`.
+pub fn check_sample_shape(
+    weights: &Path,
+    spec: &ModelSpec,
+    source: &Path,
+    shape: &[usize],
+) -> CliResult<()> {
+    if shape == spec.input.as_slice() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: samples of {} have shape {shape:?}, the model expects {:?}",
+        weights.display(),
+        source.display(),
+        spec.input
+    ))
 }
 
 /// Parses `1x28x28` (or `28x28`, `784`) into a shape.
