@@ -66,6 +66,10 @@ pub enum BinaryOp {
     Maximum,
     /// the smaller (NaN propagates)
     Minimum,
+    /// `a` where `b > 0`, else 0: ReLU's backward with `a` the output gradient and `b` the
+    /// input (PyTorch's `threshold_backward`: a NaN input passes the gradient), in one pass
+    /// instead of a comparison, a cast and a product.
+    ReluBackward,
 }
 
 /// Elementwise comparisons; the result is a u8 mask of 0 and 1.
@@ -138,6 +142,7 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::ReluBackward => "relu_backward",
         }
     }
 }

@@ -56,6 +56,9 @@ use gemm::{gemm, Parallelism};
 /// Rows of the result per task when one product is split across threads (a multiple of the
 /// AVX-512 kernel's 12-row tile).
 const ROW_BLOCK: usize = 48;
+/// Weight gradients with at least this many output channels (rows) run on the packed kernel
+/// transposed (channels across its 32-wide register tile); fewer run as dot products.
+const WGRAD_PACKED_M: usize = 32;
 use super::par;
 
 /// The geometry of a 2-d sliding window over an `(N, C, H, W)` input.
@@ -258,6 +261,30 @@ fn mm_strided<T: Float>(
             (T::as_f32_mut(dst), T::as_f32(a.data), T::as_f32(b.data))
         {
             use super::conv_gemm::{sgemm, sgemm_nt, View};
+            if a.cs == 1 && b.rs == 1 && k >= 64 && m >= WGRAD_PACKED_M {
+                // a weight gradient with many output channels: the packed kernel on the
+                // transposed product, dst^T (n x m) = b^T (n x k) @ a^T (k x m), whose operands
+                // are a contiguous-row and a contiguous-column view, then added in transposed
+                let mut t = vec![0f32; n * m];
+                let bt = View {
+                    data: bd,
+                    rs: b.cs,
+                    cs: 1,
+                };
+                let at = View {
+                    data: ad,
+                    rs: 1,
+                    cs: a.rs,
+                };
+                sgemm((n, m, k), bt, at, &mut t, m, false);
+                for (i, row) in d.chunks_mut(d_rs).take(m).enumerate() {
+                    for (j, x) in row[..n].iter_mut().enumerate() {
+                        let v = t[j * m + i];
+                        *x = if acc { *x + v } else { v };
+                    }
+                }
+                return;
+            }
             if a.cs == 1 && b.rs == 1 && k >= 64 {
                 // both operands contiguous along k (a weight gradient): dot products
                 sgemm_nt((m, n, k), (ad, a.rs), (bd, b.cs), d, d_rs, acc);

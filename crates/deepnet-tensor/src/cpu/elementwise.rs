@@ -167,6 +167,10 @@ fn float_binary<T: FloatElement>(
         BinaryOp::Pow => zip(a, al, b, bl, |x, y| x.powf(y)),
         BinaryOp::Maximum => zip(a, al, b, bl, |x, y| if x > y || x.is_nan() { x } else { y }),
         BinaryOp::Minimum => zip(a, al, b, bl, |x, y| if x < y || x.is_nan() { x } else { y }),
+        BinaryOp::ReluBackward => {
+            let zero = T::zero();
+            zip(a, al, b, bl, move |g, x| if x <= zero { zero } else { g })
+        }
     }
 }
 
@@ -177,6 +181,7 @@ fn int_binary(a: &[i64], al: &Layout, b: &[i64], bl: &Layout, op: BinaryOp) -> R
         BinaryOp::Mul => zip(a, al, b, bl, |x, y| x.wrapping_mul(y)),
         BinaryOp::Maximum => zip(a, al, b, bl, |x, y| x.max(y)),
         BinaryOp::Minimum => zip(a, al, b, bl, |x, y| x.min(y)),
+        BinaryOp::ReluBackward => zip(a, al, b, bl, |g, x| if x <= 0 { 0 } else { g }),
         BinaryOp::Div | BinaryOp::Pow => {
             return Err(Error::DType {
                 op: op.name(),

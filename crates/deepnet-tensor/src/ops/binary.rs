@@ -41,6 +41,8 @@ impl Backward for BinaryBackward {
                 let wb = wa.rsub_scalar(1.0)?;
                 (g.mul(&wa)?, g.mul(&wb)?)
             }
+            // piecewise constant in the input: no gradient flows to it
+            BinaryOp::ReluBackward => (g.relu_backward(b)?, b.zeros_like()?),
         };
         Ok(vec![
             Some(ga.sum_to(a.shape())?),
@@ -77,6 +79,11 @@ impl Tensor {
         Ok(Tensor::from_op(s, shape, BinaryBackward(op), &[&a, &b]))
     }
 
+    /// ReLU's backward: `self` (the output gradient) where `x > 0`, else 0.
+    pub(crate) fn relu_backward(&self, x: &Tensor) -> Result<Tensor> {
+        self.binary(x, BinaryOp::ReluBackward)
+    }
+
     /// `self + rhs` with broadcasting.
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(rhs, BinaryOp::Add)
@@ -111,6 +118,24 @@ impl Tensor {
 mod tests {
     use crate::testing::{gradcheck, seeded};
     use crate::{DType, Error, Tensor};
+
+    #[test]
+    fn relu_backward_masks_like_pytorch_threshold_backward() {
+        let g = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, f32::NAN], [5]).unwrap();
+        let x = Tensor::from_vec(vec![-1.0f32, 0.0, 2.0, f32::NAN, -3.0], [5]).unwrap();
+        let d = g.relu_backward(&x).unwrap().to_vec::<f32>().unwrap();
+        // 0 at x <= 0 (a NaN gradient there too), the gradient at x > 0 and at a NaN input
+        assert_eq!(d, vec![0.0, 0.0, 3.0, 4.0, 0.0]);
+        let gi = Tensor::from_vec(vec![5i64, 6, 7], [3]).unwrap();
+        let xi = Tensor::from_vec(vec![-1i64, 0, 1], [3]).unwrap();
+        assert_eq!(
+            gi.relu_backward(&xi).unwrap().to_vec::<i64>().unwrap(),
+            vec![0, 0, 7]
+        );
+        // differentiable in the gradient (double backward of relu), broadcast and strided
+        let (x, g) = (seeded([3, 4], 1), seeded([4, 3], 2));
+        gradcheck("relu_backward", |t| t[0].t()?.relu_backward(&x), &[g]).unwrap();
+    }
 
     #[test]
     fn broadcast_values() {

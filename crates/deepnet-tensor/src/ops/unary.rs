@@ -23,7 +23,7 @@ fn grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
         UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?),
         UnaryOp::Tanh => g.mul(&y.square()?.neg()?.add_scalar(1.0)?),
         // NOTE: relu'(0) = 0, as in PyTorch.
-        UnaryOp::Relu => g.mul(&mask(x.gt_scalar(0.0)?)?),
+        UnaryOp::Relu => g.relu_backward(x),
         UnaryOp::LeakyRelu(s) => {
             let pos = mask(x.gt_scalar(0.0)?)?;
             // pos + s * (1 - pos)
