@@ -8,13 +8,11 @@
 //! Determinism: the blocking depends on the shape alone and each product runs on one thread,
 //! so the result is a function of the operands only.
 
+// the register tile (MR x NR) and panel layout are the matrix product's
+use super::matmul::avx512::{pack_a, pack_b, Mat, MR, NR};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-/// Rows of the largest register tile.
-const MR: usize = 12;
-/// Columns of a register tile (two 16-lane vectors).
-const NR: usize = 32;
 /// Largest depth of a block of k (k is cut into equal blocks of at most this).
 const KC: usize = 384;
 
@@ -74,6 +72,10 @@ pub(crate) fn sgemm(
     let tiles = m.div_ceil(MR);
     let kc_max = k.div_ceil(k.div_ceil(KC));
     let need = tiles * MR * kc_max + kc_max * NR;
+    // the matrix product's packing routines (vectorized, with 16 x 16 transposes for the
+    // operands stored across the panel's direction)
+    let am = Mat::new(a.data, 0, (a.rs, a.cs), m, k);
+    let bm = Mat::new(b.data, 0, (b.rs, b.cs), k, n);
     let mut run = |buf: &mut Vec<f32>| {
         if buf.len() < need {
             buf.resize(need, 0.0);
@@ -82,12 +84,14 @@ pub(crate) fn sgemm(
         let mut pc = 0;
         while pc < k {
             let kc = kc_max.min(k - pc);
-            pack_a(&a, m, pc, kc, apack);
+            // SAFETY: avx512f is available (asserted above); the views were checked by Mat::new.
+            unsafe { pack_a(&am, 0, m, pc, kc, apack) };
             let first = pc == 0 && !acc;
             let mut j0 = 0;
             while j0 < n {
                 let w = NR.min(n - j0);
-                pack_b(&b, pc, kc, j0, w, &mut bpack[..kc * NR]);
+                // SAFETY: as for pack_a.
+                unsafe { pack_b(&bm, pc, kc, j0, w, &mut bpack[..kc * NR]) };
                 for t in 0..tiles {
                     let h = MR.min(m - t * MR);
                     let ap = &apack[t * kc * MR..(t + 1) * kc * MR];
@@ -192,68 +196,6 @@ unsafe fn dot_tile(k: usize, a: [*const f32; DA], b: [*const f32; DB]) -> [[f32;
         }
     }
     acc.map(|row| row.map(|x| _mm512_reduce_add_ps(x)))
-}
-
-/// Packs rows `0..m` and columns `pc..pc + kc` of `a` as (kc x MR) panels, zero past row m.
-fn pack_a(a: &View, m: usize, pc: usize, kc: usize, dst: &mut [f32]) {
-    for (t, panel) in dst
-        .chunks_exact_mut(kc * MR)
-        .take(m.div_ceil(MR))
-        .enumerate()
-    {
-        let h = MR.min(m - t * MR);
-        if a.rs == 1 {
-            for (p, d) in panel.chunks_exact_mut(MR).enumerate() {
-                let s = t * MR + (pc + p) * a.cs;
-                d[..h].copy_from_slice(&a.data[s..s + h]);
-                d[h..].fill(0.0);
-            }
-        } else {
-            if h < MR {
-                panel.fill(0.0);
-            }
-            for i in 0..h {
-                let row = (t * MR + i) * a.rs + pc * a.cs;
-                if a.cs == 1 {
-                    for (p, &v) in a.data[row..row + kc].iter().enumerate() {
-                        panel[p * MR + i] = v;
-                    }
-                } else {
-                    for p in 0..kc {
-                        panel[p * MR + i] = a.data[row + p * a.cs];
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Packs rows `pc..pc + kc` and columns `j0..j0 + w` of `b` as one (kc x NR) panel, zero past
-/// column w.
-fn pack_b(b: &View, pc: usize, kc: usize, j0: usize, w: usize, dst: &mut [f32]) {
-    if b.cs == 1 {
-        for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-            let s = (pc + p) * b.rs + j0;
-            d[..w].copy_from_slice(&b.data[s..s + w]);
-            d[w..].fill(0.0);
-        }
-    } else {
-        if w < NR {
-            dst.fill(0.0);
-        }
-        for j in 0..w {
-            let col = (j0 + j) * b.cs + pc * b.rs;
-            if b.rs == 1 {
-                for (p, &v) in b.data[col..col + kc].iter().enumerate() {
-                    dst[p * NR + j] = v;
-                }
-            } else {
-                for p in 0..kc {
-                    dst[p * NR + j] = b.data[col + p * b.rs];
-                }
-            }
-        }
-    }
 }
 
 /// [`tile`] with the smallest register tile that covers `h x w`.

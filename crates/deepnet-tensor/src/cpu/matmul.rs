@@ -131,7 +131,7 @@ pub(crate) fn check_dtype(d: DType) -> Result<()> {
 /// The packed f32 product for CPUs with AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[path = "matmul_avx512.rs"]
-mod avx512;
+pub(crate) mod avx512;
 
 #[cfg(test)]
 mod tests {

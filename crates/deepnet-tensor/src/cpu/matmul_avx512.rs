@@ -12,9 +12,9 @@ use std::arch::x86_64::*;
 use std::sync::Mutex;
 
 /// Rows of the register tile (12 x 2 zmm accumulators).
-const MR: usize = 12;
+pub(crate) const MR: usize = 12;
 /// Columns of the register tile (two 16-lane vectors).
-const NR: usize = 32;
+pub(crate) const NR: usize = 32;
 
 /// Blocking of one product. The result depends on `kc` alone, which is fixed by the shape;
 /// `mc`, `nc` and `par` follow the thread count too.
@@ -113,7 +113,7 @@ pub(super) fn matmul_with(a: &[f32], al: &Layout, b: &[f32], bl: &Layout, p: Par
 
 /// A strided matrix view: element (i, j) is `data[off + i * rs + j * cs]`.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
+pub(crate) struct Mat<'a> {
     data: &'a [f32],
     off: usize,
     rs: usize,
@@ -123,7 +123,7 @@ struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// A `rows x cols` view; panics unless every element lies inside `data` (the packing
     /// below reads through raw pointers on the strength of this check).
-    fn new(
+    pub(crate) fn new(
         data: &'a [f32],
         off: usize,
         (rs, cs): (usize, usize),
@@ -458,7 +458,14 @@ unsafe fn pack_b_group(b: &Mat, pc: usize, kc: usize, j0: usize, left: usize, ds
 /// # Safety
 /// avx512f is available; the block lies inside `b` (checked by [`Mat::new`]).
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_b(b: &Mat, pc: usize, kc: usize, j0: usize, cols: usize, panel: &mut [f32]) {
+pub(crate) unsafe fn pack_b(
+    b: &Mat,
+    pc: usize,
+    kc: usize,
+    j0: usize,
+    cols: usize,
+    panel: &mut [f32],
+) {
     let panel = &mut panel[..kc * NR];
     let out = panel.as_mut_ptr();
     if b.cs == 1 && cols == NR {
@@ -512,7 +519,7 @@ unsafe fn pack_b(b: &Mat, pc: usize, kc: usize, j0: usize, cols: usize, panel: &
 /// # Safety
 /// avx512f is available; the block lies inside `a` (checked by [`Mat::new`]).
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(a: &Mat, r0: usize, rows: usize, pc: usize, kc: usize, ap: &mut [f32]) {
+pub(crate) unsafe fn pack_a(a: &Mat, r0: usize, rows: usize, pc: usize, kc: usize, ap: &mut [f32]) {
     let tiles = rows.div_ceil(MR);
     for t in 0..tiles {
         let panel = &mut ap[t * kc * MR..(t + 1) * kc * MR];
