@@ -267,7 +267,15 @@ pub(crate) fn for_each(n: usize, body: impl Fn(usize) + Sync) {
         return run_inline(n, &body);
     }
     sync_flush_denormal();
-    current().run(n, &body);
+    let pool = current();
+    // task indices live in the low 32 bits of the claim counter: longer loops run in parts
+    const MAX_TASKS: usize = u32::MAX as usize;
+    let mut start = 0;
+    while start < n {
+        let len = MAX_TASKS.min(n - start);
+        pool.run(len, &|i| body(start + i));
+        start += len;
+    }
 }
 
 /// Sets the number of kernel threads of the global pool (the calling thread counts as one).

@@ -51,6 +51,7 @@ macro_rules! float_impl {
 }
 float_impl!(f32, SCRATCH_F32, Some, Some);
 float_impl!(f64, SCRATCH_F64, |_: &[f64]| None, |_: &mut [f64]| None);
+use super::par;
 use gemm::{gemm, Parallelism};
 
 /// Rows of the result per task when one product is split across threads (a multiple of the
@@ -59,7 +60,6 @@ const ROW_BLOCK: usize = 48;
 /// Weight gradients with at least this many output channels (rows) run on the packed kernel
 /// transposed (channels across its 32-wide register tile); fewer run as dot products.
 const WGRAD_PACKED_M: usize = 32;
-use super::par;
 
 /// The geometry of a 2-d sliding window over an `(N, C, H, W)` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
