@@ -8,8 +8,9 @@
 //! Determinism: the blocking depends on the shape alone and each product runs on one thread,
 //! so the result is a function of the operands only.
 
-// the register tile (MR x NR) and panel layout are the matrix product's
-use super::matmul::avx512::{pack_a, pack_b, Mat, MR, NR};
+// the register tile kernel, its MR x NR shape, the panel layout and packers are the matrix
+// product's: this module only drives them one product per task
+use super::matmul::avx512::{pack_a, pack_b, tile, Mat, MR, NR};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -226,68 +227,6 @@ unsafe fn tile_any(
         (5..=6, false) => tile::<6, 1>(kc, a, b, c, ldc, h, w, first),
         (7..=8, false) => tile::<8, 1>(kc, a, b, c, ldc, h, w, first),
         (_, false) => tile::<12, 1>(kc, a, b, c, ldc, h, w, first),
-    }
-}
-
-/// The register tile: `c[..h, ..w] (= | +=) a (R x kc) @ b (kc x 16 V)`, `a` packed by k with
-/// row stride MR (R <= MR rows read, zero-padded), `b` with row stride NR.
-///
-/// # Safety
-/// avx512f is available; `a` and `b` point to kc packed rows; `c` to an h x w block with row
-/// stride `ldc` (h <= R, w <= 16 V) that nothing else accesses during the call.
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<const R: usize, const V: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    h: usize,
-    w: usize,
-    first: bool,
-) {
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
-        let mut bv = [_mm512_setzero_ps(); V];
-        for (v, x) in bv.iter_mut().enumerate() {
-            *x = _mm512_loadu_ps(b.add(16 * v));
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*a.add(i));
-            for (x, &y) in row.iter_mut().zip(&bv) {
-                *x = _mm512_fmadd_ps(ai, y, *x);
-            }
-        }
-        a = a.add(MR);
-        b = b.add(NR);
-    }
-    for (i, row) in acc.iter().enumerate().take(h) {
-        let cr = c.add(i * ldc);
-        for (v, &x) in row.iter().enumerate() {
-            let lanes = w.saturating_sub(16 * v).min(16);
-            if lanes == 0 {
-                break;
-            }
-            let p = cr.add(16 * v);
-            if lanes == 16 {
-                let y = if first {
-                    x
-                } else {
-                    _mm512_add_ps(_mm512_loadu_ps(p), x)
-                };
-                _mm512_storeu_ps(p, y);
-            } else {
-                let mask: __mmask16 = ((1u32 << lanes) - 1) as u16;
-                let y = if first {
-                    x
-                } else {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), x)
-                };
-                _mm512_mask_storeu_ps(p, mask, y);
-            }
-        }
     }
 }
 

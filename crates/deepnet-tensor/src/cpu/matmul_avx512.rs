@@ -327,7 +327,7 @@ unsafe fn block(
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const R: usize, const V: usize>(
+pub(crate) unsafe fn tile<const R: usize, const V: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
