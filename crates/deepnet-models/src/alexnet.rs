@@ -70,13 +70,13 @@
 //! (`(224 - 7 + 2)/2 + 1 = 110.5`, `(110 - 3 + 2)/2 + 1 = 55.5`, `(26 - 3 + 2)/2 + 1 = 13.5`);
 //! the others do. The classifier's input size follows from `input_size`.
 
-use crate::shape_check::forward_child;
-use crate::{conv, join, out_size};
+use crate::head::{conv_classifier_module, ConvClassifier};
+use crate::{conv, out_size};
 use deepnet_nn::layers::{
-    AdaptiveAvgPool2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
+    AdaptiveAvgPool2d, Dropout, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
 };
-use deepnet_nn::{Module, ParamBuilder};
-use deepnet_tensor::{Error, Result, Tensor};
+use deepnet_nn::ParamBuilder;
+use deepnet_tensor::{Error, Result};
 
 /// The options of [`AlexNet`].
 #[derive(Clone, Debug, PartialEq)]
@@ -131,11 +131,7 @@ fn check_common(name: &str, in_channels: usize, classes: usize, dropout: f64) ->
 
 /// AlexNet as torchvision: `(N, 3, H, W)` (H, W >= 63; 224 is standard) -> `(N, num_classes)`.
 pub struct AlexNet {
-    features: Sequential,
-    avgpool: AdaptiveAvgPool2d,
-    flatten: Flatten,
-    classifier: Sequential,
-    path: String,
+    net: ConvClassifier,
 }
 
 impl AlexNet {
@@ -158,12 +154,10 @@ impl AlexNet {
             .push(conv(256, 256, 3, 1, 1, true, &fp.push(10))?)
             .push(ReLU)
             .push(pool());
+        let pool = Some(AdaptiveAvgPool2d::new((6, 6)));
+        let cl = classifier(256 * 36, cfg.num_classes, cfg.dropout, pb)?;
         Ok(AlexNet {
-            features: f,
-            avgpool: AdaptiveAvgPool2d::new((6, 6)),
-            flatten: Flatten::new(1, -1),
-            classifier: classifier(256 * 36, cfg.num_classes, cfg.dropout, pb)?,
-            path: pb.path().to_string(),
+            net: ConvClassifier::new("AlexNet", pb.path(), f, pool, cl),
         })
     }
 
@@ -183,30 +177,7 @@ fn classifier_params(fin: usize, classes: usize) -> usize {
     fin * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * classes + classes
 }
 
-impl Module for AlexNet {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = |n: &str| join(&self.path, n);
-        let h = forward_child(&self.features, &p("features"), x)?;
-        let h = forward_child(&self.avgpool, &p("avgpool"), &h)?;
-        let h = forward_child(&self.flatten, &p("flatten"), &h)?;
-        forward_child(&self.classifier, &p("classifier"), &h)
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
-    }
-    fn describe(&self) -> String {
-        "AlexNet".into()
-    }
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("features".into(), &self.features as &dyn Module),
-            ("avgpool".into(), &self.avgpool),
-            ("flatten".into(), &self.flatten),
-            ("classifier".into(), &self.classifier),
-        ]
-    }
-}
+conv_classifier_module!(AlexNet);
 
 /// The options of [`ZfNet`].
 #[derive(Clone, Debug, PartialEq)]
@@ -235,10 +206,7 @@ impl Default for ZfNetConfig {
 
 /// ZF Net: `(N, in_channels, H, W)` with `(H, W) = input_size` -> `(N, num_classes)`.
 pub struct ZfNet {
-    features: Sequential,
-    flatten: Flatten,
-    classifier: Sequential,
-    path: String,
+    net: ConvClassifier,
 }
 
 /// ZF Net's feature stack as `(kernel, stride, pad)` windows, for the size arithmetic.
@@ -276,11 +244,9 @@ impl ZfNet {
             .push(conv(384, 256, 3, 1, 1, true, &fp.push(12))?)
             .push(ReLU)
             .push(pool(0));
+        let cl = classifier(fin, cfg.num_classes, cfg.dropout, pb)?;
         Ok(ZfNet {
-            features: f,
-            flatten: Flatten::new(1, -1),
-            classifier: classifier(fin, cfg.num_classes, cfg.dropout, pb)?,
-            path: pb.path().to_string(),
+            net: ConvClassifier::new("ZfNet", pb.path(), f, None, cl),
         })
     }
 
@@ -307,25 +273,4 @@ impl ZfNet {
     }
 }
 
-impl Module for ZfNet {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = |n: &str| join(&self.path, n);
-        let h = forward_child(&self.features, &p("features"), x)?;
-        let h = forward_child(&self.flatten, &p("flatten"), &h)?;
-        forward_child(&self.classifier, &p("classifier"), &h)
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
-    }
-    fn describe(&self) -> String {
-        "ZfNet".into()
-    }
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("features".into(), &self.features as &dyn Module),
-            ("flatten".into(), &self.flatten),
-            ("classifier".into(), &self.classifier),
-        ]
-    }
-}
+conv_classifier_module!(ZfNet);

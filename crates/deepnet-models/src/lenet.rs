@@ -19,11 +19,11 @@
 //! 61,706 parameters. There is no torchvision LeNet; the keys are those of a PyTorch module with
 //! `self.features = nn.Sequential(...)` and `self.classifier = nn.Sequential(...)` as above.
 
-use crate::shape_check::forward_child;
-use crate::{conv, join, out_size};
-use deepnet_nn::layers::{Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use deepnet_nn::{Module, ParamBuilder};
-use deepnet_tensor::{Error, Result, Tensor};
+use crate::head::{conv_classifier_module, ConvClassifier};
+use crate::{conv, out_size};
+use deepnet_nn::layers::{Linear, MaxPool2d, ReLU, Sequential};
+use deepnet_nn::ParamBuilder;
+use deepnet_tensor::{Error, Result};
 
 /// The shape of a LeNet-5.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,10 +49,7 @@ impl Default for LeNet5Config {
 
 /// LeNet-5: `(N, in_channels, H, W)` with `(H, W) = input_size` -> logits `(N, num_classes)`.
 pub struct LeNet5 {
-    features: Sequential,
-    flatten: Flatten,
-    classifier: Sequential,
-    path: String,
+    net: ConvClassifier,
 }
 
 impl LeNet5 {
@@ -89,42 +86,18 @@ impl LeNet5 {
             .push(ReLU)
             .push(Linear::new(84, cfg.num_classes, true, &cp.push(4))?);
         Ok(LeNet5 {
-            features,
-            flatten: Flatten::new(1, -1),
-            classifier,
-            path: pb.path().to_string(),
+            net: ConvClassifier::new("LeNet5", pb.path(), features, None, classifier),
         })
     }
 }
 
-impl Module for LeNet5 {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = |n: &str| join(&self.path, n);
-        let h = forward_child(&self.features, &p("features"), x)?;
-        let h = forward_child(&self.flatten, &p("flatten"), &h)?;
-        forward_child(&self.classifier, &p("classifier"), &h)
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
-    }
-    fn describe(&self) -> String {
-        "LeNet5".into()
-    }
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("features".into(), &self.features as &dyn Module),
-            ("flatten".into(), &self.flatten),
-            ("classifier".into(), &self.classifier),
-        ]
-    }
-}
+conv_classifier_module!(LeNet5);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deepnet_nn::{trace_layers, ParamStore};
-    use deepnet_tensor::DType;
+    use deepnet_nn::{trace_layers, Module, ParamStore};
+    use deepnet_tensor::{DType, Tensor};
 
     #[test]
     fn lenet5_counts_keys_shapes_and_trace() {

@@ -22,6 +22,7 @@
 
 pub mod alexnet;
 pub mod googlenet;
+mod head;
 pub mod lenet;
 pub mod mlp;
 pub mod resnet;

@@ -22,11 +22,11 @@
 //! 870,634 parameters on 1x28x28, 1,116,970 on 3x32x32. Keys are those of a PyTorch module with
 //! `self.features` and `self.classifier` Sequentials as above.
 
-use crate::shape_check::forward_child;
-use crate::{conv, join, out_size};
-use deepnet_nn::layers::{Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use deepnet_nn::{Module, ParamBuilder};
-use deepnet_tensor::{Error, Result, Tensor};
+use crate::head::{conv_classifier_module, ConvClassifier};
+use crate::{conv, out_size};
+use deepnet_nn::layers::{Dropout, Linear, MaxPool2d, ReLU, Sequential};
+use deepnet_nn::ParamBuilder;
+use deepnet_tensor::{Error, Result};
 
 /// The options of a [`SmallCnn`].
 #[derive(Clone, Debug, PartialEq)]
@@ -71,10 +71,7 @@ impl Default for SmallCnnConfig {
 
 /// The small CNN: `(N, in_channels, H, W)` with `(H, W) = input_size` -> `(N, num_classes)`.
 pub struct SmallCnn {
-    features: Sequential,
-    flatten: Flatten,
-    classifier: Sequential,
-    path: String,
+    net: ConvClassifier,
 }
 
 impl SmallCnn {
@@ -116,33 +113,9 @@ impl SmallCnn {
         }
         cl.push(Linear::new(256, cfg.num_classes, true, &cp.push(cl.len()))?);
         Ok(SmallCnn {
-            features: f,
-            flatten: Flatten::new(1, -1),
-            classifier: cl,
-            path: pb.path().to_string(),
+            net: ConvClassifier::new("SmallCnn", pb.path(), f, None, cl),
         })
     }
 }
 
-impl Module for SmallCnn {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = |n: &str| join(&self.path, n);
-        let h = forward_child(&self.features, &p("features"), x)?;
-        let h = forward_child(&self.flatten, &p("flatten"), &h)?;
-        forward_child(&self.classifier, &p("classifier"), &h)
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
-    }
-    fn describe(&self) -> String {
-        "SmallCnn".into()
-    }
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("features".into(), &self.features as &dyn Module),
-            ("flatten".into(), &self.flatten),
-            ("classifier".into(), &self.classifier),
-        ]
-    }
-}
+conv_classifier_module!(SmallCnn);

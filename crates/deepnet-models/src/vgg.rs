@@ -21,14 +21,13 @@
 //! Building a VGG allocates its 133-144 M parameters (530-575 MB of f32) and draws them at
 //! random; [`Vgg::num_params`] counts them from the config without allocating.
 
-use crate::shape_check::forward_child;
-use crate::{conv, join};
+use crate::conv;
+use crate::head::{conv_classifier_module, ConvClassifier};
 use deepnet_nn::layers::{
-    AdaptiveAvgPool2d, BatchNorm2d, BatchNormConfig, Dropout, Flatten, Linear, MaxPool2d, ReLU,
-    Sequential,
+    AdaptiveAvgPool2d, BatchNorm2d, BatchNormConfig, Dropout, Linear, MaxPool2d, ReLU, Sequential,
 };
-use deepnet_nn::{Module, ParamBuilder};
-use deepnet_tensor::{Error, Result, Tensor};
+use deepnet_nn::ParamBuilder;
+use deepnet_tensor::{Error, Result};
 
 /// The depth of a VGG: torchvision's configurations A, B, D and E.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,12 +118,7 @@ impl VggConfig {
 
 /// VGG: `(N, in_channels, H, W)` (H, W >= 32) -> `(N, num_classes)`.
 pub struct Vgg {
-    features: Sequential,
-    avgpool: AdaptiveAvgPool2d,
-    flatten: Flatten,
-    classifier: Sequential,
-    name: String,
-    path: String,
+    net: ConvClassifier,
 }
 
 impl Vgg {
@@ -161,13 +155,10 @@ impl Vgg {
             .push(Dropout::new(cfg.dropout, &cp.push(5))?)
             .push(Linear::new(4096, cfg.num_classes, true, &cp.push(6))?);
         let bn = if cfg.batch_norm { "_bn" } else { "" };
+        let name = format!("VGG{}{bn}", cfg.depth.depth());
+        let pool = Some(AdaptiveAvgPool2d::new((7, 7)));
         Ok(Vgg {
-            features: f,
-            avgpool: AdaptiveAvgPool2d::new((7, 7)),
-            flatten: Flatten::new(1, -1),
-            classifier: cl,
-            name: format!("VGG{}{bn}", cfg.depth.depth()),
-            path: pb.path().to_string(),
+            net: ConvClassifier::new(name, pb.path(), f, pool, cl),
         })
     }
 
@@ -183,30 +174,7 @@ impl Vgg {
     }
 }
 
-impl Module for Vgg {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = |n: &str| join(&self.path, n);
-        let h = forward_child(&self.features, &p("features"), x)?;
-        let h = forward_child(&self.avgpool, &p("avgpool"), &h)?;
-        let h = forward_child(&self.flatten, &p("flatten"), &h)?;
-        forward_child(&self.classifier, &p("classifier"), &h)
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
-    }
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-    fn children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("features".into(), &self.features as &dyn Module),
-            ("avgpool".into(), &self.avgpool),
-            ("flatten".into(), &self.flatten),
-            ("classifier".into(), &self.classifier),
-        ]
-    }
-}
+conv_classifier_module!(Vgg);
 
 #[cfg(test)]
 mod tests {
