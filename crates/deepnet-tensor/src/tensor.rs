@@ -304,31 +304,8 @@ impl Tensor {
     /// For optimizers and initializers: allowed on leaves, and only under `no_grad` when the
     /// tensor requires grad, as in PyTorch.
     pub fn assign_(&self, src: &Tensor) -> Result<()> {
-        if !self.is_leaf() || (self.tracks_grad() && is_grad_enabled()) {
-            return Err(Error::invalid(
-                "assign_",
-                "in-place writes are only allowed on leaves, under no_grad when they require grad",
-            ));
-        }
-        if src.shape() != self.shape() {
-            return Err(Error::ShapeMismatch {
-                op: "assign_",
-                expected: self.shape().clone(),
-                got: src.shape().clone(),
-            });
-        }
-        let src = if src.dtype() != self.dtype() || self.same_storage(src) {
-            let _g = crate::no_grad();
-            // an independent copy, so the write lock below never meets a read of the same storage
-            let c = src.to_dtype(self.dtype())?;
-            if self.same_storage(&c) {
-                c.force_copy()
-            } else {
-                c
-            }
-        } else {
-            src.clone()
-        };
+        self.check_writable("assign_")?;
+        let src = self.inplace_source("assign_", src)?;
         let s = src.storage();
         self.storage_mut()
             .copy_from(self.layout(), &s, src.layout())

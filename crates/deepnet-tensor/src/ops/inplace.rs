@@ -6,13 +6,42 @@ use crate::cpu::{self, CpuStorage};
 use crate::{is_grad_enabled, Error, Result, Storage, Tensor};
 
 impl Tensor {
-    fn check_inplace(&self, op: &'static str) -> Result<()> {
+    /// In-place writes go to leaves only, and under `no_grad` when they require grad.
+    pub(crate) fn check_writable(&self, op: &'static str) -> Result<()> {
         if !self.is_leaf() || (self.tracks_grad() && is_grad_enabled()) {
             return Err(Error::invalid(
                 op,
                 "in-place writes are only allowed on leaves, under no_grad when they require grad",
             ));
         }
+        Ok(())
+    }
+
+    /// `src` as the source of an in-place write into `self`: the same shape (else an error
+    /// naming `op`), cast to this dtype, and in storage of its own, so the write lock on this
+    /// tensor's storage never meets a read of the same storage.
+    pub(crate) fn inplace_source(&self, op: &'static str, src: &Tensor) -> Result<Tensor> {
+        if src.shape() != self.shape() {
+            return Err(Error::ShapeMismatch {
+                op,
+                expected: self.shape().clone(),
+                got: src.shape().clone(),
+            });
+        }
+        if src.dtype() == self.dtype() && !self.same_storage(src) {
+            return Ok(src.clone());
+        }
+        let _g = crate::no_grad();
+        let c = src.to_dtype(self.dtype())?;
+        Ok(if self.same_storage(&c) {
+            c.force_copy()
+        } else {
+            c
+        })
+    }
+
+    fn check_inplace(&self, op: &'static str) -> Result<()> {
+        self.check_writable(op)?;
         if !self.dtype().is_float() {
             return Err(Error::DType {
                 op,
@@ -27,25 +56,7 @@ impl Tensor {
     /// dtype). One pass over memory: SGD's `p -= lr * g` is `p.axpby_(1, -lr, g)`.
     pub fn axpby_(&self, a: f64, b: f64, src: &Tensor) -> Result<()> {
         self.check_inplace("axpby_")?;
-        if src.shape() != self.shape() {
-            return Err(Error::ShapeMismatch {
-                op: "axpby_",
-                expected: self.shape().clone(),
-                got: src.shape().clone(),
-            });
-        }
-        // an independent source, so the write lock below never meets a read of the same storage
-        let src = if src.dtype() != self.dtype() || self.same_storage(src) {
-            let _g = crate::no_grad();
-            let c = src.to_dtype(self.dtype())?;
-            if self.same_storage(&c) {
-                c.force_copy()
-            } else {
-                c
-            }
-        } else {
-            src.clone()
-        };
+        let src = self.inplace_source("axpby_", src)?;
         let s = src.storage();
         let mut d = self.storage_mut();
         match (&mut *d, &*s) {
