@@ -4,7 +4,7 @@ use super::{
     check_param, load_state, match_param, non_negative, save_state, signed_grad, step_tensor,
     Entries, Optimizer, ParamState, StateMap,
 };
-use deepnet_tensor::{no_grad, GradStore, Result, Tensor};
+use deepnet_tensor::{GradStore, Result, Tensor};
 
 /// The hyperparameters of [`Adagrad`], with PyTorch's names and defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,13 +122,7 @@ impl Adagrad {
 
 impl Optimizer for Adagrad {
     fn step(&mut self, params: &[(String, Tensor)], grads: &GradStore) -> Result<()> {
-        let _g = no_grad();
-        for (name, p) in params {
-            if let Some(g) = grads.get(p) {
-                self.update(name, p, g)?;
-            }
-        }
-        Ok(())
+        super::update_each(params, grads, |name, p, g| self.update(name, p, g))
     }
     super::lr_and_state_methods!(OP);
 }

@@ -5,7 +5,7 @@ use super::{
     check_param, invalid, load_state, match_param, non_negative, save_state, signed_grad,
     step_tensor, Entries, Optimizer, ParamState, StateMap,
 };
-use deepnet_tensor::{no_grad, GradStore, Result, Tensor};
+use deepnet_tensor::{GradStore, Result, Tensor};
 
 /// The hyperparameters of [`Adam`] and [`AdamW`], with PyTorch's names. `Default` gives Adam's
 /// defaults; [`AdamConfig::adamw`] gives AdamW's (whose `weight_decay` defaults to 0.01).
@@ -217,13 +217,7 @@ impl Adam {
     }
 
     fn step_all(&mut self, params: &[(String, Tensor)], grads: &GradStore) -> Result<()> {
-        let _g = no_grad();
-        for (name, p) in params {
-            if let Some(g) = grads.get(p) {
-                self.update(name, p, g)?;
-            }
-        }
-        Ok(())
+        super::update_each(params, grads, |name, p, g| self.update(name, p, g))
     }
 
     fn load(&mut self, state: &[(String, Tensor)]) -> Result<()> {

@@ -306,6 +306,22 @@ pub(crate) fn match_param(
 }
 
 /// The gradient PyTorch's optimizers start from: `-g` when maximizing, else `g`.
+/// `update(name, param, grad)` under `no_grad` for every parameter that has a gradient (the
+/// others are skipped, as in PyTorch).
+pub(crate) fn update_each(
+    params: &[(String, Tensor)],
+    grads: &GradStore,
+    mut update: impl FnMut(&str, &Tensor, &Tensor) -> Result<()>,
+) -> Result<()> {
+    let _g = deepnet_tensor::no_grad();
+    for (name, p) in params {
+        if let Some(g) = grads.get(p) {
+            update(name, p, g)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn signed_grad(g: &Tensor, maximize: bool) -> Result<Tensor> {
     if maximize {
         g.neg()
