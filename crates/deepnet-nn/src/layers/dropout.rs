@@ -6,26 +6,21 @@ use deepnet_tensor::{Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// Zeroes each element with probability `p` in training and scales the kept ones by
-/// `1 / (1 - p)`; the identity in evaluation (`torch.nn.Dropout`). Layers start in training mode.
-///
-/// The masks come from the layer's own generator, seeded from the parameter store's generator
-/// when the layer is built, so a seeded store reproduces a whole run.
-///
-/// Shapes: `(*)` -> `(*)`.
-pub struct Dropout {
+/// What both dropout layers hold: the drop probability, the mode, and their own generator,
+/// seeded from the parameter store's when the layer is built, so a seeded store reproduces a
+/// whole run. Layers start in training mode.
+struct DropState {
     p: f64,
     training: AtomicBool,
     gen: Mutex<Generator>,
     path: String,
 }
 
-impl Dropout {
-    /// A dropout layer with drop probability `p` in `[0, 1)` (PyTorch's default is 0.5).
-    pub fn new(p: f64, pb: &ParamBuilder) -> Result<Dropout> {
+impl DropState {
+    fn new(p: f64, pb: &ParamBuilder) -> Result<DropState> {
         functional::check_dropout_p(p).map_err(|e| in_module(e, pb.path()))?;
         let seed = pb.with_generator(|g| g.next_u64());
-        Ok(Dropout {
+        Ok(DropState {
             p,
             training: AtomicBool::new(true),
             gen: Mutex::new(Generator::new(seed)),
@@ -33,33 +28,59 @@ impl Dropout {
         })
     }
 
+    fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+
+    /// Whether a forward pass drops anything (training, and p > 0).
+    fn active(&self) -> bool {
+        self.is_training() && self.p > 0.0
+    }
+
+    fn generator(&self) -> std::sync::MutexGuard<'_, Generator> {
+        self.gen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Zeroes each element with probability `p` in training and scales the kept ones by
+/// `1 / (1 - p)`; the identity in evaluation (`torch.nn.Dropout`). Layers start in training mode
+/// and draw from their own generator, seeded from the parameter store's when built.
+///
+/// Shapes: `(*)` -> `(*)`.
+pub struct Dropout(DropState);
+
+impl Dropout {
+    /// A dropout layer with drop probability `p` in `[0, 1)` (PyTorch's default is 0.5).
+    pub fn new(p: f64, pb: &ParamBuilder) -> Result<Dropout> {
+        DropState::new(p, pb).map(Dropout)
+    }
+
     /// The drop probability.
     pub fn p(&self) -> f64 {
-        self.p
+        self.0.p
     }
 
     /// Whether the layer is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
+        self.0.is_training()
     }
 }
 
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let training = self.is_training();
-        if !training || self.p == 0.0 {
+        let s = &self.0;
+        if !s.active() {
             return Ok(x.clone());
         }
-        let mut g = self.gen.lock().unwrap_or_else(|e| e.into_inner());
-        functional::dropout(x, self.p, training, &mut g).map_err(|e| in_module(e, &self.path))
+        functional::dropout(x, s.p, true, &mut s.generator()).map_err(|e| in_module(e, &s.path))
     }
 
     fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.0.training.store(training, Ordering::Relaxed);
     }
 
     fn describe(&self) -> String {
-        format!("Dropout(p={})", py_float(self.p))
+        format!("Dropout(p={})", py_float(self.0.p))
     }
 }
 
@@ -70,34 +91,22 @@ impl Module for Dropout {
 ///
 /// Shapes: `(N, C, H, W)` -> the same; a 3-d input is taken as `(N, C, L)` (PyTorch's current
 /// behaviour) and zeroes whole `L` rows.
-pub struct Dropout2d {
-    p: f64,
-    training: AtomicBool,
-    gen: Mutex<Generator>,
-    path: String,
-}
+pub struct Dropout2d(DropState);
 
 impl Dropout2d {
     /// A channel dropout layer with drop probability `p` in `[0, 1)` (PyTorch's default is 0.5).
     pub fn new(p: f64, pb: &ParamBuilder) -> Result<Dropout2d> {
-        functional::check_dropout_p(p).map_err(|e| in_module(e, pb.path()))?;
-        let seed = pb.with_generator(|g| g.next_u64());
-        Ok(Dropout2d {
-            p,
-            training: AtomicBool::new(true),
-            gen: Mutex::new(Generator::new(seed)),
-            path: pb.path().to_string(),
-        })
+        DropState::new(p, pb).map(Dropout2d)
     }
 
     /// The drop probability of a channel.
     pub fn p(&self) -> f64 {
-        self.p
+        self.0.p
     }
 
     /// Whether the layer is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
+        self.0.is_training()
     }
 
     fn channel_dropout(&self, x: &Tensor) -> Result<Tensor> {
@@ -117,30 +126,27 @@ impl Dropout2d {
         }
         let mut mask_shape = vec![1usize; x.rank()];
         mask_shape[..2].copy_from_slice(&x.dims()[..2]);
-        let keep = 1.0 - self.p;
-        let mask = {
-            let mut g = self.gen.lock().unwrap_or_else(|e| e.into_inner());
-            Tensor::bernoulli(mask_shape, keep, x.dtype(), &mut g)?
-        };
+        let keep = 1.0 - self.0.p;
+        let mask = Tensor::bernoulli(mask_shape, keep, x.dtype(), &mut self.0.generator())?;
         x.mul(&mask.mul_scalar(1.0 / keep)?)
     }
 }
 
 impl Module for Dropout2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.is_training() || self.p == 0.0 {
+        if !self.0.active() {
             return Ok(x.clone());
         }
         self.channel_dropout(x)
-            .map_err(|e| in_module(e, &self.path))
+            .map_err(|e| in_module(e, &self.0.path))
     }
 
     fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.0.training.store(training, Ordering::Relaxed);
     }
 
     fn describe(&self) -> String {
-        format!("Dropout2d(p={})", py_float(self.p))
+        format!("Dropout2d(p={})", py_float(self.0.p))
     }
 }
 
