@@ -46,10 +46,11 @@ const BIG_MACS: usize = 1 << 27;
 /// The blocking used for an (m x k) @ (k x n) product: tasks of up to 96 x 256, narrowed (first
 /// the columns, to 64, then the rows, to 24) until there are at least two per thread.
 pub(super) fn params(m: usize, k: usize, n: usize) -> Params {
-    let par = m * n * k >= PAR_MIN_MACS && crate::num_threads() > 1;
+    let threads = crate::num_threads();
+    let par = m * n * k >= PAR_MIN_MACS && threads > 1;
     let (mut mc, mut nc) = (96, 256);
     if par {
-        let want = 2 * crate::num_threads();
+        let want = 2 * threads;
         let tasks = |mc: usize, nc: usize| m.div_ceil(mc) * n.div_ceil(nc);
         while tasks(mc, nc) < want && nc > 64 {
             nc /= 2;
