@@ -330,6 +330,33 @@ fn mm_strided<T: Float>(
     }
 }
 
+/// Which parts of a convolution run on the direct kernels ([`super::conv_direct`]); the rest
+/// run on im2col + GEMM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DirectPlan {
+    pub forward: bool,
+    pub input_grad: bool,
+    pub weight_grad: bool,
+}
+
+/// The direct kernels' share of this convolution: only f32 on AVX-512, and never for empty
+/// operands.
+fn direct_plan<T: Float>(g: &Geom, groups: usize, cout: usize) -> DirectPlan {
+    let empty = g.n * cout * g.l() == 0 || g.k(g.c / groups) == 0 || g.chw() == 0;
+    #[cfg(target_arch = "x86_64")]
+    if T::as_f32(&[]).is_some() && !empty {
+        return super::conv_direct::plan(g, g.c / groups, cout / groups);
+    }
+    let _ = (empty, groups, cout);
+    DirectPlan::default()
+}
+
+/// `v` as f32, for the direct plan (which only f32 gets).
+#[cfg(target_arch = "x86_64")]
+fn f32s<T: Float>(v: &[T]) -> &[f32] {
+    T::as_f32(v).expect("the direct plan is for f32")
+}
+
 /// Forward convolution. `x: (N, C, H, W)`, `w: (C_out, C/groups, kH, kW)`, `b: (C_out,)`, all
 /// contiguous; returns `(N, C_out, H_out, W_out)`.
 pub(crate) fn conv2d<T: Float>(
@@ -344,6 +371,13 @@ pub(crate) fn conv2d<T: Float>(
     let kd = g.k(cg);
     let mut out = vec![T::zero(); g.n * cout * l];
     if out.is_empty() {
+        return out;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if direct_plan::<T>(g, groups, cout).forward {
+        let f = f32s::<T>;
+        let of = T::as_f32_mut(&mut out).expect("the direct plan is for f32");
+        super::conv_direct::forward(g, groups, cout, f(x), f(w), b.map(f), of);
         return out;
     }
     let direct = g.cols_are_input();
@@ -402,11 +436,11 @@ pub(crate) fn conv2d<T: Float>(
 
 /// Multiply-adds (or element copies) a task should hold at least, so that it outweighs the
 /// cost of scheduling it.
-const TASK_WORK: usize = 1 << 21;
+pub(crate) const TASK_WORK: usize = 1 << 21;
 
 /// Number of fixed chunks the batch is split into for the weight gradient (independent of the
 /// thread count, so the summation order is too).
-fn batch_chunks(n: usize) -> usize {
+pub(crate) fn batch_chunks(n: usize) -> usize {
     n.clamp(1, 16)
 }
 
@@ -420,6 +454,50 @@ pub(crate) fn conv2d_backward<T: Float>(
     x: &[T],
     w: &[T],
     gy: &[T],
+    need_dx: bool,
+    need_dw: bool,
+) -> (Option<Vec<T>>, Option<Vec<T>>) {
+    let plan = direct_plan::<T>(g, groups, cout);
+    let (direct_dx, direct_dw) = (need_dx && plan.input_grad, need_dw && plan.weight_grad);
+    if !direct_dx && !direct_dw {
+        return gemm_backward(g, groups, cout, (x, w, gy), need_dx, need_dw);
+    }
+    let (mut dx, mut dw) = (None, None);
+    if (need_dx && !direct_dx) || (need_dw && !direct_dw) {
+        (dx, dw) = gemm_backward(
+            g,
+            groups,
+            cout,
+            (x, w, gy),
+            need_dx && !direct_dx,
+            need_dw && !direct_dw,
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = f32s::<T>;
+        if direct_dx {
+            let mut v = vec![T::zero(); g.n * g.chw()];
+            let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
+            super::conv_direct::input_grad(g, groups, cout, f(w), f(gy), vf);
+            dx = Some(v);
+        }
+        if direct_dw {
+            let mut v = vec![T::zero(); cout * g.k(g.c / groups)];
+            let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
+            super::conv_direct::weight_grad_batch(g, groups, cout, f(x), f(gy), vf);
+            dw = Some(v);
+        }
+    }
+    (dx, dw)
+}
+
+/// [`conv2d_backward`] on im2col + GEMM.
+fn gemm_backward<T: Float>(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    (x, w, gy): (&[T], &[T], &[T]),
     need_dx: bool,
     need_dw: bool,
 ) -> (Option<Vec<T>>, Option<Vec<T>>) {
@@ -542,255 +620,6 @@ pub(crate) fn fold<T: Float>(g: &Geom, cols: &[T]) -> Vec<T> {
     out
 }
 
-/// The direct definition of the convolution (nested loops, f64): the reference the fast path is
-/// tested against.
 #[cfg(test)]
-pub(crate) fn conv2d_direct(
-    g: &Geom,
-    groups: usize,
-    cout: usize,
-    x: &[f64],
-    w: &[f64],
-    b: Option<&[f64]>,
-) -> Vec<f64> {
-    let (cg, cog) = (g.c / groups, cout / groups);
-    let mut y = vec![0.0; g.n * cout * g.l()];
-    for n in 0..g.n {
-        for co in 0..cout {
-            let grp = co / cog;
-            for oh in 0..g.ho {
-                for ow in 0..g.wo {
-                    let mut s = b.map_or(0.0, |b| b[co]);
-                    for ci in 0..cg {
-                        let c = grp * cg + ci;
-                        for ki in 0..g.kh {
-                            for kj in 0..g.kw {
-                                let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
-                                let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
-                                if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * g.c + c) * g.h + ih as usize) * g.w + iw as usize];
-                                s += xv * w[((co * cg + ci) * g.kh + ki) * g.kw + kj];
-                            }
-                        }
-                    }
-                    y[((n * cout + co) * g.ho + oh) * g.wo + ow] = s;
-                }
-            }
-        }
-    }
-    y
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Generator;
-
-    fn rand(n: usize, seed: u64) -> Vec<f64> {
-        let mut g = Generator::new(seed);
-        (0..n).map(|_| g.next_normal()).collect()
-    }
-
-    fn geom(
-        n: usize,
-        c: usize,
-        hw: (usize, usize),
-        k: (usize, usize),
-        s: usize,
-        p: usize,
-        d: usize,
-    ) -> Geom {
-        let out = |i: usize, k: usize| (i + 2 * p - d * (k - 1) - 1) / s + 1;
-        Geom {
-            n,
-            c,
-            h: hw.0,
-            w: hw.1,
-            kh: k.0,
-            kw: k.1,
-            sh: s,
-            sw: s,
-            ph: p,
-            pw: p,
-            dh: d,
-            dw: d,
-            ho: out(hw.0, k.0),
-            wo: out(hw.1, k.1),
-        }
-    }
-
-    /// The fast path against the direct loops on assorted geometries, and its input and weight
-    /// gradients against the adjoint identity <conv(x), gy> = <x, dx> = <w, dw>.
-    #[test]
-    fn fast_path_matches_direct_loops() {
-        let cases = [
-            (geom(3, 4, (7, 6), (3, 3), 1, 0, 1), 1, 5),
-            (geom(2, 3, (9, 8), (3, 2), 2, 1, 1), 1, 4),
-            (geom(2, 4, (9, 9), (3, 3), 1, 2, 2), 2, 6),
-            (geom(5, 6, (5, 7), (2, 3), 2, 1, 2), 3, 3),
-            (geom(2, 4, (5, 5), (1, 1), 1, 0, 1), 2, 4),
-            (geom(1, 2, (6, 6), (3, 3), 3, 1, 1), 1, 2),
-            (geom(17, 2, (4, 4), (2, 2), 1, 0, 1), 1, 3),
-        ];
-        for (i, &(g, groups, cout)) in cases.iter().enumerate() {
-            let x = rand(g.n * g.chw(), i as u64);
-            let w = rand(cout * g.k(g.c / groups), 100 + i as u64);
-            let b = rand(cout, 200 + i as u64);
-            for bias in [None, Some(&b[..])] {
-                let want = conv2d_direct(&g, groups, cout, &x, &w, bias);
-                let got = conv2d(&g, groups, cout, &x, &w, bias);
-                assert_eq!(got.len(), want.len());
-                for (a, b) in got.iter().zip(&want) {
-                    assert!((a - b).abs() < 1e-10, "case {i}: {a} vs {b}");
-                }
-            }
-            let gy = rand(g.n * cout * g.l(), 300 + i as u64);
-            let (dx, dw) = conv2d_backward(&g, groups, cout, &x, &w, &gy, true, true);
-            let (dx, dw) = (dx.unwrap(), dw.unwrap());
-            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-            // linearity in x and in w: <conv(x, w), gy> = <x, dx> = <w, dw>
-            let y = conv2d_direct(&g, groups, cout, &x, &w, None);
-            let lhs = dot(&y, &gy);
-            assert!(
-                (lhs - dot(&x, &dx)).abs() < 1e-9 * (1.0 + lhs.abs()),
-                "case {i} dx"
-            );
-            assert!(
-                (lhs - dot(&w, &dw)).abs() < 1e-9 * (1.0 + lhs.abs()),
-                "case {i} dw"
-            );
-        }
-    }
-
-    #[test]
-    fn results_do_not_depend_on_the_thread_count() {
-        let g = geom(19, 4, (9, 9), (3, 3), 1, 1, 1);
-        let x: Vec<f32> = rand(g.n * g.chw(), 1).iter().map(|&v| v as f32).collect();
-        let w: Vec<f32> = rand(8 * g.k(4), 2).iter().map(|&v| v as f32).collect();
-        let gy: Vec<f32> = rand(g.n * 8 * g.l(), 3).iter().map(|&v| v as f32).collect();
-        let run = || {
-            let y = conv2d(&g, 1, 8, &x, &w, None);
-            let (dx, dw) = conv2d_backward(&g, 1, 8, &x, &w, &gy, true, true);
-            (y, dx.unwrap(), dw.unwrap())
-        };
-        let one = crate::with_num_threads(1, run).unwrap();
-        let two = crate::with_num_threads(2, run).unwrap();
-        let three = crate::with_num_threads(3, run).unwrap();
-        assert!(one == two && two == three);
-        // the LeNet and small-CNN layer shapes (the packed f32 products, bias, max pooling)
-        for (g, cout) in [
-            (geom(37, 1, (28, 28), (5, 5), 1, 2, 1), 6),
-            (geom(21, 6, (14, 14), (5, 5), 1, 0, 1), 16),
-            (geom(19, 32, (16, 16), (3, 3), 1, 1, 1), 64),
-        ] {
-            let x: Vec<f32> = rand(g.n * g.chw(), 4).iter().map(|&v| v as f32).collect();
-            let w: Vec<f32> = rand(cout * g.k(g.c), 5).iter().map(|&v| v as f32).collect();
-            let b: Vec<f32> = rand(cout, 6).iter().map(|&v| v as f32).collect();
-            let gy: Vec<f32> = rand(g.n * cout * g.l(), 7)
-                .iter()
-                .map(|&v| v as f32)
-                .collect();
-            let run = || {
-                let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
-                let (dx, dw) = conv2d_backward(&g, 1, cout, &x, &w, &gy, true, true);
-                let mut pg = g;
-                (pg.n, pg.c, pg.h, pg.w) = (g.n * cout, 1, g.ho, g.wo);
-                (pg.kh, pg.kw, pg.sh, pg.sw, pg.ph, pg.pw) = (2, 2, 2, 2, 0, 0);
-                (pg.ho, pg.wo) = (g.ho / 2, g.wo / 2);
-                let (p, idx) = super::super::pool::max_pool(&pg, &y);
-                let dp = super::super::pool::max_pool_backward(&pg, &idx, &p);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                (
-                    bits(&y),
-                    bits(&dx.unwrap()),
-                    bits(&dw.unwrap()),
-                    bits(&dp),
-                    idx,
-                )
-            };
-            let one = crate::with_num_threads(1, run).unwrap();
-            let two = crate::with_num_threads(2, run).unwrap();
-            assert!(one == two, "{g:?}");
-            // and the f32 result agrees with the f64 one
-            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-            let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-            let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-            let want = conv2d_direct(&g, 1, cout, &x64, &w64, Some(&b64));
-            let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
-            for (a, r) in y.iter().zip(&want) {
-                assert!((*a as f64 - r).abs() < 1e-3, "{g:?}: {a} vs {r}");
-            }
-        }
-    }
-
-    /// Release-mode timing of forward + backward (run with
-    /// `cargo test --release -p deepnet-tensor conv2d_timing -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn conv2d_timing() {
-        let time = |name: &str, g: Geom, cout: usize| {
-            let x: Vec<f32> = rand(g.n * g.chw(), 1).iter().map(|&v| v as f32).collect();
-            let w: Vec<f32> = rand(cout * g.k(g.c), 2)
-                .iter()
-                .map(|&v| v as f32 * 0.1)
-                .collect();
-            let b = vec![0.1f32; cout];
-            let gy = vec![1.0f32; g.n * cout * g.l()];
-            let reps = 5;
-            let (mut tf, mut tb) = (f64::MAX, f64::MAX);
-            for _ in 0..reps {
-                let t = std::time::Instant::now();
-                let y = conv2d(&g, 1, cout, &x, &w, Some(&b));
-                tf = tf.min(t.elapsed().as_secs_f64());
-                let t = std::time::Instant::now();
-                let (dx, dw) = conv2d_backward(&g, 1, cout, &x, &w, &gy, true, true);
-                tb = tb.min(t.elapsed().as_secs_f64());
-                assert!(y.len() + dx.unwrap().len() + dw.unwrap().len() > 0);
-            }
-            // the same through the Tensor API and autograd (weight and bias require grad)
-            let xt = crate::Tensor::from_vec(x.clone(), [g.n, g.c, g.h, g.w]).unwrap();
-            let wt = crate::Tensor::from_vec(w.clone(), [cout, g.c, g.kh, g.kw]).unwrap();
-            let wt = wt.requires_grad_(true).unwrap();
-            let bt = crate::Tensor::from_vec(b.clone(), [cout])
-                .unwrap()
-                .requires_grad_(true)
-                .unwrap();
-            let xt = xt.requires_grad_(true).unwrap();
-            let mut tt = f64::MAX;
-            for _ in 0..reps {
-                let t = std::time::Instant::now();
-                let y = xt
-                    .conv2d(&wt, Some(&bt), (g.sh, g.sw), (g.ph, g.pw), (1, 1), 1)
-                    .unwrap();
-                let gr = y.backward_with(&y.ones_like().unwrap()).unwrap();
-                assert!(gr.get(&wt).is_some());
-                tt = tt.min(t.elapsed().as_secs_f64());
-            }
-            println!(
-                "{name}: Tensor::conv2d forward + backward {:.2} ms",
-                tt * 1e3
-            );
-            let gflop = 2.0 * (g.n * cout * g.l() * g.k(g.c)) as f64 / 1e9;
-            println!(
-                "{name}: forward {:.2} ms ({:.1} GFLOP/s), backward {:.2} ms ({:.1} GFLOP/s), {} threads",
-                tf * 1e3,
-                gflop / tf,
-                tb * 1e3,
-                2.0 * gflop / tb,
-                crate::num_threads()
-            );
-        };
-        time(
-            "lenet (64,1,28,28) 6x5x5 pad 2",
-            geom(64, 1, (28, 28), (5, 5), 1, 2, 1),
-            6,
-        );
-        time(
-            "(128,32,32,32) 32x3x3 pad 1",
-            geom(128, 32, (32, 32), (3, 3), 1, 1, 1),
-            32,
-        );
-    }
-}
+#[path = "conv_tests.rs"]
+mod tests;

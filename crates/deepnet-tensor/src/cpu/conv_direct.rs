@@ -1,0 +1,599 @@
+//! Direct f32 convolution kernels for CPUs with AVX-512: stride 1, no dilation.
+//!
+//! No column matrix is built and nothing is packed. The input of one image is copied once into
+//! a zero-padded buffer `(C, H + 2 pH, W + 2 pW)`, and a register tile of up to 12 output
+//! channels by one or two 16-wide vectors along an output row sums, over the taps
+//! `(c, ki, kj)`, a broadcast weight times the input row shifted by the tap. This pays off
+//! for small channel counts (LeNet's 1 -> 6 -> 16), where the column matrix and its packed
+//! copy cost more memory traffic than the product itself.
+//!
+//! - forward: `y = correlate(pad(x), W^T)`;
+//! - input gradient: a stride-1 convolution's adjoint is the correlation of the output
+//!   gradient, padded by `k - 1 - p`, with the weights flipped in space and with input and
+//!   output channels swapped, so it runs on the same kernel;
+//! - weight gradient: dot products along output rows of `gy` and of the padded input shifted
+//!   by each tap, kept as 16-lane partial sums over a whole chunk of images and reduced once.
+//!
+//! Determinism: every output element is computed by one call, in a fixed order of taps and
+//! images, so results never depend on the thread count.
+
+use super::conv::{batch_chunks, DirectPlan, Float, Geom, TASK_WORK};
+use super::par;
+use std::arch::x86_64::*;
+
+/// Zeroed elements after a padded image, so that a 32-wide load starting in the last window
+/// of the last row stays inside the buffer.
+const SLACK: usize = 32;
+/// Output channels per register tile of the correlation (12 x 2 accumulators + 2 inputs).
+const MAX_ROWS: usize = 12;
+/// Output channels and taps per register tile of the weight gradient.
+const DW_ROWS: usize = 4;
+const DW_TAPS: usize = 5;
+
+/// Whether the direct kernels apply: f32 on AVX-512, stride 1, no dilation.
+pub(crate) fn supported(g: &Geom) -> bool {
+    g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: Some(true) takes the direct kernels wherever they apply, Some(false) never.
+    static FORCE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with the direct kernels forced on (wherever they apply) or off, on this thread.
+#[cfg(test)]
+pub(crate) fn forced<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let old = FORCE.with(|c| c.replace(Some(on)));
+    let r = f();
+    FORCE.with(|c| c.set(old));
+    r
+}
+
+/// The direct kernels where they were measured faster than im2col + GEMM: few input channels
+/// per group (the column matrix is then a large, redundant copy of a small image).
+pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
+    if !supported(g) {
+        return DirectPlan::default();
+    }
+    // the adjoint needs a padding of k - 1 - p >= 0
+    let adjoint = g.ph < g.kh && g.pw < g.kw;
+    #[cfg(test)]
+    if let Some(on) = FORCE.with(|c| c.get()) {
+        return DirectPlan {
+            forward: on,
+            input_grad: on && adjoint,
+            weight_grad: on,
+        };
+    }
+    // taps of the forward correlation and of the input-gradient one
+    let (kd, kd_t) = (cg * g.kh * g.kw, cog * g.kh * g.kw);
+    DirectPlan {
+        forward: kd <= 640,
+        input_grad: adjoint && (kd_t <= 160 || (kd_t <= 640 && g.h * g.w <= 512)),
+        weight_grad: kd <= 160,
+    }
+}
+
+/// Images per task: enough work to outweigh scheduling it, and at least one task per thread.
+fn images_per_task(n: usize, work_per_image: usize) -> usize {
+    let threads = crate::num_threads().max(1);
+    TASK_WORK
+        .div_ceil(work_per_image.max(1))
+        .clamp(1, n.div_ceil(threads).max(1))
+}
+
+/// Forward convolution of a batch: `x: (N, C, H, W)`, `w: (C_out, C/groups, kH, kW)`,
+/// `b: (C_out,)` into `out: (N, C_out, H_out, W_out)`.
+pub(crate) fn forward(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
+    let kd = g.k(cg);
+    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
+    let plen = padded_len(cg, (g.h, g.w), (g.ph, g.pw));
+    // a: (kd, cog) per group
+    let a: Vec<Vec<f32>> = (0..groups)
+        .map(|grp| forward_weights(&w[grp * cog * kd..(grp + 1) * cog * kd], cog, kd))
+        .collect();
+    let per = images_per_task(g.n, cout * kd * l);
+    par::chunks_mut(out, per * cout * l, |ci, yc| {
+        <f32 as Float>::with_scratch(plen, |xp| {
+            for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
+                let xi = &x[(ci * per + j) * g.chw()..][..g.chw()];
+                for (grp, a) in a.iter().enumerate() {
+                    let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
+                    pad(xg, cg, (g.h, g.w), (g.ph, g.pw), xp);
+                    let bias = b.map(|b| &b[grp * cog..(grp + 1) * cog]);
+                    let yg = &mut y[grp * cog * l..(grp + 1) * cog * l];
+                    correlate(xp, (cg, hp, wp), (g.kh, g.kw), a, cog, bias, yg);
+                }
+            }
+        })
+    });
+}
+
+/// Input gradient of a batch: `dx: (N, C, H, W)` from `gy: (N, C_out, H_out, W_out)`.
+/// Needs `pH < kH` and `pW < kW`.
+pub(crate) fn input_grad(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    w: &[f32],
+    gy: &[f32],
+    dx: &mut [f32],
+) {
+    let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
+    let kd = g.k(cg);
+    assert!(
+        g.ph < g.kh && g.pw < g.kw,
+        "input_grad: padding must be below the kernel size"
+    );
+    let q = (g.kh - 1 - g.ph, g.kw - 1 - g.pw);
+    let (hq, wq) = (g.ho + 2 * q.0, g.wo + 2 * q.1);
+    let plen = padded_len(cog, (g.ho, g.wo), q);
+    // a: (cog * kh * kw, cg) per group
+    let a: Vec<Vec<f32>> = (0..groups)
+        .map(|grp| {
+            input_grad_weights(
+                &w[grp * cog * kd..(grp + 1) * cog * kd],
+                cog,
+                cg,
+                (g.kh, g.kw),
+            )
+        })
+        .collect();
+    let per = images_per_task(g.n, cout * kd * l);
+    par::chunks_mut(dx, per * g.chw(), |ci, dxc| {
+        <f32 as Float>::with_scratch(plen, |gp| {
+            for (j, dxi) in dxc.chunks_exact_mut(g.chw()).enumerate() {
+                let gi = &gy[(ci * per + j) * cout * l..][..cout * l];
+                for (grp, a) in a.iter().enumerate() {
+                    pad(
+                        &gi[grp * cog * l..(grp + 1) * cog * l],
+                        cog,
+                        (g.ho, g.wo),
+                        q,
+                        gp,
+                    );
+                    let d = &mut dxi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
+                    correlate(gp, (cog, hq, wq), (g.kh, g.kw), a, cg, None, d);
+                }
+            }
+        })
+    });
+}
+
+/// Weight gradient of a batch: `dw: (C_out, C/groups, kH, kW)` from `x: (N, C, H, W)` and
+/// `gy: (N, C_out, H_out, W_out)`, summed per fixed chunk of images ([`batch_chunks`]) and the
+/// chunk partials added in chunk order.
+pub(crate) fn weight_grad_batch(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[f32],
+    gy: &[f32],
+    dw: &mut [f32],
+) {
+    let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
+    let (kd, wsize) = (g.k(cg), cout * g.k(cg));
+    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
+    let plen = padded_len(cg, (g.h, g.w), (g.ph, g.pw));
+    let per = g.n.div_ceil(batch_chunks(g.n)).max(1);
+    let chunks = g.n.div_ceil(per);
+    let mut partials = vec![0f32; chunks * wsize];
+    par::chunks_mut(&mut partials, wsize, |ci, part| {
+        let imgs = per.min(g.n - ci * per);
+        <f32 as Float>::with_scratch(imgs * plen, |xp| {
+            for grp in 0..groups {
+                for (j, xpj) in xp.chunks_exact_mut(plen).enumerate() {
+                    let xi = &x[(ci * per + j) * g.chw()..][..g.chw()];
+                    let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
+                    pad(xg, cg, (g.h, g.w), (g.ph, g.pw), xpj);
+                }
+                let gg = &gy[ci * per * cout * l + grp * cog * l..];
+                let d = &mut part[grp * cog * kd..(grp + 1) * cog * kd];
+                weight_grad(
+                    xp,
+                    (imgs, plen),
+                    (cg, hp, wp),
+                    (g.kh, g.kw),
+                    (gg, cout * l),
+                    cog,
+                    d,
+                );
+            }
+        })
+    });
+    dw[..wsize].copy_from_slice(&partials[..wsize]);
+    for p in partials.chunks_exact(wsize).skip(1) {
+        for (a, &b) in dw.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+}
+
+/// Length of the padded buffer [`pad`] writes for `c` channels of `h x w` padded by `p`.
+pub(crate) fn padded_len(c: usize, (h, w): (usize, usize), (ph, pw): (usize, usize)) -> usize {
+    c * (h + 2 * ph) * (w + 2 * pw) + SLACK
+}
+
+/// Copies `x: (c, h, w)` into `dst: (c, h + 2 ph, w + 2 pw)` with zeros around, followed by
+/// [`SLACK`] zeros; `dst` holds [`padded_len`] elements.
+pub(crate) fn pad(
+    x: &[f32],
+    c: usize,
+    (h, w): (usize, usize),
+    (ph, pw): (usize, usize),
+    dst: &mut [f32],
+) {
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    assert!(x.len() >= c * h * w && dst.len() == padded_len(c, (h, w), (ph, pw)));
+    for (xc, dc) in x
+        .chunks_exact(h * w)
+        .zip(dst.chunks_exact_mut(hp * wp))
+        .take(c)
+    {
+        dc[..ph * wp].fill(0.0);
+        dc[(ph + h) * wp..].fill(0.0);
+        for (xr, dr) in xc.chunks_exact(w).zip(dc[ph * wp..].chunks_exact_mut(wp)) {
+            dr[..pw].fill(0.0);
+            dr[pw..pw + w].copy_from_slice(xr);
+            dr[pw + w..].fill(0.0);
+        }
+    }
+    dst[c * hp * wp..].fill(0.0);
+}
+
+/// Offsets of the taps `(c, ki, kj)` (in that order) in a padded buffer `(c, hp, wp)`.
+fn taps(c: usize, hp: usize, wp: usize, (kh, kw): (usize, usize)) -> Vec<usize> {
+    let mut t = Vec::with_capacity(c * kh * kw);
+    for ci in 0..c {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                t.push(ci * hp * wp + ki * wp + kj);
+            }
+        }
+    }
+    t
+}
+
+/// `out: (m, hp - kh + 1, wp - kw + 1)` = the valid correlation of the padded `src: (c, hp, wp)`
+/// (laid out by [`pad`]) with the weights `a` (from [`forward_weights`] or
+/// [`input_grad_weights`]: `c * kh * kw` taps by `m` output channels), plus `bias: (m,)` when
+/// given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn correlate(
+    src: &[f32],
+    (c, hp, wp): (usize, usize, usize),
+    (kh, kw): (usize, usize),
+    a: &[f32],
+    m: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (ho, wo) = (hp + 1 - kh, wp + 1 - kw);
+    let kd = c * kh * kw;
+    assert!(supported_cpu(), "correlate: avx512f is not available");
+    assert!(src.len() >= c * hp * wp + SLACK, "correlate: src too small");
+    assert!(
+        a.len() >= kd * m && out.len() >= m * ho * wo,
+        "correlate: a or out"
+    );
+    assert!(
+        bias.is_none_or(|b| b.len() >= m),
+        "correlate: bias too small"
+    );
+    if m == 0 || ho * wo == 0 {
+        return;
+    }
+    let taps = taps(c, hp, wp, (kh, kw));
+    let v = if wo <= 16 { 1 } else { 2 };
+    let rows = tile_rows(m);
+    let zeros = [0f32; MAX_ROWS];
+    // a tile's weights (kd x r) stay in L1 while it sweeps the image
+    for co in (0..m).step_by(rows) {
+        let r = rows.min(m - co);
+        let b = bias.map_or(&zeros[..], |b| &b[co..co + r]);
+        for oh in 0..ho {
+            for ow in (0..wo).step_by(16 * v) {
+                let lanes = (wo - ow).min(16 * v);
+                // SAFETY: avx512f is available (asserted). The loads reach at most
+                // src[(c-1) hp wp + (kh-1) wp + kw-1 + (ho-1) wp + ow + 16 v - 1], which is below
+                // c hp wp + SLACK since ow < wo = wp + 1 - kw; the weights read are the tile's
+                // block a[co kd..(co + r) kd]; the stores are the first `lanes` elements of rows
+                // co..co + r of output row oh, inside out (asserted above).
+                unsafe {
+                    let x = src.as_ptr().add(oh * wp + ow);
+                    let ap = a.as_ptr().add(co * kd);
+                    let y = out.as_mut_ptr().add(co * ho * wo + oh * wo + ow);
+                    row_tile_dispatch(v, r, &taps, ap, r, x, b.as_ptr(), y, ho * wo, lanes);
+                }
+            }
+        }
+    }
+}
+
+fn supported_cpu() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+/// Calls [`row_tile`] with `R = r` (1 to [`MAX_ROWS`]) and `V = v` (1 or 2).
+///
+/// # Safety
+/// As for [`row_tile`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_tile_dispatch(
+    v: usize,
+    r: usize,
+    taps: &[usize],
+    a: *const f32,
+    lda: usize,
+    x: *const f32,
+    b: *const f32,
+    y: *mut f32,
+    ldy: usize,
+    lanes: usize,
+) {
+    macro_rules! go {
+        ($($r:literal)*) => {
+            match (v, r) {
+                $((1, $r) => row_tile::<$r, 1>(taps, a, lda, x, b, y, ldy, lanes),
+                  (2, $r) => row_tile::<$r, 2>(taps, a, lda, x, b, y, ldy, lanes),)*
+                _ => unreachable!("row tile {r} x {v}"),
+            }
+        };
+    }
+    go!(1 2 3 4 5 6 7 8 9 10 11 12)
+}
+
+/// One register tile of [`correlate`]: for `i < R` and `j < lanes` (at most 16 V),
+/// `y[i * ldy + j] = b[i] + sum_t a[t * lda + i] * x[taps[t] + j]`.
+///
+/// # Safety
+/// avx512f is available; `x + taps[t] + 16 V` stays inside one allocation for every tap; `a`
+/// holds `taps.len()` rows of stride `lda` with R readable columns; `b` holds R values; `y`
+/// points to R rows of stride `ldy` with `lanes` writable elements each.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_tile<const R: usize, const V: usize>(
+    taps: &[usize],
+    a: *const f32,
+    lda: usize,
+    x: *const f32,
+    b: *const f32,
+    y: *mut f32,
+    ldy: usize,
+    lanes: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    for (i, row) in acc.iter_mut().enumerate() {
+        *row = [_mm512_set1_ps(*b.add(i)); V];
+    }
+    let mut ar = a;
+    for &off in taps {
+        let xo = x.add(off);
+        let mut xv = [_mm512_setzero_ps(); V];
+        for (j, v) in xv.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(xo.add(16 * j));
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let ai = _mm512_set1_ps(*ar.add(i));
+            for (s, &v) in row.iter_mut().zip(&xv) {
+                *s = _mm512_fmadd_ps(ai, v, *s);
+            }
+        }
+        ar = ar.add(lda);
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &s) in row.iter().enumerate() {
+            let n = lanes.saturating_sub(16 * j).min(16);
+            if n == 0 {
+                break;
+            }
+            let mask = ((1u32 << n) - 1) as __mmask16;
+            _mm512_mask_storeu_ps(y.add(i * ldy + 16 * j), mask, s);
+        }
+    }
+}
+
+/// Output channels per register tile of [`correlate`] for `m` channels: the fewest tiles of at
+/// most [`MAX_ROWS`], as even as possible.
+fn tile_rows(m: usize) -> usize {
+    m.div_ceil(m.div_ceil(MAX_ROWS).max(1)).max(1)
+}
+
+/// The `a` operand of [`correlate`] for `m` output channels and `kd` taps, with
+/// `a(t, co) = get(t, co)`: per tile of [`tile_rows`] channels starting at `co`, a `kd x r`
+/// row-major block at `co * kd`, so that a tile reads its weights in one contiguous run.
+fn pack_weights(m: usize, kd: usize, get: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    let mut a = vec![0f32; kd * m];
+    let rows = tile_rows(m);
+    for co in (0..m).step_by(rows) {
+        let r = rows.min(m - co);
+        for (t, ar) in a[co * kd..(co + r) * kd].chunks_exact_mut(r).enumerate() {
+            for (i, v) in ar.iter_mut().enumerate() {
+                *v = get(t, co + i);
+            }
+        }
+    }
+    a
+}
+
+/// The weights `w: (m, c, kh, kw)` as the `a` operand of the forward [`correlate`]:
+/// `a(t, co) = w[co][t]` with taps `t = (ci, ki, kj)`.
+pub(crate) fn forward_weights(w: &[f32], m: usize, kd: usize) -> Vec<f32> {
+    assert!(w.len() >= m * kd);
+    pack_weights(m, kd, |t, co| w[co * kd + t])
+}
+
+/// The weights `w: (m, c, kh, kw)` as the `a` operand of the input-gradient [`correlate`]
+/// (`c` output channels, taps `(co, ki, kj)`): `a((co, ki, kj), ci) = w[co][ci][kh-1-ki][kw-1-kj]`.
+pub(crate) fn input_grad_weights(
+    w: &[f32],
+    m: usize,
+    c: usize,
+    (kh, kw): (usize, usize),
+) -> Vec<f32> {
+    assert!(w.len() >= m * c * kh * kw);
+    pack_weights(c, m * kh * kw, |t, ci| {
+        let (co, ki, kj) = (t / (kh * kw), t / kw % kh, t % kw);
+        w[((co * c + ci) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)]
+    })
+}
+
+/// `dw: (m, c * kh * kw) += sum_i gy_i (m, ho, wo) ⋆ xp_i` over the images of a chunk:
+/// `xp` holds `images` padded inputs `(c, hp, wp)` of `plen` elements each (from [`pad`]),
+/// `gy` the images' output gradients `(m, ho, wo)`, `gstride` apart, with `ho = hp + 1 - kh`
+/// and `wo = wp + 1 - kw`.
+pub(crate) fn weight_grad(
+    xp: &[f32],
+    (images, plen): (usize, usize),
+    (c, hp, wp): (usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (gy, gstride): (&[f32], usize),
+    m: usize,
+    dw: &mut [f32],
+) {
+    let (ho, wo) = (hp + 1 - kh, wp + 1 - kw);
+    let (kd, l) = (c * kh * kw, ho * wo);
+    assert!(supported_cpu(), "weight_grad: avx512f is not available");
+    assert!(
+        plen >= c * hp * wp && xp.len() >= images * plen,
+        "weight_grad: xp"
+    );
+    assert!(dw.len() >= m * kd, "weight_grad: dw too small");
+    if images == 0 || l == 0 || m == 0 {
+        return;
+    }
+    assert!(
+        gstride >= m * l && gy.len() >= (images - 1) * gstride + m * l,
+        "weight_grad: gy too small"
+    );
+    let taps = taps(c, hp, wp, (kh, kw));
+    let blocks = m.div_ceil(DW_ROWS);
+    let rows = m.div_ceil(blocks);
+    let geo = DwGeom {
+        images,
+        plen,
+        wp,
+        ho,
+        wo,
+        l,
+        gstride,
+        ldo: kd,
+    };
+    for co in (0..m).step_by(rows) {
+        let r = rows.min(m - co);
+        for t0 in (0..kd).step_by(DW_TAPS) {
+            let t = DW_TAPS.min(kd - t0);
+            // SAFETY: avx512f is available (asserted). The masked loads read lanes
+            // ow..wo of row oh of gy channels co..co + r of each image (inside gy, asserted)
+            // and of xp at tap offsets + oh wp + ow with ow < wo, whose largest is
+            // (c-1) hp wp + (kh-1) wp + kw-1 + (ho-1) wp + wo-1 < c hp wp <= plen; the
+            // updates are dw rows co..co + r, columns t0..t0 + t.
+            unsafe {
+                let g = gy.as_ptr().add(co * l);
+                let o = dw.as_mut_ptr().add(co * kd + t0);
+                dw_tile_dispatch(r, t, xp.as_ptr(), g, taps[t0..].as_ptr(), o, &geo);
+            }
+        }
+    }
+}
+
+/// The sizes [`dw_tile`] walks.
+struct DwGeom {
+    images: usize,
+    plen: usize,
+    wp: usize,
+    ho: usize,
+    wo: usize,
+    /// ho * wo, the stride of gy's channels
+    l: usize,
+    /// the stride of gy's images
+    gstride: usize,
+    /// the stride of dw's rows
+    ldo: usize,
+}
+
+/// Calls [`dw_tile`] with `R = r` (1 to [`DW_ROWS`]) and `T = t` (1 to [`DW_TAPS`]).
+///
+/// # Safety
+/// As for [`dw_tile`].
+unsafe fn dw_tile_dispatch(
+    r: usize,
+    t: usize,
+    xp: *const f32,
+    gy: *const f32,
+    taps: *const usize,
+    out: *mut f32,
+    g: &DwGeom,
+) {
+    macro_rules! go {
+        ($(($r:literal, $t:literal))*) => {
+            match (r, t) {
+                $(($r, $t) => dw_tile::<$r, $t>(xp, gy, taps, out, g),)*
+                _ => unreachable!("weight-gradient tile {r} x {t}"),
+            }
+        };
+    }
+    go!(
+        (1, 1)(1, 2)(1, 3)(1, 4)(1, 5)(2, 1)(2, 2)(2, 3)(2, 4)(2, 5)(3, 1)(3, 2)(3, 3)(3, 4)(3, 5)(
+            4, 1
+        )(4, 2)(4, 3)(4, 4)(4, 5)
+    )
+}
+
+/// One register tile of [`weight_grad`]: `out[i * ldo + t] += sum over images, rows oh and
+/// columns ow < wo of gy[img][i][oh][ow] * xp[img][taps[t] + oh * wp + ow]` for `i < R`,
+/// `t < T`, summed in 16 lanes and reduced at the end.
+///
+/// # Safety
+/// avx512f is available; the reads described are inside `xp` and `gy`, and `out` has R rows of
+/// stride `ldo` with T writable elements each.
+#[target_feature(enable = "avx512f")]
+unsafe fn dw_tile<const R: usize, const T: usize>(
+    xp: *const f32,
+    gy: *const f32,
+    taps: *const usize,
+    out: *mut f32,
+    g: &DwGeom,
+) {
+    let mut acc = [[_mm512_setzero_ps(); T]; R];
+    let mut off = [0usize; T];
+    for (t, o) in off.iter_mut().enumerate() {
+        *o = *taps.add(t);
+    }
+    for img in 0..g.images {
+        let x = xp.add(img * g.plen);
+        let gi = gy.add(img * g.gstride);
+        for oh in 0..g.ho {
+            let xr = x.add(oh * g.wp);
+            let gr = gi.add(oh * g.wo);
+            for ow in (0..g.wo).step_by(16) {
+                let mask = ((1u32 << (g.wo - ow).min(16)) - 1) as __mmask16;
+                let mut gv = [_mm512_setzero_ps(); R];
+                for (i, v) in gv.iter_mut().enumerate() {
+                    *v = _mm512_maskz_loadu_ps(mask, gr.add(i * g.l + ow));
+                }
+                for (t, &o) in off.iter().enumerate() {
+                    let xv = _mm512_maskz_loadu_ps(mask, xr.add(o + ow));
+                    for (row, &gvi) in acc.iter_mut().zip(&gv) {
+                        row[t] = _mm512_fmadd_ps(gvi, xv, row[t]);
+                    }
+                }
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (t, &s) in row.iter().enumerate() {
+            *out.add(i * g.ldo + t) += _mm512_reduce_add_ps(s);
+        }
+    }
+}
