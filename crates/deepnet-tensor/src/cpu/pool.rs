@@ -79,6 +79,16 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
 /// One plane of 2x2 stride-2 max pooling (the order of [`max_pool_plane`]: the first maximum
 /// in row-major window order, the first NaN).
 fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        if let (Some(x), Some(o)) = (T::as_f32(xp), T::as_f32_mut(op)) {
+            assert!(x.len() >= g.h * g.w && o.len() >= g.l() && ap.len() >= g.l());
+            assert!(2 * g.wo <= g.w && 2 * g.ho <= g.h && g.h * g.w <= u32::MAX as usize);
+            // SAFETY: avx512f is available and the sizes are checked above.
+            unsafe { max_pool_2x2_avx512(g, x, o, ap) };
+            return;
+        }
+    }
     let w = g.w;
     for oh in 0..g.ho {
         let r0 = &xp[2 * oh * w..2 * oh * w + w];
@@ -103,6 +113,66 @@ fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
             }
             *o = best;
             *a = bi;
+        }
+    }
+}
+
+/// [`max_pool_2x2`] on f32, 16 windows at a time: each pair of input rows is loaded as 32
+/// values, split into even and odd columns, and the four candidates are compared in window
+/// order with the scalar rule (take `v` when the best so far is not NaN and `v` is greater or
+/// NaN).
+///
+/// # Safety
+/// avx512f is available; `x` holds the `h x w` plane, `o` and `a` `ho x wo` values, and
+/// `2 wo <= w`, `2 ho <= h`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let w = g.w;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let lane2 = _mm512_slli_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        1,
+    );
+    for oh in 0..g.ho {
+        let r0 = x.as_ptr().add(2 * oh * w);
+        let r1 = r0.add(w);
+        for ow in (0..g.wo).step_by(16) {
+            let lanes = (g.wo - ow).min(16);
+            // input columns 2 ow .. 2 (ow + lanes), as two masked halves of 16
+            let (m_lo, m_hi) = {
+                let n = 2 * lanes;
+                (
+                    ((1u32 << n.min(16)) - 1) as u16,
+                    ((1u64 << n.saturating_sub(16)) - 1) as u16,
+                )
+            };
+            let load = |r: *const f32| {
+                let lo = _mm512_maskz_loadu_ps(m_lo, r.add(2 * ow));
+                let hi = _mm512_maskz_loadu_ps(m_hi, r.add(2 * ow + 16));
+                (
+                    _mm512_permutex2var_ps(lo, even, hi),
+                    _mm512_permutex2var_ps(lo, odd, hi),
+                )
+            };
+            let (c0, c1) = load(r0);
+            let (c2, c3) = load(r1);
+            let i0 = _mm512_add_epi32(_mm512_set1_epi32((2 * oh * w + 2 * ow) as i32), lane2);
+            let (mut best, mut idx) = (c0, i0);
+            for (v, di) in [(c1, 1), (c2, w as i32), (c3, w as i32 + 1)] {
+                let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+                let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                let take = ordered & (greater | nan);
+                best = _mm512_mask_blend_ps(take, best, v);
+                let vi = _mm512_add_epi32(i0, _mm512_set1_epi32(di));
+                idx = _mm512_mask_blend_epi32(take, idx, vi);
+            }
+            let m = ((1u32 << lanes) - 1) as u16;
+            _mm512_mask_storeu_ps(o.as_mut_ptr().add(oh * g.wo + ow), m, best);
+            _mm512_mask_storeu_epi32(a.as_mut_ptr().add(oh * g.wo + ow).cast(), m, idx);
         }
     }
 }
@@ -291,4 +361,51 @@ pub(crate) fn adaptive_avg_pool_backward<T: Float>(g: &Geom, gy: &[T]) -> Vec<T>
         }
     });
     dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 2x2 fast path (vectorized for f32) against the general scalar plane loop, with ties,
+    /// NaNs, infinities, odd sizes, and rows of 1 to 40 windows.
+    #[test]
+    fn max_pool_2x2_matches_the_general_loop() {
+        let mut rng = crate::Generator::new(7);
+        for (h, w) in [(2, 2), (4, 29), (7, 33), (28, 28), (3, 65), (10, 80)] {
+            let g = Geom {
+                n: 1,
+                c: 1,
+                h,
+                w,
+                kh: 2,
+                kw: 2,
+                sh: 2,
+                sw: 2,
+                ph: 0,
+                pw: 0,
+                dh: 1,
+                dw: 1,
+                ho: h / 2,
+                wo: w / 2,
+            };
+            // small integers give many ties; sprinkle NaN and infinities
+            let x: Vec<f32> = (0..h * w)
+                .map(|_| match (rng.next_f64() * 40.0) as u32 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => f32::NEG_INFINITY,
+                    k => (k % 5) as f32,
+                })
+                .collect();
+            let l = g.l();
+            let (mut o1, mut a1) = (vec![0f32; l], vec![0u32; l]);
+            let (mut o2, mut a2) = (vec![0f32; l], vec![0u32; l]);
+            max_pool_2x2(&g, &x, &mut o1, &mut a1);
+            max_pool_plane(&g, &x, &mut o2, &mut a2);
+            assert_eq!(a1, a2, "{h}x{w}");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&o1), bits(&o2), "{h}x{w}");
+        }
+    }
 }
