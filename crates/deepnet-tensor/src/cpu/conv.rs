@@ -485,7 +485,7 @@ pub(crate) fn conv2d_backward<T: Float>(
         if direct_dw {
             let mut v = vec![T::zero(); cout * g.k(g.c / groups)];
             let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
-            super::conv_direct::weight_grad_batch(g, groups, cout, f(x), f(gy), vf);
+            super::conv_direct_wgrad::weight_grad_batch(g, groups, cout, f(x), f(gy), vf);
             dw = Some(v);
         }
     }

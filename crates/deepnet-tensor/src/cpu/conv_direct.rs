@@ -17,7 +17,7 @@
 //! Determinism: every output element is computed by one call, in a fixed order of taps and
 //! images, so results never depend on the thread count.
 
-use super::conv::{batch_chunks, DirectPlan, Float, Geom, TASK_WORK};
+use super::conv::{DirectPlan, Float, Geom, TASK_WORK};
 use super::par;
 use std::arch::x86_64::*;
 
@@ -26,9 +26,6 @@ use std::arch::x86_64::*;
 const SLACK: usize = 32;
 /// Output channels per register tile of the correlation (12 x 2 accumulators + 2 inputs).
 const MAX_ROWS: usize = 12;
-/// Output channels and taps per register tile of the weight gradient.
-const DW_ROWS: usize = 4;
-const DW_TAPS: usize = 5;
 
 /// Whether the direct kernels apply: f32 on AVX-512, stride 1, no dilation.
 pub(crate) fn supported(g: &Geom) -> bool {
@@ -50,8 +47,10 @@ pub(crate) fn forced<R>(on: bool, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// The direct kernels where they were measured faster than im2col + GEMM: few input channels
-/// per group (the column matrix is then a large, redundant copy of a small image).
+/// The direct kernels where they were measured faster than im2col + GEMM (the ignored test
+/// `conv2d_timing` in `conv_tests.rs`, LeNet and small-CNN layers: 1.3x to 4x): up to 640
+/// taps (64 channels of 3x3), where a tile's weights stay in L1. Larger layers were not
+/// measured and keep im2col + GEMM.
 pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
     if !supported(g) {
         return DirectPlan::default();
@@ -70,8 +69,8 @@ pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
     let (kd, kd_t) = (cg * g.kh * g.kw, cog * g.kh * g.kw);
     DirectPlan {
         forward: kd <= 640,
-        input_grad: adjoint && (kd_t <= 160 || (kd_t <= 640 && g.h * g.w <= 512)),
-        weight_grad: kd <= 160,
+        input_grad: adjoint && kd_t <= 640,
+        weight_grad: kd <= 640,
     }
 }
 
@@ -168,55 +167,6 @@ pub(crate) fn input_grad(
             }
         })
     });
-}
-
-/// Weight gradient of a batch: `dw: (C_out, C/groups, kH, kW)` from `x: (N, C, H, W)` and
-/// `gy: (N, C_out, H_out, W_out)`, summed per fixed chunk of images ([`batch_chunks`]) and the
-/// chunk partials added in chunk order.
-pub(crate) fn weight_grad_batch(
-    g: &Geom,
-    groups: usize,
-    cout: usize,
-    x: &[f32],
-    gy: &[f32],
-    dw: &mut [f32],
-) {
-    let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
-    let (kd, wsize) = (g.k(cg), cout * g.k(cg));
-    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
-    let plen = padded_len(cg, (g.h, g.w), (g.ph, g.pw));
-    let per = g.n.div_ceil(batch_chunks(g.n)).max(1);
-    let chunks = g.n.div_ceil(per);
-    let mut partials = vec![0f32; chunks * wsize];
-    par::chunks_mut(&mut partials, wsize, |ci, part| {
-        let imgs = per.min(g.n - ci * per);
-        <f32 as Float>::with_scratch(imgs * plen, |xp| {
-            for grp in 0..groups {
-                for (j, xpj) in xp.chunks_exact_mut(plen).enumerate() {
-                    let xi = &x[(ci * per + j) * g.chw()..][..g.chw()];
-                    let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-                    pad(xg, cg, (g.h, g.w), (g.ph, g.pw), xpj);
-                }
-                let gg = &gy[ci * per * cout * l + grp * cog * l..];
-                let d = &mut part[grp * cog * kd..(grp + 1) * cog * kd];
-                weight_grad(
-                    xp,
-                    (imgs, plen),
-                    (cg, hp, wp),
-                    (g.kh, g.kw),
-                    (gg, cout * l),
-                    cog,
-                    d,
-                );
-            }
-        })
-    });
-    dw[..wsize].copy_from_slice(&partials[..wsize]);
-    for p in partials.chunks_exact(wsize).skip(1) {
-        for (a, &b) in dw.iter_mut().zip(p) {
-            *a += b;
-        }
-    }
 }
 
 /// Length of the padded buffer [`pad`] writes for `c` channels of `h x w` padded by `p`.
@@ -320,7 +270,7 @@ pub(crate) fn correlate(
     }
 }
 
-fn supported_cpu() -> bool {
+pub(super) fn supported_cpu() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
@@ -446,154 +396,4 @@ pub(crate) fn input_grad_weights(
         let (co, ki, kj) = (t / (kh * kw), t / kw % kh, t % kw);
         w[((co * c + ci) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)]
     })
-}
-
-/// `dw: (m, c * kh * kw) += sum_i gy_i (m, ho, wo) ⋆ xp_i` over the images of a chunk:
-/// `xp` holds `images` padded inputs `(c, hp, wp)` of `plen` elements each (from [`pad`]),
-/// `gy` the images' output gradients `(m, ho, wo)`, `gstride` apart, with `ho = hp + 1 - kh`
-/// and `wo = wp + 1 - kw`.
-pub(crate) fn weight_grad(
-    xp: &[f32],
-    (images, plen): (usize, usize),
-    (c, hp, wp): (usize, usize, usize),
-    (kh, kw): (usize, usize),
-    (gy, gstride): (&[f32], usize),
-    m: usize,
-    dw: &mut [f32],
-) {
-    let (ho, wo) = (hp + 1 - kh, wp + 1 - kw);
-    let (kd, l) = (c * kh * kw, ho * wo);
-    assert!(supported_cpu(), "weight_grad: avx512f is not available");
-    assert!(
-        plen >= c * hp * wp && xp.len() >= images * plen,
-        "weight_grad: xp"
-    );
-    assert!(dw.len() >= m * kd, "weight_grad: dw too small");
-    if images == 0 || l == 0 || m == 0 {
-        return;
-    }
-    assert!(
-        gstride >= m * l && gy.len() >= (images - 1) * gstride + m * l,
-        "weight_grad: gy too small"
-    );
-    let taps = taps(c, hp, wp, (kh, kw));
-    let blocks = m.div_ceil(DW_ROWS);
-    let rows = m.div_ceil(blocks);
-    let geo = DwGeom {
-        images,
-        plen,
-        wp,
-        ho,
-        wo,
-        l,
-        gstride,
-        ldo: kd,
-    };
-    for co in (0..m).step_by(rows) {
-        let r = rows.min(m - co);
-        for t0 in (0..kd).step_by(DW_TAPS) {
-            let t = DW_TAPS.min(kd - t0);
-            // SAFETY: avx512f is available (asserted). The masked loads read lanes
-            // ow..wo of row oh of gy channels co..co + r of each image (inside gy, asserted)
-            // and of xp at tap offsets + oh wp + ow with ow < wo, whose largest is
-            // (c-1) hp wp + (kh-1) wp + kw-1 + (ho-1) wp + wo-1 < c hp wp <= plen; the
-            // updates are dw rows co..co + r, columns t0..t0 + t.
-            unsafe {
-                let g = gy.as_ptr().add(co * l);
-                let o = dw.as_mut_ptr().add(co * kd + t0);
-                dw_tile_dispatch(r, t, xp.as_ptr(), g, taps[t0..].as_ptr(), o, &geo);
-            }
-        }
-    }
-}
-
-/// The sizes [`dw_tile`] walks.
-struct DwGeom {
-    images: usize,
-    plen: usize,
-    wp: usize,
-    ho: usize,
-    wo: usize,
-    /// ho * wo, the stride of gy's channels
-    l: usize,
-    /// the stride of gy's images
-    gstride: usize,
-    /// the stride of dw's rows
-    ldo: usize,
-}
-
-/// Calls [`dw_tile`] with `R = r` (1 to [`DW_ROWS`]) and `T = t` (1 to [`DW_TAPS`]).
-///
-/// # Safety
-/// As for [`dw_tile`].
-unsafe fn dw_tile_dispatch(
-    r: usize,
-    t: usize,
-    xp: *const f32,
-    gy: *const f32,
-    taps: *const usize,
-    out: *mut f32,
-    g: &DwGeom,
-) {
-    macro_rules! go {
-        ($(($r:literal, $t:literal))*) => {
-            match (r, t) {
-                $(($r, $t) => dw_tile::<$r, $t>(xp, gy, taps, out, g),)*
-                _ => unreachable!("weight-gradient tile {r} x {t}"),
-            }
-        };
-    }
-    go!(
-        (1, 1)(1, 2)(1, 3)(1, 4)(1, 5)(2, 1)(2, 2)(2, 3)(2, 4)(2, 5)(3, 1)(3, 2)(3, 3)(3, 4)(3, 5)(
-            4, 1
-        )(4, 2)(4, 3)(4, 4)(4, 5)
-    )
-}
-
-/// One register tile of [`weight_grad`]: `out[i * ldo + t] += sum over images, rows oh and
-/// columns ow < wo of gy[img][i][oh][ow] * xp[img][taps[t] + oh * wp + ow]` for `i < R`,
-/// `t < T`, summed in 16 lanes and reduced at the end.
-///
-/// # Safety
-/// avx512f is available; the reads described are inside `xp` and `gy`, and `out` has R rows of
-/// stride `ldo` with T writable elements each.
-#[target_feature(enable = "avx512f")]
-unsafe fn dw_tile<const R: usize, const T: usize>(
-    xp: *const f32,
-    gy: *const f32,
-    taps: *const usize,
-    out: *mut f32,
-    g: &DwGeom,
-) {
-    let mut acc = [[_mm512_setzero_ps(); T]; R];
-    let mut off = [0usize; T];
-    for (t, o) in off.iter_mut().enumerate() {
-        *o = *taps.add(t);
-    }
-    for img in 0..g.images {
-        let x = xp.add(img * g.plen);
-        let gi = gy.add(img * g.gstride);
-        for oh in 0..g.ho {
-            let xr = x.add(oh * g.wp);
-            let gr = gi.add(oh * g.wo);
-            for ow in (0..g.wo).step_by(16) {
-                let mask = ((1u32 << (g.wo - ow).min(16)) - 1) as __mmask16;
-                let mut gv = [_mm512_setzero_ps(); R];
-                for (i, v) in gv.iter_mut().enumerate() {
-                    *v = _mm512_maskz_loadu_ps(mask, gr.add(i * g.l + ow));
-                }
-                for (t, &o) in off.iter().enumerate() {
-                    let xv = _mm512_maskz_loadu_ps(mask, xr.add(o + ow));
-                    for (row, &gvi) in acc.iter_mut().zip(&gv) {
-                        row[t] = _mm512_fmadd_ps(gvi, xv, row[t]);
-                    }
-                }
-            }
-        }
-    }
-    for (i, row) in acc.iter().enumerate() {
-        for (t, &s) in row.iter().enumerate() {
-            *out.add(i * g.ldo + t) += _mm512_reduce_add_ps(s);
-        }
-    }
 }

@@ -253,7 +253,9 @@ pub(crate) fn conv2d_direct(
 /// bias, and both gradients against the f64 im2col path (itself checked by the adjoint
 /// identity above), on geometries that reach every tile shape and tail: one and several
 /// 16-lane strips per row, masked tails, up to 12 channels per tile and several tiles, tap
-/// counts that are not a multiple of the weight-gradient tile, groups and padding up to k - 1.
+/// counts that are not a multiple of the weight-gradient tiles, both weight-gradient layouts
+/// (fewer and more than 16 output channels, one and two channel vectors, several channel
+/// blocks), groups and padding up to k - 1.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn direct_kernels_match_the_reference() {
@@ -270,6 +272,8 @@ fn direct_kernels_match_the_reference() {
         (geom(5, 5, (6, 17), (1, 1), 1, 0, 1), 5, 10),
         (geom(2, 3, (4, 33), (4, 2), 1, 0, 1), 1, 25),
         (geom(17, 2, (4, 4), (2, 2), 1, 0, 1), 1, 3),
+        (geom(3, 2, (5, 6), (3, 3), 1, 1, 1), 1, 40),
+        (geom(2, 4, (3, 9), (1, 3), 1, 0, 1), 2, 64),
     ];
     for (i, &(g, groups, cout)) in cases.iter().enumerate() {
         let kd = g.k(g.c / groups);

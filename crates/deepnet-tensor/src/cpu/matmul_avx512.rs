@@ -399,7 +399,7 @@ pub(super) fn bench_tile(kc: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
 /// Transposes 16 vectors (rows) in place: `r[i][j]` becomes `r[j][i]`.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn transpose16(r: &mut [__m512; 16]) {
+pub(crate) fn transpose16(r: &mut [__m512; 16]) {
     let mut t = [_mm512_setzero_ps(); 16];
     for i in 0..8 {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);

@@ -9,6 +9,8 @@ pub(crate) mod conv;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod conv_direct_wgrad;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
