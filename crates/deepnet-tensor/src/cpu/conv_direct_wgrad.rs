@@ -320,7 +320,10 @@ pub(crate) fn weight_grad_t(
     let (hp, wo, l) = (g.h + 2 * g.ph, g.wo, g.l());
     let (kd, slen) = (c * g.kh * g.kw, g.kw * c * hp * wo);
     assert!(supported_cpu(), "weight_grad_t: avx512f is not available");
-    assert!(ld >= m && ld.is_multiple_of(16), "weight_grad_t: gy^T row length");
+    assert!(
+        ld >= m && ld.is_multiple_of(16),
+        "weight_grad_t: gy^T row length"
+    );
     assert!(
         xs.len() >= images * slen && gt.len() >= images * l * ld,
         "weight_grad_t: inputs"

@@ -170,6 +170,24 @@ fn reduce_typed<T: Element>(
         };
         return Ok(T::into_storage(out));
     }
+    // Middle path: the kept dims are one block inside a contiguous tensor, (A, K, B) with A and
+    // B reduced (a bias gradient summing (N, C, H, W) over N, H and W): each kept element sums
+    // its A runs of B elements in order, with no permuted copy.
+    let block = kept.windows(2).all(|w| w[1] == w[0] + 1);
+    if op == ReduceOp::Sum && l.is_contiguous() && block && !kept.is_empty() && kept[0] > 0 {
+        let data = &v[l.contiguous_range().unwrap()];
+        let a: usize = l.dims()[..kept[0]].iter().product();
+        let b = red / a;
+        let per_task = (MIN_TASK / red).max(1);
+        let out = build(outer, per_task, |start, out| {
+            for (j, o) in out.iter_mut().enumerate() {
+                let k = start + j;
+                let runs = (0..a).map(|i| sum_row(&data[(i * outer + k) * b..][..b]));
+                o.write(runs.fold(T::from_f64(0.0), &add));
+            }
+        });
+        return Ok(T::into_storage(out));
+    }
     let perm: Vec<usize> = kept.iter().chain(dims).copied().collect();
     let pl = l.permute(&perm);
     let copied;

@@ -308,6 +308,35 @@ mod tests {
             vec![0.0; 3]
         );
         assert!(e.amax(0, false).is_err());
+        // kept dims in the middle of a contiguous tensor (a conv bias gradient), against the
+        // sum through a permuted copy, and the same bits on 1 and 2 threads
+        let x = seeded([5, 3, 4, 70], 2);
+        for (dims, kept) in [(vec![0, 2, 3], vec![1]), (vec![0, 3], vec![1, 2])] {
+            let s = x.sum(dims.clone(), false).unwrap().to_vec::<f64>().unwrap();
+            let perm: Vec<usize> = kept.iter().chain(&dims).copied().collect();
+            let flat = x.permute(perm).unwrap().contiguous().unwrap();
+            let n: usize = kept.iter().map(|&d| x.dims()[d]).product();
+            let want = flat
+                .reshape([n, x.numel() / n])
+                .unwrap()
+                .sum(1, false)
+                .unwrap();
+            for (a, b) in s.iter().zip(want.to_vec::<f64>().unwrap()) {
+                assert!(
+                    (a - b).abs() < 1e-12 * (1.0 + b.abs()),
+                    "{dims:?}: {a} vs {b}"
+                );
+            }
+            let xf = x.to_dtype(DType::F32).unwrap();
+            let run = || {
+                xf.sum(dims.clone(), false)
+                    .unwrap()
+                    .to_vec::<f32>()
+                    .unwrap()
+            };
+            let one = crate::with_num_threads(1, run).unwrap();
+            assert_eq!(one, crate::with_num_threads(2, run).unwrap());
+        }
     }
 
     #[test]
