@@ -17,13 +17,15 @@ pub(crate) trait Float: FloatElement + std::ops::AddAssign {
     fn as_f32(s: &[Self]) -> Option<&[f32]>;
     /// The mutable slice as f32, when the elements are f32.
     fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// The vector itself, when the elements are f32 (what the f32-only kernels return).
+    fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>>;
     /// Runs `f` on a scratch buffer of `len` elements (contents unspecified) that is kept by the
     /// calling thread between calls, so column matrices are not allocated and zeroed per image.
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 macro_rules! float_impl {
-    ($t:ty, $scratch:ident, $f32:expr, $f32_mut:expr) => {
+    ($t:ty, $scratch:ident, $f32:expr, $f32_mut:expr, $from_f32:expr) => {
         thread_local! {
             static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -33,6 +35,9 @@ macro_rules! float_impl {
             }
             fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
                 $f32_mut(s)
+            }
+            fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>> {
+                $from_f32(v)
             }
             fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $scratch.with(|c| match c.try_borrow_mut() {
@@ -49,8 +54,14 @@ macro_rules! float_impl {
         }
     };
 }
-float_impl!(f32, SCRATCH_F32, Some, Some);
-float_impl!(f64, SCRATCH_F64, |_: &[f64]| None, |_: &mut [f64]| None);
+float_impl!(f32, SCRATCH_F32, Some, Some, Some);
+float_impl!(
+    f64,
+    SCRATCH_F64,
+    |_: &[f64]| None,
+    |_: &mut [f64]| None,
+    |_: Vec<f32>| None
+);
 use super::par;
 use gemm::{gemm, Parallelism};
 
@@ -369,16 +380,14 @@ pub(crate) fn conv2d<T: Float>(
 ) -> Vec<T> {
     let (l, cg, cog) = (g.l(), g.c / groups, cout / groups);
     let kd = g.k(cg);
-    let mut out = vec![T::zero(); g.n * cout * l];
-    if out.is_empty() {
-        return out;
+    if g.n * cout * l == 0 {
+        return vec![T::zero(); g.n * cout * l];
     }
     #[cfg(target_arch = "x86_64")]
     if direct_plan::<T>(g, groups, cout).forward {
         let f = f32s::<T>;
-        let of = T::as_f32_mut(&mut out).expect("the direct plan is for f32");
-        super::conv_direct::forward(g, groups, cout, f(x), f(w), b.map(f), of);
-        return out;
+        let y = super::conv_direct::forward(g, groups, cout, f(x), f(w), b.map(f));
+        return T::from_f32_vec(y).expect("the direct plan is for f32");
     }
     let direct = g.cols_are_input();
     let cols_len = if direct { 0 } else { kd * l };
@@ -424,14 +433,13 @@ pub(crate) fn conv2d<T: Float>(
             );
         }
     };
-    par::chunks_mut(&mut out, per * cout * l, |ci, yc| {
+    par::filled(g.n * cout * l, per * cout * l, |ci, yc| {
         T::with_scratch(cols_len, |cols| {
             for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
                 per_image(cols, ci * per + j, y);
             }
         })
-    });
-    out
+    })
 }
 
 /// Multiply-adds (or element copies) a task should hold at least, so that it outweighs the
@@ -477,10 +485,8 @@ pub(crate) fn conv2d_backward<T: Float>(
     {
         let f = f32s::<T>;
         if direct_dx {
-            let mut v = vec![T::zero(); g.n * g.chw()];
-            let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
-            super::conv_direct::input_grad(g, groups, cout, f(w), f(gy), vf);
-            dx = Some(v);
+            let v = super::conv_direct::input_grad(g, groups, cout, f(w), f(gy));
+            dx = Some(T::from_f32_vec(v).expect("the direct plan is for f32"));
         }
         if direct_dw {
             let mut v = vec![T::zero(); cout * g.k(g.c / groups)];

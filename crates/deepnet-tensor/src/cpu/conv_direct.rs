@@ -83,7 +83,7 @@ fn images_per_task(n: usize, work_per_image: usize) -> usize {
 }
 
 /// Forward convolution of a batch: `x: (N, C, H, W)`, `w: (C_out, C/groups, kH, kW)`,
-/// `b: (C_out,)` into `out: (N, C_out, H_out, W_out)`.
+/// `b: (C_out,)`; returns `(N, C_out, H_out, W_out)`.
 pub(crate) fn forward(
     g: &Geom,
     groups: usize,
@@ -91,8 +91,7 @@ pub(crate) fn forward(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
-    out: &mut [f32],
-) {
+) -> Vec<f32> {
     let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
     let kd = g.k(cg);
     let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
@@ -102,7 +101,7 @@ pub(crate) fn forward(
         .map(|grp| forward_weights(&w[grp * cog * kd..(grp + 1) * cog * kd], cog, kd))
         .collect();
     let per = images_per_task(g.n, cout * kd * l);
-    par::chunks_mut(out, per * cout * l, |ci, yc| {
+    par::filled(g.n * cout * l, per * cout * l, |ci, yc| {
         <f32 as Float>::with_scratch(plen, |xp| {
             for (j, y) in yc.chunks_exact_mut(cout * l).enumerate() {
                 let xi = &x[(ci * per + j) * g.chw()..][..g.chw()];
@@ -115,19 +114,12 @@ pub(crate) fn forward(
                 }
             }
         })
-    });
+    })
 }
 
 /// Input gradient of a batch: `dx: (N, C, H, W)` from `gy: (N, C_out, H_out, W_out)`.
 /// Needs `pH < kH` and `pW < kW`.
-pub(crate) fn input_grad(
-    g: &Geom,
-    groups: usize,
-    cout: usize,
-    w: &[f32],
-    gy: &[f32],
-    dx: &mut [f32],
-) {
+pub(crate) fn input_grad(g: &Geom, groups: usize, cout: usize, w: &[f32], gy: &[f32]) -> Vec<f32> {
     let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
     let kd = g.k(cg);
     assert!(
@@ -149,7 +141,7 @@ pub(crate) fn input_grad(
         })
         .collect();
     let per = images_per_task(g.n, cout * kd * l);
-    par::chunks_mut(dx, per * g.chw(), |ci, dxc| {
+    par::filled(g.n * g.chw(), per * g.chw(), |ci, dxc| {
         <f32 as Float>::with_scratch(plen, |gp| {
             for (j, dxi) in dxc.chunks_exact_mut(g.chw()).enumerate() {
                 let gi = &gy[(ci * per + j) * cout * l..][..cout * l];
@@ -166,7 +158,7 @@ pub(crate) fn input_grad(
                 }
             }
         })
-    });
+    })
 }
 
 /// Length of the padded buffer [`pad`] writes for `c` channels of `h x w` padded by `p`.

@@ -49,6 +49,61 @@ pub(crate) fn chunks_mut2<A: Send, B: Send>(
     });
 }
 
+/// A vector of `n` elements built in chunks of `size` in parallel: each task sets its chunk to
+/// `T::default()` (zero for numbers) and then runs `f(i, chunk)`. The zeroing happens on the
+/// threads, next to the writes that follow, instead of as one serial `memset` before the loop.
+pub(crate) fn filled<T: Copy + Default + Send>(
+    n: usize,
+    size: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    chunks_mut(&mut v.spare_capacity_mut()[..n], size, |i, c| {
+        f(i, init_default(c))
+    });
+    // SAFETY: the chunks cover 0..n and every task initialized its own chunk first.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// [`filled`] for two vectors split into the same number of chunks (`sa` and `sb` elements).
+pub(crate) fn filled2<A: Copy + Default + Send, B: Copy + Default + Send>(
+    (na, sa): (usize, usize),
+    (nb, sb): (usize, usize),
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) -> (Vec<A>, Vec<B>) {
+    let (sa, sb) = (sa.max(1), sb.max(1));
+    assert_eq!(
+        na.div_ceil(sa),
+        nb.div_ceil(sb),
+        "filled2: chunk counts differ"
+    );
+    let mut a: Vec<A> = Vec::with_capacity(na);
+    let mut b: Vec<B> = Vec::with_capacity(nb);
+    let (ua, ub) = (
+        &mut a.spare_capacity_mut()[..na],
+        &mut b.spare_capacity_mut()[..nb],
+    );
+    chunks_mut2(ua, sa, ub, sb, |i, x, y| {
+        f(i, init_default(x), init_default(y))
+    });
+    // SAFETY: as in `filled`, for each vector (equal chunk counts, asserted).
+    unsafe {
+        a.set_len(na);
+        b.set_len(nb);
+    }
+    (a, b)
+}
+
+/// Writes `T::default()` into every element and returns the slice as initialized.
+fn init_default<T: Copy + Default>(c: &mut [std::mem::MaybeUninit<T>]) -> &mut [T] {
+    for x in c.iter_mut() {
+        x.write(T::default());
+    }
+    // SAFETY: every element was just initialized, and MaybeUninit<T> has the layout of T.
+    unsafe { &mut *(c as *mut [std::mem::MaybeUninit<T>] as *mut [T]) }
+}
+
 /// `[f(0), f(1), .., f(n - 1)]`, computed in parallel.
 pub(crate) fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
@@ -97,6 +152,32 @@ mod tests {
                 sum.fetch_add(x, std::sync::atomic::Ordering::Relaxed);
             });
             assert_eq!(sum.into_inner(), 5050);
+            // filled: every chunk starts zeroed, whatever the allocator handed out
+            let v: Vec<f32> = filled(1001, 100, |i, c| {
+                assert!(c.iter().all(|&x| x == 0.0));
+                assert!(c.len() == 100 || (i == 10 && c.len() == 1));
+                c[0] = i as f32 + 1.0;
+            });
+            assert!(v.iter().enumerate().all(|(j, &x)| x
+                == if j % 100 == 0 {
+                    (j / 100) as f32 + 1.0
+                } else {
+                    0.0
+                }));
+            let (a, b): (Vec<f64>, Vec<u32>) = filled2((30, 3), (20, 2), |i, x, y| {
+                assert!(x.iter().all(|&v| v == 0.0) && y.iter().all(|&v| v == 0));
+                x[1] = i as f64;
+                y[0] = i as u32;
+            });
+            assert!(a
+                .iter()
+                .enumerate()
+                .all(|(j, &x)| x == if j % 3 == 1 { (j / 3) as f64 } else { 0.0 }));
+            assert!(b
+                .iter()
+                .enumerate()
+                .all(|(j, &x)| x == if j % 2 == 0 { (j / 2) as u32 } else { 0 }));
+            assert!(filled::<u8>(0, 4, |_, _| unreachable!()).is_empty());
         })
         .unwrap();
     }

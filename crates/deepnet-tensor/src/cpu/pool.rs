@@ -27,30 +27,13 @@ fn per_plane<A: Sync, B: Send>(
     });
 }
 
-/// Runs `f(plane index, output planes)` over `dst` (planes of `dst_plane` elements), several
-/// planes per task, for kernels that read several inputs per plane.
-fn per_out_plane<B: Send>(
-    dst: &mut [B],
-    dst_plane: usize,
-    work_per_plane: usize,
-    f: impl Fn(usize, &mut [B]) + Sync,
-) {
-    if dst_plane == 0 {
-        return;
-    }
-    let per_task = (MIN_TASK / work_per_plane.max(1)).max(1);
-    par::chunks_mut(dst, per_task * dst_plane, |t, d| f(t * per_task, d));
-}
-
 /// Max pooling of `g.n` planes (the geometry's `c` is ignored): the maxima and, for each, the
 /// index `h * W + w` inside its plane. Padding counts as `-inf` (never selected); a NaN in the
 /// window wins, as in PyTorch.
 pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
     let (hw, l) = (g.h * g.w, g.l());
-    let mut out = vec![T::zero(); g.n * l];
-    let mut arg = vec![0u32; g.n * l];
     if l == 0 || hw == 0 {
-        return (out, arg);
+        return (vec![T::zero(); g.n * l], vec![0u32; g.n * l]);
     }
     // 2x2 windows with stride 2, no padding and no partial window (ceil_mode): every window
     // lies inside the plane
@@ -59,7 +42,8 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
         && 2 * g.ho <= g.h
         && 2 * g.wo <= g.w;
     let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
-    par::chunks_mut2(&mut out, per_task * l, &mut arg, per_task * l, |i, o, a| {
+    let n = (g.n * l, per_task * l);
+    par::filled2(n, n, |i, o: &mut [T], a: &mut [u32]| {
         let xs = &x[i * per_task * hw..];
         for ((op, ap), xp) in o
             .chunks_exact_mut(l)
@@ -72,8 +56,7 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
                 max_pool_plane(g, xp, op, ap);
             }
         }
-    });
-    (out, arg)
+    })
 }
 
 /// One plane of 2x2 stride-2 max pooling (the order of [`max_pool_plane`]: the first maximum
@@ -220,20 +203,20 @@ fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
 /// order, within one task per plane).
 pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[u32], gy: &[T]) -> Vec<T> {
     let (hw, l) = (g.h * g.w, g.l());
-    let mut dx = vec![T::zero(); g.n * hw];
-    if l == 0 {
-        return dx;
+    if l == 0 || hw == 0 {
+        return vec![T::zero(); g.n * hw];
     }
-    per_out_plane(&mut dx, hw, hw + 2 * l, |p0, d| {
+    // planes zeroed and scattered into by the same task
+    let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
+    par::filled(g.n * hw, per_task * hw, |t, d| {
         for (k, dp) in d.chunks_exact_mut(hw).enumerate() {
-            let p = p0 + k;
+            let p = t * per_task + k;
             let (gp, ip) = (&gy[p * l..(p + 1) * l], &idx[p * l..(p + 1) * l]);
             for (&v, &i) in gp.iter().zip(ip) {
                 dp[i as usize] += v;
             }
         }
-    });
-    dx
+    })
 }
 
 /// The clipped window of output `o` along one axis of average pooling, and its size counted
