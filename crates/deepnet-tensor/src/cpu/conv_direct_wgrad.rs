@@ -15,7 +15,7 @@
 //! formed in a fixed order by one task, and the chunk partials are added in chunk order.
 
 use super::conv::{batch_chunks, Float, Geom};
-use super::conv_direct::supported_cpu;
+use super::conv_direct::{shifted_rows, supported_cpu, tap_offsets};
 use super::matmul::avx512::transpose16;
 use super::par;
 use std::arch::x86_64::*;
@@ -88,33 +88,6 @@ pub(crate) fn weight_grad_batch(
     }
 }
 
-/// The input of one image as `xs: (kW, c, H + 2 pH, W_out)` with
-/// `xs[kj][ci][r][ow] = x_padded[ci][r][ow + kj]`: for a tap `(ci, ki, kj)`, the values it
-/// meets at the output positions `p = oh * W_out + ow` are then the contiguous run
-/// `xs[kj][ci][ki * W_out + p]`, `p < H_out * W_out`. (A kW-fold copy, where a column matrix is
-/// kH * kW-fold.)
-fn shifted_rows(g: &Geom, c: usize, x: &[f32], xs: &mut [f32]) {
-    let (hp, wo) = (g.h + 2 * g.ph, g.wo);
-    assert!(x.len() >= c * g.h * g.w && xs.len() == g.kw * c * hp * wo);
-    for (kj, xk) in xs.chunks_exact_mut(c * hp * wo).enumerate() {
-        // input column of output column ow: ow + kj - pw, inside the image for ow in lo..hi
-        let lo = g.pw.saturating_sub(kj).min(wo);
-        let hi = (g.w + g.pw).saturating_sub(kj).clamp(lo, wo);
-        for (ci, plane) in xk.chunks_exact_mut(hp * wo).enumerate() {
-            for (r, row) in plane.chunks_exact_mut(wo).enumerate() {
-                if r < g.ph || r >= g.ph + g.h {
-                    row.fill(0.0);
-                    continue;
-                }
-                let xr = &x[(ci * g.h + r - g.ph) * g.w..][..g.w];
-                row[..lo].fill(0.0);
-                row[hi..].fill(0.0);
-                row[lo..hi].copy_from_slice(&xr[lo + kj - g.pw..hi + kj - g.pw]);
-            }
-        }
-    }
-}
-
 /// `dw: (m, c * kH * kW) += sum_i gy_i (m, H_out, W_out) ⋆ x_i` over the images of a chunk:
 /// `xs` holds `images` inputs laid out by [`shifted_rows`], `gy` the images' output gradients,
 /// `gstride` apart.
@@ -164,20 +137,6 @@ pub(crate) fn weight_grad(
             }
         }
     }
-}
-
-/// Where each tap `(ci, ki, kj)` (in that order) starts its run in an image's [`shifted_rows`].
-fn tap_offsets(g: &Geom, c: usize) -> Vec<usize> {
-    let (hp, wo) = (g.h + 2 * g.ph, g.wo);
-    let mut taps = Vec::with_capacity(c * g.kh * g.kw);
-    for ci in 0..c {
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                taps.push((kj * c + ci) * hp * wo + ki * wo);
-            }
-        }
-    }
-    taps
 }
 
 /// The sizes [`dw_tile`] walks.

@@ -251,8 +251,8 @@ pub(crate) fn conv2d_direct(
 
 /// The direct kernels (f32, stride 1) against the f64 nested loops: forward with and without
 /// bias, and both gradients against the f64 im2col path (itself checked by the adjoint
-/// identity above), on geometries that reach every tile shape and tail: one and several
-/// 16-lane strips per row, masked tails, up to 12 channels per tile and several tiles, tap
+/// identity above), on geometries that reach every tile shape and tail: rows of whole
+/// vectors (the padded image) and not (flat runs over the shifted copy), masked tails, up to 12 channels per tile and several tiles, tap
 /// counts that are not a multiple of the weight-gradient tiles, both weight-gradient layouts
 /// (fewer and more than 16 output channels, one and two channel vectors, several channel
 /// blocks), groups and padding up to k - 1.
@@ -274,6 +274,10 @@ fn direct_kernels_match_the_reference() {
         (geom(17, 2, (4, 4), (2, 2), 1, 0, 1), 1, 3),
         (geom(3, 2, (5, 6), (3, 3), 1, 1, 1), 1, 40),
         (geom(2, 4, (3, 9), (1, 3), 1, 0, 1), 2, 64),
+        // rows of whole vectors: the padded-image path, forward (W_out = 16) and input
+        // gradient (W = 32)
+        (geom(2, 3, (5, 16), (3, 3), 1, 1, 1), 1, 5),
+        (geom(2, 2, (3, 32), (2, 3), 1, 0, 1), 1, 7),
     ];
     for (i, &(g, groups, cout)) in cases.iter().enumerate() {
         let kd = g.k(g.c / groups);
