@@ -1,4 +1,7 @@
-//! 2-d convolution on the CPU: im2col + GEMM (the `gemm` crate), the batch split across threads.
+//! 2-d convolution on the CPU: im2col + GEMM (the `gemm` crate, or the packed AVX-512 product
+//! for f32), the batch split across threads. Stride-1 f32 layers of moderate size go to the
+//! direct kernels instead ([`DirectPlan`], `conv_direct.rs`); this file keeps the general path
+//! and the dispatch.
 //!
 //! Every buffer here is contiguous row-major: the input `(N, C, H, W)`, the weight
 //! `(C_out, C/groups, kH, kW)` and the column matrix of one image and one group,

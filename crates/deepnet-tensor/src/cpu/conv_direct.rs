@@ -1,21 +1,23 @@
 //! Direct f32 convolution kernels for CPUs with AVX-512: stride 1, no dilation.
 //!
-//! No column matrix is built and nothing is packed. The input of one image is copied once into
-//! a zero-padded buffer `(C, H + 2 pH, W + 2 pW)`, and a register tile of up to 12 output
-//! channels by one or two 16-wide vectors along an output row sums, over the taps
-//! `(c, ki, kj)`, a broadcast weight times the input row shifted by the tap. This pays off
-//! for small channel counts (LeNet's 1 -> 6 -> 16), where the column matrix and its packed
-//! copy cost more memory traffic than the product itself.
+//! No column matrix is built and nothing is packed. A register tile of up to 12 output
+//! channels by one or two 16-wide vectors of output positions sums, over the taps
+//! `(c, ki, kj)`, a broadcast weight times the input shifted by the tap. The input of one
+//! image is first copied either zero-padded, `(C, H + 2 pH, W + 2 pW)`, and swept row by row,
+//! or, when output rows do not fill whole vectors, kW-fold shifted ([`shifted_rows`]) so that
+//! every tap meets one contiguous run of the flattened output positions. With few channels
+//! (LeNet's 1 -> 6 -> 16) the column matrix and its packed copy cost more memory traffic than
+//! the product itself; up to 64 channels of 3x3 the tile's weights stay in L1 and the direct
+//! kernels still win (see [`plan`]).
 //!
-//! - forward: `y = correlate(pad(x), W^T)`;
+//! - forward: the correlation of the input with the weights;
 //! - input gradient: a stride-1 convolution's adjoint is the correlation of the output
 //!   gradient, padded by `k - 1 - p`, with the weights flipped in space and with input and
-//!   output channels swapped, so it runs on the same kernel;
-//! - weight gradient: dot products along output rows of `gy` and of the padded input shifted
-//!   by each tap, kept as 16-lane partial sums over a whole chunk of images and reduced once.
+//!   output channels swapped, so it runs on the same kernel ([`adjoint_geom`]);
+//! - weight gradient: in [`super::conv_direct_wgrad`].
 //!
-//! Determinism: every output element is computed by one call, in a fixed order of taps and
-//! images, so results never depend on the thread count.
+//! Determinism: every output element is computed by one call, in a fixed order of taps, so
+//! results never depend on the thread count.
 
 use super::conv::{DirectPlan, Float, Geom, TASK_WORK};
 use super::par;
