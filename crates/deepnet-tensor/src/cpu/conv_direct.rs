@@ -173,7 +173,7 @@ pub(super) fn shifted_rows(g: &Geom, c: usize, x: &[f32], xs: &mut [f32]) {
                 let xr = &x[(ci * g.h + r - g.ph) * g.w..][..g.w];
                 row[..lo].fill(0.0);
                 row[hi..].fill(0.0);
-                row[lo..hi].copy_from_slice(&xr[lo + kj - g.pw..hi + kj - g.pw]);
+                copy_row(&mut row[lo..hi], &xr[lo + kj - g.pw..hi + kj - g.pw]);
             }
         }
     }
@@ -329,11 +329,36 @@ pub(crate) fn pad(
         dc[(ph + h) * wp..].fill(0.0);
         for (xr, dr) in xc.chunks_exact(w).zip(dc[ph * wp..].chunks_exact_mut(wp)) {
             dr[..pw].fill(0.0);
-            dr[pw..pw + w].copy_from_slice(xr);
+            copy_row(&mut dr[pw..pw + w], xr);
             dr[pw + w..].fill(0.0);
         }
     }
     dst[c * hp * wp..].fill(0.0);
+}
+
+/// `dst.copy_from_slice(src)` for the short rows of an image (tens of values): masked vector
+/// moves, where `copy_from_slice` calls `memmove` once per row, which cost more than the
+/// copy itself.
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "copy_row: lengths differ");
+    assert!(supported_cpu(), "copy_row: avx512f is not available");
+    // SAFETY: avx512f is available; the masked moves touch only the first len elements of
+    // each slice.
+    unsafe { copy_row_avx512(dst, src) }
+}
+
+/// [`copy_row`] in masked 16-lane moves.
+///
+/// # Safety
+/// avx512f is available and the slices have the same length.
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_row_avx512(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    for i in (0..n).step_by(16) {
+        let mask = ((1u32 << (n - i).min(16)) - 1) as __mmask16;
+        let v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add(i));
+        _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), mask, v);
+    }
 }
 
 /// Offsets of the taps `(c, ki, kj)` (in that order) in a padded buffer `(c, hp, wp)`.
