@@ -141,8 +141,10 @@ fn results_do_not_depend_on_the_thread_count() {
     }
 }
 
-/// Release-mode timing of forward + backward (run with
-/// `cargo test --release -p deepnet-tensor conv2d_timing -- --ignored --nocapture`).
+/// Release-mode timing of the forward pass, the input gradient and the weight gradient on
+/// im2col + GEMM and on the direct kernels, for the LeNet and small-CNN layers: the
+/// measurements behind `conv_direct::plan` (run with
+/// `cargo test --release -p deepnet-tensor --lib conv2d_timing -- --ignored --nocapture`).
 #[test]
 #[ignore]
 fn conv2d_timing() {
