@@ -27,6 +27,9 @@ const DW_TAPS: usize = 5;
 const DWT_TAPS: usize = 12;
 /// From this many output channels on, [`dwt_tile`] (channels across the lanes).
 const DWT_MIN_CHANNELS: usize = 16;
+/// Most scratch elements (shifted copies and transposed gradients) a task holds: 16 MB of f32
+/// (8 kB in tests, so that small cases go through several groups of images).
+const SCRATCH_MAX: usize = if cfg!(test) { 1 << 11 } else { 1 << 22 };
 
 /// Weight gradient of a batch: `dw: (C_out, C/groups, kH, kW)` from `x: (N, C, H, W)` and
 /// `gy: (N, C_out, H_out, W_out)`, summed per fixed chunk of images ([`batch_chunks`]) and the
@@ -50,31 +53,39 @@ pub(crate) fn weight_grad_batch(
     let ldg = cog.next_multiple_of(16);
     let tlen = if transposed { l * ldg } else { 0 };
     let rlen = if transposed { kd * cog } else { 0 };
+    // images held in scratch at once: a chunk's images go through in fixed groups of at most
+    // this many (a function of the shape), so large images do not pin hundreds of MB
+    let group_imgs = (SCRATCH_MAX / (slen + tlen).max(1)).clamp(1, per);
     let mut partials = vec![0f32; chunks * wsize];
     par::chunks_mut(&mut partials, wsize, |ci, part| {
         let imgs = per.min(g.n - ci * per);
-        <f32 as Float>::with_scratch(imgs * (slen + tlen) + rlen, |buf| {
-            let (xs, rest) = buf.split_at_mut(imgs * slen);
-            let (gt, res) = rest.split_at_mut(imgs * tlen);
+        let held = group_imgs.min(imgs);
+        <f32 as Float>::with_scratch(held * (slen + tlen) + rlen, |buf| {
+            let (xs, rest) = buf.split_at_mut(held * slen);
+            let (gt, res) = rest.split_at_mut(held * tlen);
             for grp in 0..groups {
-                for (j, xsj) in xs.chunks_exact_mut(slen).enumerate() {
-                    let xi = &x[(ci * per + j) * g.chw()..][..g.chw()];
-                    let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-                    shifted_rows(g, cg, xg, xsj);
-                }
-                let gg = &gy[ci * per * cout * l + grp * cog * l..];
                 let d = &mut part[grp * cog * kd..(grp + 1) * cog * kd];
-                if !transposed {
-                    weight_grad(g, cg, (xs, imgs), (gg, cout * l), cog, d);
-                    continue;
-                }
-                for (j, gtj) in gt.chunks_exact_mut(tlen).enumerate() {
-                    transpose_into(&gg[j * cout * l..][..cog * l], cog, l, gtj, ldg);
-                }
-                weight_grad_t(g, cg, (xs, imgs), (gt, ldg), cog, res);
-                for (t, row) in res.chunks_exact(cog).enumerate() {
-                    for (co, &v) in row.iter().enumerate() {
-                        d[co * kd + t] = v;
+                for i0 in (0..imgs).step_by(held) {
+                    let n = held.min(imgs - i0);
+                    let first = ci * per + i0;
+                    for (j, xsj) in xs.chunks_exact_mut(slen).take(n).enumerate() {
+                        let xi = &x[(first + j) * g.chw()..][..g.chw()];
+                        let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
+                        shifted_rows(g, cg, xg, xsj);
+                    }
+                    let gg = &gy[first * cout * l + grp * cog * l..];
+                    if !transposed {
+                        weight_grad(g, cg, (xs, n), (gg, cout * l), cog, d);
+                        continue;
+                    }
+                    for (j, gtj) in gt.chunks_exact_mut(tlen).take(n).enumerate() {
+                        transpose_into(&gg[j * cout * l..][..cog * l], cog, l, gtj, ldg);
+                    }
+                    weight_grad_t(g, cg, (xs, n), (gt, ldg), cog, res);
+                    for (t, row) in res.chunks_exact(cog).enumerate() {
+                        for (co, &v) in row.iter().enumerate() {
+                            d[co * kd + t] += v;
+                        }
                     }
                 }
             }

@@ -280,6 +280,9 @@ fn direct_kernels_match_the_reference() {
         // gradient (W = 32)
         (geom(2, 3, (5, 16), (3, 3), 1, 1, 1), 1, 5),
         (geom(2, 2, (3, 32), (2, 3), 1, 0, 1), 1, 7),
+        // 3 images per weight-gradient chunk, held in scratch 1 or 2 at a time
+        (geom(40, 2, (12, 12), (3, 3), 1, 1, 1), 1, 20),
+        (geom(40, 2, (12, 12), (3, 3), 1, 1, 1), 1, 5),
     ];
     for (i, &(g, groups, cout)) in cases.iter().enumerate() {
         let kd = g.k(g.c / groups);
