@@ -132,7 +132,8 @@ fn correlate_flat(
                 let ap = a.as_ptr().add(co * kd);
                 let y = out.as_mut_ptr().add(co * l + p);
                 let x = xs.as_ptr().add(p);
-                row_tile_dispatch(v, r, &taps, ap, r, x, b.as_ptr(), y, l, lanes);
+                let strip = Strip::along(lanes);
+                row_tile_dispatch(v, r, &taps, ap, r, x, b.as_ptr(), y, l, strip);
             }
         }
     }
@@ -404,28 +405,68 @@ pub(crate) fn correlate(
         return;
     }
     let taps = taps(c, hp, wp, (kh, kw));
-    let v = if wo <= 16 { 1 } else { 2 };
     let rows = tile_rows(m);
     let zeros = [0f32; MAX_ROWS];
     // a tile's weights (kd x r) stay in L1 while it sweeps the image
     for co in (0..m).step_by(rows) {
         let r = rows.min(m - co);
         let b = bias.map_or(&zeros[..], |b| &b[co..co + r]);
-        for oh in 0..ho {
-            for ow in (0..wo).step_by(16 * v) {
-                let lanes = (wo - ow).min(16 * v);
-                // SAFETY: avx512f is available (asserted). The loads reach at most
-                // src[(c-1) hp wp + (kh-1) wp + kw-1 + (ho-1) wp + ow + 16 v - 1], which is below
-                // c hp wp + SLACK since ow < wo = wp + 1 - kw; the weights read are the tile's
-                // block a[co kd..(co + r) kd]; the stores are the first `lanes` elements of rows
-                // co..co + r of output row oh, inside out (asserted above).
+        let ap = a[co * kd..].as_ptr();
+        // short rows (one vector each) go two at a time, so every broadcast weight feeds two
+        // vectors; longer rows in strips of up to 32
+        let row_pairs = wo <= 16;
+        let (oh_step, ow_step) = if row_pairs { (2, wo) } else { (1, 32) };
+        for oh in (0..ho).step_by(oh_step) {
+            for ow in (0..wo).step_by(ow_step) {
+                let (v, strip) = if row_pairs {
+                    let v = (ho - oh).min(2);
+                    (v, Strip::rows(wo, (wp, wo)))
+                } else {
+                    let lanes = (wo - ow).min(32);
+                    (lanes.div_ceil(16), Strip::along(lanes))
+                };
+                // SAFETY: avx512f is available (asserted). The vectors start at output
+                // (row, column) (oh, ow) and either (oh, ow + 16) or (oh + 1, ow) with oh + 1 < ho,
+                // so the loads reach at most src[(c-1) hp wp + (kh-1) wp + kw-1 + (ho-1) wp +
+                // ow + 15 (+ 16)], below c hp wp + SLACK since ow < wo = wp + 1 - kw; the
+                // weights read are the tile's block a[co kd..(co + r) kd]; the stores are the
+                // strip's masked lanes of rows co..co + r, inside out (asserted above).
                 unsafe {
                     let x = src.as_ptr().add(oh * wp + ow);
-                    let ap = a.as_ptr().add(co * kd);
                     let y = out.as_mut_ptr().add(co * ho * wo + oh * wo + ow);
-                    row_tile_dispatch(v, r, &taps, ap, r, x, b.as_ptr(), y, ho * wo, lanes);
+                    row_tile_dispatch(v, r, &taps, ap, r, x, b.as_ptr(), y, ho * wo, strip);
                 }
             }
+        }
+    }
+}
+
+/// Where the (one or two) vectors of a register tile lie and which of their lanes are stored:
+/// vector j reads the input at `x + j * xstep` and writes the output at `y + j * ystep`.
+#[derive(Clone, Copy)]
+struct Strip {
+    xstep: usize,
+    ystep: usize,
+    masks: [__mmask16; 2],
+}
+
+impl Strip {
+    /// `lanes` (at most 32) consecutive positions of one row.
+    fn along(lanes: usize) -> Strip {
+        let m = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
+        Strip {
+            xstep: 16,
+            ystep: 16,
+            masks: [m(lanes), m(lanes.saturating_sub(16))],
+        }
+    }
+    /// The first `wo` (at most 16) positions of two consecutive rows, `(x, y)` row strides apart.
+    fn rows(wo: usize, (xrow, yrow): (usize, usize)) -> Strip {
+        let m = ((1u32 << wo) - 1) as __mmask16;
+        Strip {
+            xstep: xrow,
+            ystep: yrow,
+            masks: [m, m],
         }
     }
 }
@@ -449,13 +490,13 @@ unsafe fn row_tile_dispatch(
     b: *const f32,
     y: *mut f32,
     ldy: usize,
-    lanes: usize,
+    strip: Strip,
 ) {
     macro_rules! go {
         ($($r:literal)*) => {
             match (v, r) {
-                $((1, $r) => row_tile::<$r, 1>(taps, a, lda, x, b, y, ldy, lanes),
-                  (2, $r) => row_tile::<$r, 2>(taps, a, lda, x, b, y, ldy, lanes),)*
+                $((1, $r) => row_tile::<$r, 1>(taps, a, lda, x, b, y, ldy, strip),
+                  (2, $r) => row_tile::<$r, 2>(taps, a, lda, x, b, y, ldy, strip),)*
                 _ => unreachable!("row tile {r} x {v}"),
             }
         };
@@ -463,13 +504,13 @@ unsafe fn row_tile_dispatch(
     go!(1 2 3 4 5 6 7 8 9 10 11 12)
 }
 
-/// One register tile of [`correlate`]: for `i < R` and `j < lanes` (at most 16 V),
-/// `y[i * ldy + j] = b[i] + sum_t a[t * lda + i] * x[taps[t] + j]`.
+/// One register tile of [`correlate`]: for `i < R`, vectors `v < V` and their masked lanes
+/// `j`, `y[i * ldy + v * ystep + j] = b[i] + sum_t a[t * lda + i] * x[taps[t] + v * xstep + j]`.
 ///
 /// # Safety
-/// avx512f is available; `x + taps[t] + 16 V` stays inside one allocation for every tap; `a`
-/// holds `taps.len()` rows of stride `lda` with R readable columns; `b` holds R values; `y`
-/// points to R rows of stride `ldy` with `lanes` writable elements each.
+/// avx512f is available; `x + taps[t] + v * xstep + 16` stays inside one allocation for every
+/// tap and vector; `a` holds `taps.len()` rows of stride `lda` with R readable columns; `b`
+/// holds R values; the masked lanes of `y` described are writable and nothing else accesses them.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn row_tile<const R: usize, const V: usize>(
@@ -480,7 +521,7 @@ unsafe fn row_tile<const R: usize, const V: usize>(
     b: *const f32,
     y: *mut f32,
     ldy: usize,
-    lanes: usize,
+    strip: Strip,
 ) {
     let mut acc = [[_mm512_setzero_ps(); V]; R];
     for (i, row) in acc.iter_mut().enumerate() {
@@ -491,7 +532,7 @@ unsafe fn row_tile<const R: usize, const V: usize>(
         let xo = x.add(off);
         let mut xv = [_mm512_setzero_ps(); V];
         for (j, v) in xv.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(xo.add(16 * j));
+            *v = _mm512_loadu_ps(xo.add(strip.xstep * j));
         }
         for (i, row) in acc.iter_mut().enumerate() {
             let ai = _mm512_set1_ps(*ar.add(i));
@@ -503,12 +544,7 @@ unsafe fn row_tile<const R: usize, const V: usize>(
     }
     for (i, row) in acc.iter().enumerate() {
         for (j, &s) in row.iter().enumerate() {
-            let n = lanes.saturating_sub(16 * j).min(16);
-            if n == 0 {
-                break;
-            }
-            let mask = ((1u32 << n) - 1) as __mmask16;
-            _mm512_mask_storeu_ps(y.add(i * ldy + 16 * j), mask, s);
+            _mm512_mask_storeu_ps(y.add(i * ldy + strip.ystep * j), strip.masks[j], s);
         }
     }
 }
