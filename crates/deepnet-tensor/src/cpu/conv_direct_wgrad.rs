@@ -6,13 +6,14 @@
 //! kH * kW-fold copy of the image), the input is copied kW-fold, shifted by each kj
 //! ([`shifted_rows`]): every tap's values are then one contiguous run over the positions. Two
 //! register tiles read those runs:
-//! - few output channels: 16 positions per vector, partial sums over the chunk of images
+//! - few output channels: 16 positions per vector, partial sums over a group of images
 //!   reduced once at the end ([`dw_tile`]);
 //! - 16 or more: 16 output channels per vector, from a transposed copy of `gy`, times a
 //!   broadcast input value, so that no reduction is needed ([`dwt_tile`]).
 //!
-//! Determinism: the batch is cut into fixed chunks ([`batch_chunks`]), each chunk's sum is
-//! formed in a fixed order by one task, and the chunk partials are added in chunk order.
+//! Determinism: the batch is cut into fixed chunks ([`batch_chunks`]) and each chunk into
+//! fixed groups of images (bounded scratch); each chunk's sum is formed group by group, in a
+//! fixed order, by one task, and the chunk partials are added in chunk order.
 
 use super::conv::{batch_chunks, Float, Geom};
 use super::conv_direct::{shifted_rows, supported_cpu, tap_offsets};
