@@ -134,7 +134,13 @@ unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [u32])
             };
             let load = |r: *const f32| {
                 let lo = _mm512_maskz_loadu_ps(m_lo, r.add(2 * ow));
-                let hi = _mm512_maskz_loadu_ps(m_hi, r.add(2 * ow + 16));
+                // the upper half exists only past 8 windows (its address is out of the
+                // plane otherwise, so it is not even formed)
+                let hi = if m_hi == 0 {
+                    _mm512_setzero_ps()
+                } else {
+                    _mm512_maskz_loadu_ps(m_hi, r.add(2 * ow + 16))
+                };
                 (
                     _mm512_permutex2var_ps(lo, even, hi),
                     _mm512_permutex2var_ps(lo, odd, hi),
