@@ -395,11 +395,7 @@ pub(crate) fn conv2d<T: Float>(
     let direct = g.cols_are_input();
     let cols_len = if direct { 0 } else { kd * l };
     // images per task: enough work to amortize a task, but at least one task per thread
-    let work = (cout * kd * l + cols_len).max(1);
-    let threads = crate::num_threads().max(1);
-    let per = TASK_WORK
-        .div_ceil(work)
-        .clamp(1, g.n.div_ceil(threads).max(1));
+    let per = images_per_task(g.n, cout * kd * l + cols_len);
     // a single image: split each product across threads instead (a choice made from the
     // shape alone, so the result does not depend on the thread count)
     let par = g.n == 1;
@@ -447,7 +443,17 @@ pub(crate) fn conv2d<T: Float>(
 
 /// Multiply-adds (or element copies) a task should hold at least, so that it outweighs the
 /// cost of scheduling it.
-pub(crate) const TASK_WORK: usize = 1 << 21;
+const TASK_WORK: usize = 1 << 21;
+
+/// Images per task of a batch loop whose images cost `work_per_image` multiply-adds (or
+/// copies) each: enough work to outweigh scheduling the task, and at least one task per
+/// thread. Each image is computed alone, so the split never changes a result.
+pub(crate) fn images_per_task(n: usize, work_per_image: usize) -> usize {
+    let threads = crate::num_threads().max(1);
+    TASK_WORK
+        .div_ceil(work_per_image.max(1))
+        .clamp(1, n.div_ceil(threads).max(1))
+}
 
 /// Number of fixed chunks the batch is split into for the weight gradient (independent of the
 /// thread count, so the summation order is too).

@@ -19,7 +19,7 @@
 //! Determinism: every output element is computed by one call, in a fixed order of taps, so
 //! results never depend on the thread count.
 
-use super::conv::{DirectPlan, Float, Geom, TASK_WORK};
+use super::conv::{images_per_task, DirectPlan, Float, Geom};
 use super::par;
 use std::arch::x86_64::*;
 
@@ -76,14 +76,6 @@ pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
     }
 }
 
-/// Images per task: enough work to outweigh scheduling it, and at least one task per thread.
-fn images_per_task(n: usize, work_per_image: usize) -> usize {
-    let threads = crate::num_threads().max(1);
-    TASK_WORK
-        .div_ceil(work_per_image.max(1))
-        .clamp(1, n.div_ceil(threads).max(1))
-}
-
 /// The forward correlation of one image from its [`shifted_rows`] copy `xs` (followed by
 /// [`SLACK`] zeros): `out: (m, H_out * W_out)` swept as flat runs of 32 positions, since the
 /// values tap `(ci, ki, kj)` meets at positions `p` are the contiguous `xs[tap_start + p]`.
@@ -96,11 +88,11 @@ fn correlate_flat(
     bias: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let (hp, wo, l) = (g.h + 2 * g.ph, g.wo, g.l());
+    let l = g.l();
     let kd = c * g.kh * g.kw;
     assert!(supported_cpu(), "correlate_flat: avx512f is not available");
     assert!(
-        xs.len() >= g.kw * c * hp * wo + SLACK,
+        xs.len() >= shifted_len(g, c) + SLACK,
         "correlate_flat: xs too small"
     );
     assert!(
@@ -153,6 +145,11 @@ pub(super) fn tap_offsets(g: &Geom, c: usize) -> Vec<usize> {
     taps
 }
 
+/// Elements of one image's [`shifted_rows`] copy: `kW * c * (H + 2 pH) * W_out`.
+pub(super) fn shifted_len(g: &Geom, c: usize) -> usize {
+    g.kw * c * (g.h + 2 * g.ph) * g.wo
+}
+
 /// The input of one image as `xs: (kW, c, H + 2 pH, W_out)` with
 /// `xs[kj][ci][r][ow] = x_padded[ci][r][ow + kj]`: for a tap `(ci, ki, kj)`, the values it
 /// meets at the output positions `p = oh * W_out + ow` are then the contiguous run
@@ -160,7 +157,7 @@ pub(super) fn tap_offsets(g: &Geom, c: usize) -> Vec<usize> {
 /// kH * kW-fold.)
 pub(super) fn shifted_rows(g: &Geom, c: usize, x: &[f32], xs: &mut [f32]) {
     let (hp, wo) = (g.h + 2 * g.ph, g.wo);
-    assert!(x.len() >= c * g.h * g.w && xs.len() == g.kw * c * hp * wo);
+    assert!(x.len() >= c * g.h * g.w && xs.len() == shifted_len(g, c));
     for (kj, xk) in xs.chunks_exact_mut(c * hp * wo).enumerate() {
         // input column of output column ow: ow + kj - pw, inside the image for ow in lo..hi
         let lo = g.pw.saturating_sub(kj).min(wo);
@@ -266,7 +263,7 @@ fn adjoint_geom(g: &Geom, cout: usize) -> Geom {
 /// to 0.76 ms per 256 images, but the input gradient of that layer (16 channels padded to
 /// 18 x 18, an 80 kB copy) from 1.4 to 2.1 ms, so it stays on the padded image.
 fn flat(g: &Geom, c: usize) -> bool {
-    !g.wo.is_multiple_of(16) && g.kw * c * (g.h + 2 * g.ph) * g.wo <= FLAT_MAX
+    !g.wo.is_multiple_of(16) && shifted_len(g, c) <= FLAT_MAX
 }
 
 /// Largest shifted copy (elements) for [`flat`]: 32 kB of f32.
@@ -275,7 +272,7 @@ const FLAT_MAX: usize = 8192;
 /// Scratch elements [`correlate_image`] needs for `c` input channels of `g`.
 fn scratch_len(g: &Geom, c: usize) -> usize {
     if flat(g, c) {
-        g.kw * c * (g.h + 2 * g.ph) * g.wo + SLACK
+        shifted_len(g, c) + SLACK
     } else {
         padded_len(c, (g.h, g.w), (g.ph, g.pw))
     }

@@ -16,7 +16,7 @@
 //! fixed order, by one task, and the chunk partials are added in chunk order.
 
 use super::conv::{batch_chunks, Float, Geom};
-use super::conv_direct::{shifted_rows, supported_cpu, tap_offsets};
+use super::conv_direct::{shifted_len, shifted_rows, supported_cpu, tap_offsets};
 use super::matmul::avx512::transpose16;
 use super::par;
 use std::arch::x86_64::*;
@@ -45,8 +45,7 @@ pub(crate) fn weight_grad_batch(
 ) {
     let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
     let (kd, wsize) = (g.k(cg), cout * g.k(cg));
-    let hp = g.h + 2 * g.ph;
-    let slen = cg * hp * g.wo * g.kw;
+    let slen = shifted_len(g, cg);
     let per = g.n.div_ceil(batch_chunks(g.n)).max(1);
     let chunks = g.n.div_ceil(per);
     let transposed = cog >= DWT_MIN_CHANNELS;
@@ -111,8 +110,8 @@ pub(crate) fn weight_grad(
     m: usize,
     dw: &mut [f32],
 ) {
-    let (hp, wo, l) = (g.h + 2 * g.ph, g.wo, g.l());
-    let (kd, slen) = (c * g.kh * g.kw, g.kw * c * hp * wo);
+    let l = g.l();
+    let (kd, slen) = (c * g.kh * g.kw, shifted_len(g, c));
     assert!(supported_cpu(), "weight_grad: avx512f is not available");
     assert!(xs.len() >= images * slen, "weight_grad: xs too small");
     assert!(dw.len() >= m * kd, "weight_grad: dw too small");
@@ -288,8 +287,8 @@ pub(crate) fn weight_grad_t(
     m: usize,
     res: &mut [f32],
 ) {
-    let (hp, wo, l) = (g.h + 2 * g.ph, g.wo, g.l());
-    let (kd, slen) = (c * g.kh * g.kw, g.kw * c * hp * wo);
+    let l = g.l();
+    let (kd, slen) = (c * g.kh * g.kw, shifted_len(g, c));
     assert!(supported_cpu(), "weight_grad_t: avx512f is not available");
     assert!(
         ld >= m && ld.is_multiple_of(16),
