@@ -1,34 +1,51 @@
 //! Tensor creation: constant fills, ranges and the identity matrix.
 
-use crate::cpu::CpuStorage;
-use crate::{DType, Error, Result, Shape, Storage, Tensor};
+use crate::{DType, Device, Error, Result, Shape, Storage, Tensor};
 
 impl Tensor {
-    /// A tensor filled with `value` (converted to `dtype`), as `torch.full`.
+    /// A tensor on the default device (the CPU) filled with `value` (converted to `dtype`), as
+    /// `torch.full`.
     pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Result<Tensor> {
-        let shape = shape.into();
-        let s = CpuStorage::full(dtype, shape.elem_count(), value);
-        Ok(Tensor::from_storage(Storage::Cpu(s), shape))
+        Self::full_on(shape, value, dtype, Device::default())
     }
-    /// A tensor of zeros.
+    /// A tensor on `device` filled with `value` (converted to `dtype`).
+    pub fn full_on(
+        shape: impl Into<Shape>,
+        value: f64,
+        dtype: DType,
+        device: Device,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        let s = Storage::full(device, dtype, shape.elem_count(), value);
+        Ok(Tensor::from_storage(s, shape))
+    }
+    /// A tensor of zeros on the default device (the CPU).
     pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
         Self::full(shape, 0.0, dtype)
     }
-    /// A tensor of ones.
+    /// A tensor of zeros on `device`.
+    pub fn zeros_on(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Tensor> {
+        Self::full_on(shape, 0.0, dtype, device)
+    }
+    /// A tensor of ones on the default device (the CPU).
     pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor> {
         Self::full(shape, 1.0, dtype)
     }
-    /// Zeros with this tensor's shape and dtype.
+    /// A tensor of ones on `device`.
+    pub fn ones_on(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Tensor> {
+        Self::full_on(shape, 1.0, dtype, device)
+    }
+    /// Zeros with this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Result<Tensor> {
-        Self::zeros(self.shape().clone(), self.dtype())
+        self.full_like(0.0)
     }
-    /// Ones with this tensor's shape and dtype.
+    /// Ones with this tensor's shape, dtype and device.
     pub fn ones_like(&self) -> Result<Tensor> {
-        Self::ones(self.shape().clone(), self.dtype())
+        self.full_like(1.0)
     }
-    /// `value` with this tensor's shape and dtype.
+    /// `value` with this tensor's shape, dtype and device.
     pub fn full_like(&self, value: f64) -> Result<Tensor> {
-        Self::full(self.shape().clone(), value, self.dtype())
+        Self::full_on(self.shape().clone(), value, self.dtype(), self.device())
     }
 
     /// `start, start + step, ...` up to but excluding `end`, as `torch.arange`.

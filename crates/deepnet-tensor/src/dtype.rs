@@ -71,12 +71,14 @@ pub trait Element:
     fn to_f64(self) -> f64;
     /// Converts from f64 (rounding toward zero and saturating for integers, as `as` does).
     fn from_f64(v: f64) -> Self;
-    /// Borrows the matching vector out of a CPU storage, if the dtype agrees.
-    fn slice(s: &crate::CpuStorage) -> Option<&[Self]>;
-    /// Mutably borrows the matching vector out of a CPU storage, if the dtype agrees.
-    fn slice_mut(s: &mut crate::CpuStorage) -> Option<&mut [Self]>;
-    /// Wraps a vector into a CPU storage.
-    fn into_storage(v: Vec<Self>) -> crate::CpuStorage;
+    /// Borrows the matching vector out of host data, if the dtype agrees.
+    fn slice(s: &crate::HostData) -> Option<&[Self]>;
+    /// Mutably borrows the matching vector out of host data, if the dtype agrees.
+    fn slice_mut(s: &mut crate::HostData) -> Option<&mut [Self]>;
+    /// Takes the matching vector out of host data, if the dtype agrees.
+    fn from_host(s: crate::HostData) -> Option<Vec<Self>>;
+    /// Wraps a vector into host data.
+    fn into_host(v: Vec<Self>) -> crate::HostData;
 }
 
 macro_rules! element {
@@ -91,20 +93,26 @@ macro_rules! element {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
-            fn slice(s: &crate::CpuStorage) -> Option<&[Self]> {
+            fn slice(s: &crate::HostData) -> Option<&[Self]> {
                 match s {
-                    crate::CpuStorage::$variant(v) => Some(v),
+                    crate::HostData::$variant(v) => Some(v),
                     _ => None,
                 }
             }
-            fn slice_mut(s: &mut crate::CpuStorage) -> Option<&mut [Self]> {
+            fn slice_mut(s: &mut crate::HostData) -> Option<&mut [Self]> {
                 match s {
-                    crate::CpuStorage::$variant(v) => Some(v),
+                    crate::HostData::$variant(v) => Some(v),
                     _ => None,
                 }
             }
-            fn into_storage(v: Vec<Self>) -> crate::CpuStorage {
-                crate::CpuStorage::$variant(v)
+            fn from_host(s: crate::HostData) -> Option<Vec<Self>> {
+                match s {
+                    crate::HostData::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn into_host(v: Vec<Self>) -> crate::HostData {
+                crate::HostData::$variant(v)
             }
         }
     };
@@ -115,31 +123,6 @@ element!(i64, I64);
 element!(u8, U8);
 
 /// Element types with floating-point math (f32 and f64).
-pub trait FloatElement: Element + num_traits::Float + std::iter::Sum {
-    /// e^x as the `exp` kernel computes it (f32: a vectorizable polynomial within 2 ulp).
-    #[doc(hidden)]
-    fn exp_kernel(self) -> Self;
-    /// `dst[i] = src[i].exp_kernel()`, vectorized where the type has a fast path.
-    #[doc(hidden)]
-    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]);
-}
-impl FloatElement for f32 {
-    #[inline(always)]
-    fn exp_kernel(self) -> Self {
-        crate::cpu::vexp::exp_f32(self)
-    }
-    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]) {
-        crate::cpu::vexp::exp_slice_f32(src, dst)
-    }
-}
-impl FloatElement for f64 {
-    #[inline(always)]
-    fn exp_kernel(self) -> Self {
-        self.exp()
-    }
-    fn exp_slice(src: &[Self], dst: &mut [std::mem::MaybeUninit<Self>]) {
-        for (o, &x) in dst.iter_mut().zip(src) {
-            o.write(x.exp());
-        }
-    }
-}
+pub trait FloatElement: Element + num_traits::Float + std::iter::Sum + std::ops::AddAssign {}
+impl FloatElement for f32 {}
+impl FloatElement for f64 {}

@@ -1,7 +1,7 @@
 //! Errors are values: every fallible public function returns [`Result`], and each message names the
 //! op, the shapes involved and the offending dimension.
 
-use crate::{DType, Shape};
+use crate::{DType, Device, Shape};
 
 /// Everything that can go wrong in a tensor operation. Field names say what they hold.
 #[allow(missing_docs)]
@@ -31,6 +31,13 @@ pub enum Error {
         op: &'static str,
         expected: Shape,
         got: Shape,
+    },
+    /// Operands of one op on different devices (move one with `Tensor::to_device`).
+    #[error("{op}: operands are on different devices ({a} and {b}); move one with to_device")]
+    Device {
+        op: &'static str,
+        a: Device,
+        b: Device,
     },
     /// A data buffer whose length does not match the requested shape.
     #[error("{op}: shape {shape} holds {expected} elements but {got} were given")]

@@ -206,10 +206,30 @@ impl Layout {
         })
     }
 
-    /// Storage index of every element in row-major order (slow path; tests and small tensors).
+    /// Storage index of every element in row-major order (slow path; tests, small tensors and
+    /// the reference backend).
     pub fn offsets(&self) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.elem_count());
-        crate::cpu::strided::for_each_offset(self, |o| out.push(o));
+        let n = self.elem_count();
+        let mut out = Vec::with_capacity(n);
+        if n == 0 {
+            return out;
+        }
+        // an odometer over the coordinates, last dim fastest
+        let dims = self.dims();
+        let mut coord = vec![0usize; dims.len()];
+        let mut off = self.offset;
+        for _ in 0..n {
+            out.push(off);
+            for k in (0..dims.len()).rev() {
+                coord[k] += 1;
+                off += self.strides[k];
+                if coord[k] < dims[k] {
+                    break;
+                }
+                off -= self.strides[k] * dims[k];
+                coord[k] = 0;
+            }
+        }
         out
     }
 }

@@ -160,3 +160,67 @@ impl CmpOp {
         }
     }
 }
+
+/// The geometry of a 2-d sliding window over an `(N, C, H, W)` input: what convolution, unfold,
+/// fold and pooling kernels receive, already validated (positive kernel, stride and dilation;
+/// the dilated window fits the padded input). Pooling sees every plane as an image of one
+/// channel (`c = 1`, `n` = number of planes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geom {
+    /// images
+    pub n: usize,
+    /// channels per image
+    pub c: usize,
+    /// input height
+    pub h: usize,
+    /// input width
+    pub w: usize,
+    /// kernel height
+    pub kh: usize,
+    /// kernel width
+    pub kw: usize,
+    /// vertical stride
+    pub sh: usize,
+    /// horizontal stride
+    pub sw: usize,
+    /// zero padding above and below
+    pub ph: usize,
+    /// zero padding left and right
+    pub pw: usize,
+    /// vertical dilation
+    pub dh: usize,
+    /// horizontal dilation
+    pub dw: usize,
+    /// output height
+    pub ho: usize,
+    /// output width
+    pub wo: usize,
+}
+
+impl Geom {
+    /// Output positions per image and channel.
+    pub fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Rows of the column matrix for `c` channels.
+    pub fn k(&self, c: usize) -> usize {
+        c * self.kh * self.kw
+    }
+    /// Elements of one input image.
+    pub fn chw(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// A 2-d convolution: the window geometry, the channel groups and the output channels.
+/// Operands: input `(N, C, H, W)`, weight `(C_out, C / groups, kH, kW)`, bias `(C_out,)`,
+/// output `(N, C_out, H_out, W_out)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// the window over the input
+    pub g: Geom,
+    /// channel groups (divides `C` and `C_out`)
+    pub groups: usize,
+    /// output channels
+    pub cout: usize,
+}

@@ -1,40 +1,150 @@
-//! `Storage` is the only enum that names devices: each primitive is matched here, once, and
-//! forwarded to the device's kernels. A CUDA backend adds a variant behind a cargo feature.
+//! `Storage` is the only enum that names devices: each primitive of the device contract
+//! ([`crate::backend::BackendStorage`]) is matched here, once, and forwarded to the device's
+//! implementation. Operands on different devices are refused with an error naming both.
+//! A CUDA backend adds a variant behind a cargo feature.
 
-use crate::cpu::{self, CpuStorage};
-use crate::primitive::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
-use crate::{DType, Device, Layout, Result};
+use crate::backend::BackendStorage;
+use crate::cpu::CpuStorage;
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::reference::RefStorage;
+use crate::{DType, Device, Element, Error, HostData, Layout, Result};
 
 /// The data behind one or more tensor views.
 #[derive(Clone, Debug)]
 pub enum Storage {
-    /// Host memory.
+    /// Host memory, computed by the fast CPU kernels.
     Cpu(CpuStorage),
+    /// Host memory, computed by the plain scalar reference kernels (the test oracle).
+    Reference(RefStorage),
+}
+
+/// The operands of one primitive, all on one device.
+enum Same<'a, const N: usize> {
+    Cpu([&'a CpuStorage; N]),
+    Reference([&'a RefStorage; N]),
+}
+
+/// The storages of `ss`, checked to be on one device.
+fn same<'a, const N: usize>(op: &'static str, ss: [&'a Storage; N]) -> Result<Same<'a, N>> {
+    let dev = ss[0].device();
+    if let Some(o) = ss.iter().find(|s| s.device() != dev) {
+        return Err(Error::Device {
+            op,
+            a: dev,
+            b: o.device(),
+        });
+    }
+    Ok(match ss[0] {
+        Storage::Cpu(_) => Same::Cpu(ss.map(|s| match s {
+            Storage::Cpu(c) => c,
+            _ => unreachable!("devices checked above"),
+        })),
+        Storage::Reference(_) => Same::Reference(ss.map(|s| match s {
+            Storage::Reference(r) => r,
+            _ => unreachable!("devices checked above"),
+        })),
+    })
+}
+
+/// Runs `$body` with `$s` bound to the device storage and wraps a storage result back.
+macro_rules! on_device {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            Storage::Cpu($s) => Storage::Cpu($body),
+            Storage::Reference($s) => Storage::Reference($body),
+        }
+    };
+}
+
+/// Runs `$body` with the device storages of several operands bound to `[$a, ...]`, checked to be
+/// on one device, and wraps the storage result back.
+macro_rules! on_same {
+    ($op:expr, [$($x:expr),+], [$($a:ident),+] => $body:expr) => {
+        match same($op, [$($x),+])? {
+            Same::Cpu([$($a),+]) => Storage::Cpu($body),
+            Same::Reference([$($a),+]) => Storage::Reference($body),
+        }
+    };
 }
 
 impl Storage {
+    /// New storage on `device` holding `data`.
+    pub fn from_host(data: HostData, device: Device) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(CpuStorage::from_host(data)),
+            Device::Reference => Storage::Reference(RefStorage::from_host(data)),
+        }
+    }
+    /// `n` elements equal to `v` (converted to `dtype`) on `device`.
+    pub fn full(device: Device, dtype: DType, n: usize, v: f64) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(<CpuStorage as BackendStorage>::full(dtype, n, v)),
+            Device::Reference => Storage::Reference(RefStorage::full(dtype, n, v)),
+        }
+    }
     /// The device holding the data.
     pub fn device(&self) -> Device {
         match self {
-            Storage::Cpu(_) => Device::Cpu,
+            Storage::Cpu(s) => s.device(),
+            Storage::Reference(s) => s.device(),
         }
     }
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
-            Storage::Cpu(s) => s.dtype(),
+            Storage::Cpu(s) => BackendStorage::dtype(s),
+            Storage::Reference(s) => s.dtype(),
         }
     }
-    /// The CPU data (a device-to-host copy for other devices, later).
-    pub fn as_cpu(&self) -> &CpuStorage {
+    /// Number of elements held.
+    pub fn len(&self) -> usize {
         match self {
-            Storage::Cpu(s) => s,
+            Storage::Cpu(s) => BackendStorage::len(s),
+            Storage::Reference(s) => s.len(),
         }
     }
+    /// Whether no element is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The elements of `l`, copied to the host in row-major order.
+    pub fn to_host(&self, l: &Layout) -> HostData {
+        match self {
+            Storage::Cpu(s) => s.to_host(l),
+            Storage::Reference(s) => s.to_host(l),
+        }
+    }
+    /// The elements of `l` as new storage on `device` (a copy even on the same device).
+    pub(crate) fn to_device(&self, l: &Layout, device: Device) -> Storage {
+        if device == self.device() {
+            return self.contiguous(l);
+        }
+        Storage::from_host(self.to_host(l), device)
+    }
+    /// Runs `f` on the elements of `l` in row-major order as a host slice: borrowed without a
+    /// copy where the data is host memory of type `T` and `l` is contiguous, copied otherwise.
+    pub(crate) fn with_host_slice<T: Element, R>(
+        &self,
+        l: &Layout,
+        f: impl FnOnce(&[T]) -> R,
+    ) -> Result<R> {
+        let wrong = || Error::DType {
+            op: "with_contiguous",
+            expected: T::DTYPE.as_str(),
+            got: self.dtype(),
+        };
+        if self.dtype() != T::DTYPE {
+            return Err(wrong());
+        }
+        if let (Storage::Cpu(s), Some(r)) = (self, l.contiguous_range()) {
+            return Ok(f(&T::slice(s).ok_or_else(wrong)?[r]));
+        }
+        let v = T::from_host(self.to_host(l)).ok_or_else(wrong)?;
+        Ok(f(&v))
+    }
+
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Storage> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(cpu::elementwise::unary(s, l, op)?)),
-        }
+        Ok(on_device!(self, s => s.unary(l, op)?))
     }
     pub(crate) fn binary(
         &self,
@@ -43,18 +153,10 @@ impl Storage {
         rl: &Layout,
         op: BinaryOp,
     ) -> Result<Storage> {
-        match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => {
-                Ok(Storage::Cpu(cpu::elementwise::binary(a, l, b, rl, op)?))
-            }
-        }
+        Ok(on_same!(op.name(), [self, rhs], [a, b] => a.binary(l, b, rl, op)?))
     }
     pub(crate) fn cmp(&self, l: &Layout, rhs: &Storage, rl: &Layout, op: CmpOp) -> Result<Storage> {
-        match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => {
-                Ok(Storage::Cpu(cpu::elementwise::cmp(a, l, b, rl, op)?))
-            }
-        }
+        Ok(on_same!(op.name(), [self, rhs], [a, b] => a.cmp(l, b, rl, op)?))
     }
     pub(crate) fn where_cond(
         &self,
@@ -62,51 +164,166 @@ impl Storage {
         t: (&Storage, &Layout),
         f: (&Storage, &Layout),
     ) -> Result<Storage> {
-        match (self, t.0, f.0) {
-            (Storage::Cpu(m), Storage::Cpu(ts), Storage::Cpu(fs)) => Ok(Storage::Cpu(
-                cpu::elementwise::where_cond((m, l), (ts, t.1), (fs, f.1))?,
-            )),
-        }
+        Ok(on_same!("where", [self, t.0, f.0], [m, ts, fs] =>
+            m.where_cond(l, (ts, t.1), (fs, f.1))?))
     }
     pub(crate) fn reduce(&self, l: &Layout, op: ReduceOp, dims: &[usize]) -> Result<Storage> {
-        match self {
-            Storage::Cpu(s) => Ok(Storage::Cpu(cpu::reduce::reduce(s, l, op, dims)?)),
-        }
+        Ok(on_device!(self, s => s.reduce(l, op, dims)?))
     }
     pub(crate) fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout) -> Result<Storage> {
-        match (self, rhs) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => {
-                Ok(Storage::Cpu(cpu::matmul::matmul(a, l, b, rl)?))
-            }
-        }
+        Ok(on_same!("matmul", [self, rhs], [a, b] => a.matmul(l, b, rl)?))
     }
     pub(crate) fn contiguous(&self, l: &Layout) -> Storage {
-        match self {
-            Storage::Cpu(s) => Storage::Cpu(s.contiguous(l)),
-        }
+        on_device!(self, s => s.contiguous(l))
     }
     pub(crate) fn cast(&self, l: &Layout, to: DType) -> Storage {
-        match self {
-            Storage::Cpu(s) => Storage::Cpu(s.cast(l, to)),
-        }
+        on_device!(self, s => s.cast(l, to))
     }
     /// Copies `src` seen through `sl` into `self` seen through `dl` (same shape, same dtype).
     pub(crate) fn copy_from(&mut self, dl: &Layout, src: &Storage, sl: &Layout) -> Result<()> {
         match (self, src) {
-            (Storage::Cpu(d), Storage::Cpu(s)) => match (d, s) {
-                (CpuStorage::F32(d), CpuStorage::F32(s)) => cpu::copy_into(s, sl, d, dl),
-                (CpuStorage::F64(d), CpuStorage::F64(s)) => cpu::copy_into(s, sl, d, dl),
-                (CpuStorage::I64(d), CpuStorage::I64(s)) => cpu::copy_into(s, sl, d, dl),
-                (CpuStorage::U8(d), CpuStorage::U8(s)) => cpu::copy_into(s, sl, d, dl),
-                (d, s) => {
-                    return Err(crate::Error::msg(format!(
-                        "copy: destination is {} but source is {}",
-                        d.dtype(),
-                        s.dtype()
-                    )))
-                }
-            },
+            (Storage::Cpu(d), Storage::Cpu(s)) => d.copy_from(dl, s, sl),
+            (Storage::Reference(d), Storage::Reference(s)) => d.copy_from(dl, s, sl),
+            (d, s) => Err(Error::Device {
+                op: "copy",
+                a: d.device(),
+                b: s.device(),
+            }),
         }
-        Ok(())
+    }
+    /// `self = a * self + b * src` in place.
+    pub(crate) fn axpby_(
+        &mut self,
+        dl: &Layout,
+        src: &Storage,
+        sl: &Layout,
+        a: f64,
+        b: f64,
+    ) -> Result<()> {
+        match (self, src) {
+            (Storage::Cpu(d), Storage::Cpu(s)) => d.axpby_(dl, s, sl, a, b),
+            (Storage::Reference(d), Storage::Reference(s)) => d.axpby_(dl, s, sl, a, b),
+            (d, s) => Err(Error::Device {
+                op: "axpby_",
+                a: d.device(),
+                b: s.device(),
+            }),
+        }
+    }
+    /// `self *= c` in place.
+    pub(crate) fn scale_(&mut self, dl: &Layout, c: f64) -> Result<()> {
+        match self {
+            Storage::Cpu(d) => d.scale_(dl, c),
+            Storage::Reference(d) => d.scale_(dl, c),
+        }
+    }
+
+    pub(crate) fn index_select(
+        &self,
+        l: &Layout,
+        dim: usize,
+        index: (&Storage, &Layout),
+    ) -> Result<Storage> {
+        Ok(on_same!("index_select", [self, index.0], [x, i] =>
+            x.index_select(l, dim, (i, index.1))?))
+    }
+    pub(crate) fn gather(
+        &self,
+        l: &Layout,
+        dim: usize,
+        index: (&Storage, &Layout),
+    ) -> Result<Storage> {
+        Ok(on_same!("gather", [self, index.0], [x, i] => x.gather(l, dim, (i, index.1))?))
+    }
+    pub(crate) fn scatter_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        index: (&Storage, &Layout),
+        src: (&Storage, &Layout),
+    ) -> Result<Storage> {
+        Ok(on_same!("scatter_add", [self, index.0, src.0], [x, i, s] =>
+            x.scatter_add(l, dim, (i, index.1), (s, src.1))?))
+    }
+
+    pub(crate) fn conv2d(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        b: Option<(&Storage, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Storage> {
+        match b {
+            Some(b) => Ok(on_same!("conv2d", [self, w.0, b.0], [x, ws, bs] =>
+                x.conv2d(l, (ws, w.1), Some((bs, b.1)), spec)?)),
+            None => Ok(on_same!("conv2d", [self, w.0], [x, ws] =>
+                x.conv2d(l, (ws, w.1), None, spec)?)),
+        }
+    }
+    /// The input and weight gradients of `conv2d`, when asked for in `need`.
+    pub(crate) fn conv2d_backward(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        gy: (&Storage, &Layout),
+        spec: &ConvSpec,
+        need: (bool, bool),
+    ) -> Result<(Option<Storage>, Option<Storage>)> {
+        Ok(match same("conv2d_backward", [self, w.0, gy.0])? {
+            Same::Cpu([x, ws, gs]) => {
+                let (a, b) = x.conv2d_backward(l, (ws, w.1), (gs, gy.1), spec, need)?;
+                (a.map(Storage::Cpu), b.map(Storage::Cpu))
+            }
+            Same::Reference([x, ws, gs]) => {
+                let (a, b) = x.conv2d_backward(l, (ws, w.1), (gs, gy.1), spec, need)?;
+                (a.map(Storage::Reference), b.map(Storage::Reference))
+            }
+        })
+    }
+    pub(crate) fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Storage> {
+        Ok(on_device!(self, s => s.unfold2d(l, g)?))
+    }
+    pub(crate) fn fold2d(&self, l: &Layout, g: &Geom) -> Result<Storage> {
+        Ok(on_device!(self, s => s.fold2d(l, g)?))
+    }
+
+    /// Max pooling: the values and the i64 indices of the maxima.
+    pub(crate) fn max_pool2d(&self, l: &Layout, g: &Geom) -> Result<(Storage, Storage)> {
+        Ok(match self {
+            Storage::Cpu(s) => {
+                let (v, i) = s.max_pool2d(l, g)?;
+                (Storage::Cpu(v), Storage::Cpu(i))
+            }
+            Storage::Reference(s) => {
+                let (v, i) = s.max_pool2d(l, g)?;
+                (Storage::Reference(v), Storage::Reference(i))
+            }
+        })
+    }
+    pub(crate) fn max_pool2d_backward(
+        &self,
+        l: &Layout,
+        idx: (&Storage, &Layout),
+        g: &Geom,
+    ) -> Result<Storage> {
+        Ok(on_same!("max_pool2d_backward", [self, idx.0], [gy, i] =>
+            gy.max_pool2d_backward(l, (i, idx.1), g)?))
+    }
+    pub(crate) fn avg_pool2d(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Storage> {
+        Ok(on_device!(self, s => s.avg_pool2d(l, g, include_pad)?))
+    }
+    pub(crate) fn avg_pool2d_backward(
+        &self,
+        l: &Layout,
+        g: &Geom,
+        include_pad: bool,
+    ) -> Result<Storage> {
+        Ok(on_device!(self, s => s.avg_pool2d_backward(l, g, include_pad)?))
+    }
+    pub(crate) fn adaptive_avg_pool2d(&self, l: &Layout, g: &Geom) -> Result<Storage> {
+        Ok(on_device!(self, s => s.adaptive_avg_pool2d(l, g)?))
+    }
+    pub(crate) fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Storage> {
+        Ok(on_device!(self, s => s.adaptive_avg_pool2d_backward(l, g)?))
     }
 }

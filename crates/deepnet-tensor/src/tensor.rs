@@ -2,7 +2,7 @@
 //! differ only in layout. Only leaves are written in place, by optimizers, under `no_grad`.
 
 use crate::autograd::{is_grad_enabled, Backward, Node};
-use crate::{DType, Device, Element, Error, Layout, Result, Shape, Storage};
+use crate::{DType, Device, Element, Error, HostData, Layout, Result, Shape, Storage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -99,8 +99,17 @@ impl Tensor {
         }))
     }
 
-    /// A tensor from a vector and a shape (`torch.tensor(data).reshape(shape)`).
+    /// A tensor on the CPU from a vector and a shape (`torch.tensor(data).reshape(shape)`).
     pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
+        Self::from_vec_on(data, shape, Device::default())
+    }
+
+    /// A tensor on `device` from a vector and a shape (`torch.tensor(data, device=...)`).
+    pub fn from_vec_on<T: Element>(
+        data: Vec<T>,
+        shape: impl Into<Shape>,
+        device: Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         if data.len() != shape.elem_count() {
             return Err(Error::ElementCount {
@@ -111,7 +120,7 @@ impl Tensor {
             });
         }
         Ok(Self::from_storage(
-            Storage::Cpu(T::into_storage(data)),
+            Storage::from_host(T::into_host(data), device),
             shape,
         ))
     }
@@ -121,9 +130,12 @@ impl Tensor {
         Self::from_vec(data.to_vec(), shape)
     }
 
-    /// A 0-d tensor holding `v`.
+    /// A 0-d tensor on the CPU holding `v`.
     pub fn scalar<T: Element>(v: T) -> Tensor {
-        Self::from_storage(Storage::Cpu(T::into_storage(vec![v])), Shape::scalar())
+        Self::from_storage(
+            Storage::from_host(T::into_host(vec![v]), Device::default()),
+            Shape::scalar(),
+        )
     }
 
     /// The tensor's unique id (the key of its gradient in a [`crate::GradStore`]).
@@ -239,20 +251,27 @@ impl Tensor {
     }
 
     /// The elements in row-major order; `T` must be the tensor's element type.
+    /// A copy to the host, whatever the device.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        let s = self.storage();
-        let v = T::slice(s.as_cpu()).ok_or(Error::DType {
+        let wrong = || Error::DType {
             op: "to_vec",
             expected: T::DTYPE.as_str(),
             got: self.dtype(),
-        })?;
-        Ok(crate::cpu::map(v, self.layout(), |x| x))
+        };
+        if self.dtype() != T::DTYPE {
+            return Err(wrong());
+        }
+        T::from_host(self.storage().to_host(self.layout())).ok_or_else(wrong)
     }
 
     /// The elements in row-major order converted to f64, whatever the dtype.
     pub fn to_vec_f64(&self) -> Vec<f64> {
-        let s = self.storage();
-        crate::cpu::with_cpu!(s.as_cpu(), v => crate::cpu::map(v, self.layout(), |x| x.to_f64()))
+        self.storage().to_host(self.layout()).to_f64_vec()
+    }
+
+    /// The elements in row-major order as host data of the tensor's dtype.
+    pub fn to_host(&self) -> HostData {
+        self.storage().to_host(self.layout())
     }
 
     /// The elements of a 2-d tensor as rows.
@@ -318,16 +337,9 @@ impl Tensor {
     }
 
     /// Runs `f` on the contiguous elements (copying only if the view is not contiguous).
+    /// The slice is borrowed without a copy for a contiguous tensor in host memory of the CPU
+    /// device; other devices copy to the host first.
     pub fn with_contiguous<T: Element, R>(&self, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-        let s = self.storage();
-        let v = T::slice(s.as_cpu()).ok_or(Error::DType {
-            op: "with_contiguous",
-            expected: T::DTYPE.as_str(),
-            got: self.dtype(),
-        })?;
-        match self.layout().contiguous_range() {
-            Some(r) => Ok(f(&v[r])),
-            None => Ok(f(&crate::cpu::map(v, self.layout(), |x| x))),
-        }
+        self.storage().with_host_slice(self.layout(), f)
     }
 }

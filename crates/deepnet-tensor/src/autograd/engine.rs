@@ -64,7 +64,7 @@ impl Tensor {
                 shape: self.shape().clone(),
             });
         }
-        let g = Tensor::ones(self.shape().clone(), self.dtype())?;
+        let g = self.ones_like()?;
         self.backward_with(&g)
     }
 

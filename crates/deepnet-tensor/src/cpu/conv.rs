@@ -12,60 +12,9 @@
 //! one task; the weight gradient is summed per fixed chunk of images and the chunk partials are
 //! added in chunk order, so no result depends on the number of threads.
 
-use crate::FloatElement;
-
-/// The element types the convolution and pooling kernels run on (f32 and f64).
-pub(crate) trait Float: FloatElement + std::ops::AddAssign {
-    /// The slice as f32, when the elements are f32 (the packed AVX-512 product applies).
-    fn as_f32(s: &[Self]) -> Option<&[f32]>;
-    /// The mutable slice as f32, when the elements are f32.
-    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
-    /// The vector itself, when the elements are f32 (what the f32-only kernels return).
-    fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>>;
-    /// Runs `f` on a scratch buffer of `len` elements (contents unspecified) that is kept by the
-    /// calling thread between calls, so column matrices are not allocated and zeroed per image.
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
-}
-
-macro_rules! float_impl {
-    ($t:ty, $scratch:ident, $f32:expr, $f32_mut:expr, $from_f32:expr) => {
-        thread_local! {
-            static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        impl Float for $t {
-            fn as_f32(s: &[Self]) -> Option<&[f32]> {
-                $f32(s)
-            }
-            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
-                $f32_mut(s)
-            }
-            fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>> {
-                $from_f32(v)
-            }
-            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
-                $scratch.with(|c| match c.try_borrow_mut() {
-                    Ok(mut v) => {
-                        if v.len() < len {
-                            v.resize(len, 0.0);
-                        }
-                        f(&mut v[..len])
-                    }
-                    // a nested use on the same thread: a buffer of its own
-                    Err(_) => f(&mut vec![0.0; len]),
-                })
-            }
-        }
-    };
-}
-float_impl!(f32, SCRATCH_F32, Some, Some, Some);
-float_impl!(
-    f64,
-    SCRATCH_F64,
-    |_: &[f64]| None,
-    |_: &mut [f64]| None,
-    |_: Vec<f32>| None
-);
 use super::par;
+pub(crate) use super::Float;
+pub(crate) use crate::primitive::Geom;
 use gemm::{gemm, Parallelism};
 
 /// Rows of the result per task when one product is split across threads (a multiple of the
@@ -75,42 +24,9 @@ const ROW_BLOCK: usize = 48;
 /// transposed (channels across its 32-wide register tile); fewer run as dot products.
 const WGRAD_PACKED_M: usize = 32;
 
-/// The geometry of a 2-d sliding window over an `(N, C, H, W)` input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Geom {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub ph: usize,
-    pub pw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    pub ho: usize,
-    pub wo: usize,
-}
-
-impl Geom {
-    /// Output positions per image and channel.
-    pub fn l(&self) -> usize {
-        self.ho * self.wo
-    }
-    /// Rows of the column matrix for `c` channels.
-    pub fn k(&self, c: usize) -> usize {
-        c * self.kh * self.kw
-    }
-    /// Elements of one input image.
-    pub fn chw(&self) -> usize {
-        self.c * self.h * self.w
-    }
-    /// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).
-    fn cols_are_input(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
-    }
+/// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).
+fn cols_are_input(g: &Geom) -> bool {
+    g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
 }
 
 /// The output indices `o` in `0..out` with `0 <= o * s + off < size`, as a range.
@@ -392,7 +308,7 @@ pub(crate) fn conv2d<T: Float>(
         let y = super::conv_direct::forward(g, groups, cout, f(x), f(w), b.map(f));
         return T::from_f32_vec(y).expect("the direct plan is for f32");
     }
-    let direct = g.cols_are_input();
+    let direct = cols_are_input(g);
     let cols_len = if direct { 0 } else { kd * l };
     // images per task: enough work to amortize a task, but at least one task per thread
     let per = images_per_task(g.n, cout * kd * l + cols_len);
@@ -529,7 +445,7 @@ fn gemm_backward<T: Float>(
         return (need_dx.then_some(dx), dw);
     }
     let par = g.n == 1;
-    let direct = g.cols_are_input();
+    let direct = cols_are_input(g);
     let mut dx_parts: Vec<&mut [T]> = if need_dx {
         dx.chunks_mut(per * g.chw()).collect()
     } else {

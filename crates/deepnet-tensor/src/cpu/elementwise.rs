@@ -5,7 +5,7 @@ use super::{map, with_cpu, zip, zip3, CpuStorage};
 use crate::primitive::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Element, Error, FloatElement, Layout, Result};
 
-fn float_unary<T: FloatElement>(v: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
+fn float_unary<T: super::Float>(v: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
     let c = |x: f64| T::from_f64(x);
     let zero = T::zero();
     let one = T::one();
@@ -275,12 +275,13 @@ pub(crate) fn where_cond(
     ) -> Result<CpuStorage> {
         let f = T::slice(f)
             .ok_or_else(|| Error::msg("where: the two value tensors have different dtypes"))?;
-        Ok(T::into_storage(zip3(
-            (m, ml),
-            (t, tl),
-            (f, fl),
-            |c, x, y| if c != 0 { x } else { y },
-        )))
+        Ok(T::into_host(zip3((m, ml), (t, tl), (f, fl), |c, x, y| {
+            if c != 0 {
+                x
+            } else {
+                y
+            }
+        })))
     }
     with_cpu!(t, tv => go(m, ml, tv, tl, f, fl))
 }

@@ -46,7 +46,7 @@ pub(crate) fn index_select(
         }
         out
     }
-    Ok(with_cpu!(src, v => Element::into_storage(go(v, outer, size, inner, &idx))))
+    Ok(with_cpu!(src, v => Element::into_host(go(v, outer, size, inner, &idx))))
 }
 
 /// Row-major coordinates of flat index `f` in `dims`, written into `coord`.
@@ -76,7 +76,7 @@ pub(crate) fn gather(
         coord[dim] = check("gather", i, dim, src_dims[dim])?;
         offs.push(ravel(&coord, src_dims));
     }
-    Ok(with_cpu!(src, v => Element::into_storage(offs.iter().map(|&o| v[o]).collect::<Vec<_>>())))
+    Ok(with_cpu!(src, v => Element::into_host(offs.iter().map(|&o| v[o]).collect::<Vec<_>>())))
 }
 
 /// `out = base; out[p with p[dim] = index[p]] += src[p]` for every position `p` of `index`.

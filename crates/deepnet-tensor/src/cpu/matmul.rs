@@ -6,7 +6,7 @@
 //! stable toolchain it runs 256-bit AVX2 kernels at about half of such a CPU's peak.
 
 use super::{strided::for_each_offset, CpuStorage};
-use crate::{DType, Error, Layout, Result, Shape};
+use crate::{Error, Layout, Result, Shape};
 use gemm::{gemm, Parallelism};
 
 /// Below this many multiply-adds per matrix a product runs as one task.
@@ -113,19 +113,6 @@ fn typed<T: 'static + Copy + Send + Sync + num_traits::Zero + num_traits::One>(
     };
     super::par::chunks_mut(&mut out, m * n, product);
     out
-}
-
-/// The dtype check shared by the front end.
-pub(crate) fn check_dtype(d: DType) -> Result<()> {
-    if d.is_float() {
-        Ok(())
-    } else {
-        Err(Error::DType {
-            op: "matmul",
-            expected: "float32 or float64 (cast integer tensors first)",
-            got: d,
-        })
-    }
 }
 
 /// The packed f32 product for CPUs with AVX-512.

@@ -5,6 +5,7 @@
 //! processed on the kernel threads ([`crate::threads`]). Pieces never depend on the number of threads, and every reduction combines
 //! its partial results in a fixed order, so results are bit-identical for any thread count.
 
+pub(crate) mod backend;
 pub(crate) mod conv;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct;
@@ -21,7 +22,7 @@ pub(crate) mod reduce;
 pub(crate) mod strided;
 pub(crate) mod vexp;
 
-use crate::{DType, Element, Layout};
+use crate::{Element, FloatElement, HostData, Layout};
 use std::mem::MaybeUninit;
 use strided::{rows_per_task, Plan};
 
@@ -30,18 +31,9 @@ use strided::{rows_per_task, Plan};
 /// rayon, 2^15 spent a third of the step waking and parking workers).
 pub(crate) const MIN_TASK: usize = 1 << 17;
 
-/// The data of a tensor in host memory.
-#[derive(Clone, Debug)]
-pub enum CpuStorage {
-    /// f32 elements.
-    F32(Vec<f32>),
-    /// f64 elements.
-    F64(Vec<f64>),
-    /// i64 elements.
-    I64(Vec<i64>),
-    /// u8 elements.
-    U8(Vec<u8>),
-}
+/// The CPU backend keeps a tensor's data as plain host vectors: its storage is [`HostData`], so
+/// host copies to and from it are moves or plain copies.
+pub type CpuStorage = HostData;
 
 /// Runs `$body` with `$v` bound to the storage's vector, whatever its dtype.
 macro_rules! with_cpu {
@@ -56,55 +48,83 @@ macro_rules! with_cpu {
 }
 pub(crate) use with_cpu;
 
-impl CpuStorage {
-    /// The dtype of the elements.
-    pub fn dtype(&self) -> DType {
-        match self {
-            CpuStorage::F32(_) => DType::F32,
-            CpuStorage::F64(_) => DType::F64,
-            CpuStorage::I64(_) => DType::I64,
-            CpuStorage::U8(_) => DType::U8,
+/// The float types the CPU kernels run on (f32 and f64), with what the kernels specialize: the
+/// f32 fast paths and per-thread scratch buffers.
+pub(crate) trait Float: FloatElement {
+    /// e^x as the `exp` kernel computes it (f32: a vectorizable polynomial within 2 ulp).
+    fn exp_kernel(self) -> Self;
+    /// `dst[i] = src[i].exp_kernel()`, vectorized where the type has a fast path.
+    fn exp_slice(src: &[Self], dst: &mut [MaybeUninit<Self>]);
+    /// The slice as f32, when the elements are f32 (the packed AVX-512 product applies).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// The mutable slice as f32, when the elements are f32.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// The vector itself, when the elements are f32 (what the f32-only kernels return).
+    fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>>;
+    /// Runs `f` on a scratch buffer of `len` elements (contents unspecified) that is kept by the
+    /// calling thread between calls, so column matrices are not allocated and zeroed per image.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! float_impl {
+    ($t:ty, $scratch:ident, $exp:expr, $exp_slice:expr, $f32:expr, $f32_mut:expr, $from_f32:expr) => {
+        thread_local! {
+            static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-    }
-
-    /// Number of elements held.
-    pub fn len(&self) -> usize {
-        with_cpu!(self, v => v.len())
-    }
-
-    /// Whether the storage holds no element.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A storage of `n` copies of `v` (converted from f64).
-    pub fn full(dtype: DType, n: usize, v: f64) -> CpuStorage {
-        match dtype {
-            DType::F32 => CpuStorage::F32(vec![v as f32; n]),
-            DType::F64 => CpuStorage::F64(vec![v; n]),
-            DType::I64 => CpuStorage::I64(vec![v as i64; n]),
-            DType::U8 => CpuStorage::U8(vec![v as u8; n]),
-        }
-    }
-
-    /// The elements of `l`, copied in row-major order into a new storage.
-    pub(crate) fn contiguous(&self, l: &Layout) -> CpuStorage {
-        with_cpu!(self, v => Element::into_storage(map(v, l, |x| x)))
-    }
-
-    /// The elements of `l` converted to `to`.
-    pub(crate) fn cast(&self, l: &Layout, to: DType) -> CpuStorage {
-        fn go<T: Element>(v: &[T], l: &Layout, to: DType) -> CpuStorage {
-            match to {
-                DType::F32 => CpuStorage::F32(map(v, l, |x| f32::from_f64(x.to_f64()))),
-                DType::F64 => CpuStorage::F64(map(v, l, |x| x.to_f64())),
-                DType::I64 => CpuStorage::I64(map(v, l, |x| i64::from_f64(x.to_f64()))),
-                DType::U8 => CpuStorage::U8(map(v, l, |x| u8::from_f64(x.to_f64()))),
+        impl Float for $t {
+            #[inline(always)]
+            fn exp_kernel(self) -> Self {
+                $exp(self)
+            }
+            fn exp_slice(src: &[Self], dst: &mut [MaybeUninit<Self>]) {
+                $exp_slice(src, dst)
+            }
+            fn as_f32(s: &[Self]) -> Option<&[f32]> {
+                $f32(s)
+            }
+            fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+                $f32_mut(s)
+            }
+            fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>> {
+                $from_f32(v)
+            }
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $scratch.with(|c| match c.try_borrow_mut() {
+                    Ok(mut v) => {
+                        if v.len() < len {
+                            v.resize(len, 0.0);
+                        }
+                        f(&mut v[..len])
+                    }
+                    // a nested use on the same thread: a buffer of its own
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
             }
         }
-        with_cpu!(self, v => go(v, l, to))
-    }
+    };
 }
+float_impl!(
+    f32,
+    SCRATCH_F32,
+    vexp::exp_f32,
+    vexp::exp_slice_f32,
+    Some,
+    Some,
+    Some
+);
+float_impl!(
+    f64,
+    SCRATCH_F64,
+    f64::exp,
+    |src: &[f64], dst: &mut [MaybeUninit<f64>]| {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            o.write(x.exp());
+        }
+    },
+    |_: &[f64]| None,
+    |_: &mut [f64]| None,
+    |_: Vec<f32>| None
+);
 
 /// Builds a vector of `n` elements by filling fixed-size chunks in parallel; `fill(start, chunk)`
 /// writes the elements `start..start + chunk.len()`.

@@ -207,7 +207,7 @@ fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
 
 /// The gradient of [`max_pool`]: each output gradient is added to its argmax (in output
 /// order, within one task per plane).
-pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[u32], gy: &[T]) -> Vec<T> {
+pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[i64], gy: &[T]) -> Vec<T> {
     let (hw, l) = (g.h * g.w, g.l());
     if l == 0 || hw == 0 {
         return vec![T::zero(); g.n * hw];

@@ -22,7 +22,7 @@ fn sum_lanes<T: FloatElement>(x: &[T]) -> T {
     let rem = chunks.remainder();
     for c in chunks {
         for k in 0..LANES {
-            acc[k] = acc[k] + c[k];
+            acc[k] += c[k];
         }
     }
     // a fixed pairwise tree
@@ -30,12 +30,12 @@ fn sum_lanes<T: FloatElement>(x: &[T]) -> T {
     while n > 1 {
         n /= 2;
         for k in 0..n {
-            acc[k] = acc[k] + acc[k + n];
+            acc[k] += acc[k + n];
         }
     }
     let mut s = acc[0];
     for &r in rem {
-        s = s + r;
+        s += r;
     }
     s
 }
@@ -156,7 +156,7 @@ fn reduce_typed<T: Element>(
         ));
     }
     if red == 0 {
-        return Ok(T::into_storage(vec![T::from_f64(0.0); outer]));
+        return Ok(T::into_host(vec![T::from_f64(0.0); outer]));
     }
     let is_arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
     // Column path: the reduced dims lead a contiguous tensor (e.g. summing a batch of rows).
@@ -181,7 +181,7 @@ fn reduce_typed<T: Element>(
             }),
             _ => unreachable!(),
         };
-        return Ok(T::into_storage(out));
+        return Ok(T::into_host(out));
     }
     // Middle path: the kept dims are one block inside a contiguous tensor, (A, K, B) with A and
     // B reduced (a bias gradient summing (N, C, H, W) over N, H and W): each kept element sums
@@ -199,7 +199,7 @@ fn reduce_typed<T: Element>(
                 o.write(runs.fold(T::from_f64(0.0), &add));
             }
         });
-        return Ok(T::into_storage(out));
+        return Ok(T::into_host(out));
     }
     let perm: Vec<usize> = kept.iter().chain(dims).copied().collect();
     let pl = l.permute(&perm);
@@ -212,9 +212,9 @@ fn reduce_typed<T: Element>(
         }
     };
     Ok(match op {
-        ReduceOp::Sum => T::into_storage(rows(data, outer, red, sum_row)),
-        ReduceOp::Max => T::into_storage(rows(data, outer, red, |r| row_extreme(r, true))),
-        ReduceOp::Min => T::into_storage(rows(data, outer, red, |r| row_extreme(r, false))),
+        ReduceOp::Sum => T::into_host(rows(data, outer, red, sum_row)),
+        ReduceOp::Max => T::into_host(rows(data, outer, red, |r| row_extreme(r, true))),
+        ReduceOp::Min => T::into_host(rows(data, outer, red, |r| row_extreme(r, false))),
         ReduceOp::ArgMax => CpuStorage::I64(rows(data, outer, red, |r| row_arg(r, true))),
         ReduceOp::ArgMin => CpuStorage::I64(rows(data, outer, red, |r| row_arg(r, false))),
     })

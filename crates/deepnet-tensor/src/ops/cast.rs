@@ -1,8 +1,26 @@
-//! `to_dtype`: conversion between element types. Differentiable between float types; the
-//! gradient is converted back to the input's dtype.
+//! `to_dtype` and `to_device`: conversion between element types and moves between devices.
+//! Differentiable between float types and across devices; the gradient is converted back to the
+//! input's dtype and moved back to the input's device.
 
 use crate::autograd::Backward;
-use crate::{DType, Result, Tensor};
+use crate::{DType, Device, Result, Tensor};
+
+/// Backward of [`Tensor::to_device`]: the gradient moves back to the input's device.
+struct ToDeviceBackward;
+
+impl Backward for ToDeviceBackward {
+    fn name(&self) -> &'static str {
+        "to_device"
+    }
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        _out: &Tensor,
+        g: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(g.to_device(inputs[0].device())?)])
+    }
+}
 
 struct CastBackward;
 
@@ -36,6 +54,21 @@ impl Tensor {
         let t = Tensor::from_op(s, self.shape().clone(), CastBackward, &[self]);
         // integer results carry no graph
         Ok(if dtype.is_float() { t } else { t.detach() })
+    }
+
+    /// The tensor on `device` (a cheap clone when it is already there), as PyTorch `to(device)`:
+    /// a contiguous copy through host memory, differentiable (the gradient moves back).
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let s = self.storage().to_device(self.layout(), device);
+        Ok(Tensor::from_op(
+            s,
+            self.shape().clone(),
+            ToDeviceBackward,
+            &[self],
+        ))
     }
 
     /// The tensor as f32.

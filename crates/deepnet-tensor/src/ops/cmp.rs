@@ -22,7 +22,7 @@ impl Tensor {
         } else {
             self.dtype()
         };
-        let s = Tensor::full(Shape::scalar(), v, dt)?;
+        let s = Tensor::full_on(Shape::scalar(), v, dt, self.device())?;
         self.to_dtype(dt)?.detach().compare(&s, op)
     }
 
@@ -111,7 +111,7 @@ impl Backward for WhereBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (m, t, f) = (&inputs[0], &inputs[1], &inputs[2]);
-        let z = Tensor::zeros(Shape::scalar(), g.dtype())?;
+        let z = Tensor::zeros_on(Shape::scalar(), g.dtype(), g.device())?;
         let gt = Tensor::where_cond(m, g, &z)?.sum_to(t.shape())?;
         let gf = Tensor::where_cond(m, &z, g)?.sum_to(f.shape())?;
         Ok(vec![None, Some(gt), Some(gf)])

@@ -1,7 +1,7 @@
 //! Joining and splitting: cat, stack, chunk, split, and constant padding.
 
 use crate::autograd::Backward;
-use crate::{CpuStorage, DType, Dim, Error, Layout, Result, Shape, Storage, Tensor};
+use crate::{DType, Dim, Error, Layout, Result, Shape, Storage, Tensor};
 
 /// Gradient of `cat`: each input gets its own slice of the gradient.
 struct CatBackward {
@@ -86,7 +86,7 @@ impl Tensor {
             .collect::<Result<_>>()?;
         // fill new storage directly: every element is covered by exactly one input
         let out_layout = Layout::contiguous(shape.clone());
-        let mut out = Storage::Cpu(CpuStorage::full(dt, out_layout.elem_count(), 0.0));
+        let mut out = Storage::full(first.device(), dt, out_layout.elem_count(), 0.0);
         let mut start = 0;
         for t in &inputs {
             let len = t.dims()[d];
@@ -201,11 +201,7 @@ impl Tensor {
             spec.push((d, pair[0]));
         }
         let out_layout = Layout::contiguous(shape.clone());
-        let mut out = Storage::Cpu(CpuStorage::full(
-            self.dtype(),
-            out_layout.elem_count(),
-            value,
-        ));
+        let mut out = Storage::full(self.device(), self.dtype(), out_layout.elem_count(), value);
         let mut region = out_layout.clone();
         for &(d, before) in &spec {
             region = region.slice(d, before, self.dims()[d], 1);

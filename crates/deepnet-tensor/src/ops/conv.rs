@@ -6,7 +6,7 @@
 //! same for `W`.
 
 use crate::autograd::Backward;
-use crate::cpu::conv::{self as kernels, Geom};
+use crate::primitive::{ConvSpec, Geom};
 use crate::{DType, Error, Result, Storage, Tensor};
 
 /// `"5x3"`: a pair as `HxW`.
@@ -102,33 +102,9 @@ fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Backward of [`Tensor::conv2d`]: input gradient by `W^T @ gy` and col2im, weight gradient by
-/// `gy @ cols^T` summed over the batch in a fixed order, bias gradient by summing `gy` over
-/// `(N, H, W)`.
-struct Conv2dBackward {
-    g: Geom,
-    groups: usize,
-    cout: usize,
-}
-
-/// The input and weight gradients, when asked for.
-type Grads<T> = (Option<Vec<T>>, Option<Vec<T>>);
-
-fn conv_bwd<T: crate::cpu::conv::Float>(
-    op: &Conv2dBackward,
-    x: &Tensor,
-    w: &Tensor,
-    gy: &Tensor,
-) -> Result<Grads<T>> {
-    let (nx, nw) = (x.tracks_grad(), w.tracks_grad());
-    x.with_contiguous(|xs: &[T]| {
-        w.with_contiguous(|ws: &[T]| {
-            gy.with_contiguous(|gs: &[T]| {
-                kernels::conv2d_backward(&op.g, op.groups, op.cout, xs, ws, gs, nx, nw)
-            })
-        })
-    })??
-}
+/// Backward of [`Tensor::conv2d`]: input and weight gradients from the device's fused kernel,
+/// bias gradient by summing `gy` over `(N, H, W)`.
+struct Conv2dBackward(ConvSpec);
 
 impl Backward for Conv2dBackward {
     fn name(&self) -> &'static str {
@@ -137,23 +113,18 @@ impl Backward for Conv2dBackward {
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, gy: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (x, w) = (&inputs[0], &inputs[1]);
         let gy = gy.to_dtype(x.dtype())?;
-        let (dx, dw) = match x.dtype() {
-            DType::F32 => {
-                let (a, b) = conv_bwd::<f32>(self, x, w, &gy)?;
-                (
-                    a.map(|v| Tensor::from_vec(v, x.shape().clone())),
-                    b.map(|v| Tensor::from_vec(v, w.shape().clone())),
-                )
-            }
-            _ => {
-                let (a, b) = conv_bwd::<f64>(self, x, w, &gy)?;
-                (
-                    a.map(|v| Tensor::from_vec(v, x.shape().clone())),
-                    b.map(|v| Tensor::from_vec(v, w.shape().clone())),
-                )
-            }
-        };
-        let mut out = vec![dx.transpose()?, dw.transpose()?];
+        let need = (x.tracks_grad(), w.tracks_grad());
+        let (dx, dw) = x.storage().conv2d_backward(
+            x.layout(),
+            (&w.storage(), w.layout()),
+            (&gy.storage(), gy.layout()),
+            &self.0,
+            need,
+        )?;
+        let mut out = vec![
+            dx.map(|s| Tensor::from_storage(s, x.shape().clone())),
+            dw.map(|s| Tensor::from_storage(s, w.shape().clone())),
+        ];
         if let Some(b) = inputs.get(2) {
             out.push(if b.tracks_grad() {
                 Some(gy.sum([0, 2, 3], false)?)
@@ -165,41 +136,17 @@ impl Backward for Conv2dBackward {
     }
 }
 
-fn conv_fwd<T: crate::cpu::conv::Float>(
-    g: &Geom,
-    groups: usize,
-    cout: usize,
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-) -> Result<Vec<T>> {
-    x.with_contiguous(|xs: &[T]| {
-        w.with_contiguous(|ws: &[T]| match b {
-            Some(b) => {
-                b.with_contiguous(|bs: &[T]| kernels::conv2d(g, groups, cout, xs, ws, Some(bs)))
-            }
-            None => Ok(kernels::conv2d(g, groups, cout, xs, ws, None)),
-        })
-    })??
-}
-
 /// Backward of [`Tensor::unfold2d`]: fold the gradient back.
 struct UnfoldBackward(Geom);
 /// Backward of [`Tensor::fold2d`]: unfold the gradient.
 struct FoldBackward(Geom);
 
 fn unfold_storage(g: &Geom, x: &Tensor) -> Result<Storage> {
-    Ok(Storage::Cpu(match x.dtype() {
-        DType::F32 => crate::CpuStorage::F32(x.with_contiguous(|v: &[f32]| kernels::unfold(g, v))?),
-        _ => crate::CpuStorage::F64(x.with_contiguous(|v: &[f64]| kernels::unfold(g, v))?),
-    }))
+    x.storage().unfold2d(x.layout(), g)
 }
 
 fn fold_storage(g: &Geom, c: &Tensor) -> Result<Storage> {
-    Ok(Storage::Cpu(match c.dtype() {
-        DType::F32 => crate::CpuStorage::F32(c.with_contiguous(|v: &[f32]| kernels::fold(g, v))?),
-        _ => crate::CpuStorage::F64(c.with_contiguous(|v: &[f64]| kernels::fold(g, v))?),
-    }))
+    c.storage().fold2d(c.layout(), g)
 }
 
 impl Backward for UnfoldBackward {
@@ -255,7 +202,7 @@ impl Tensor {
         rank4(OP, "weight of shape (C_out, C_in / groups, kH, kW)", weight)?;
         let mut all = vec![self, weight];
         all.extend(bias);
-        let dtype = common_float(OP, &all)?;
+        common_float(OP, &all)?;
         let (c_in, wd) = (self.dims()[1], weight.dims());
         let cout = wd[0];
         if groups == 0 || c_in % groups != 0 || cout % groups != 0 {
@@ -288,15 +235,17 @@ impl Tensor {
             }
         }
         let g = window_geom(OP, self.dims(), (wd[2], wd[3]), stride, padding, dilation)?;
-        let s = match dtype {
-            DType::F32 => crate::CpuStorage::F32(conv_fwd(&g, groups, cout, self, weight, bias)?),
-            _ => crate::CpuStorage::F64(conv_fwd(&g, groups, cout, self, weight, bias)?),
+        let spec = ConvSpec { g, groups, cout };
+        let s = {
+            let (ws, bs) = (weight.storage(), bias.map(|b| b.storage()));
+            let b = bias.zip(bs.as_deref()).map(|(b, s)| (s, b.layout()));
+            self.storage()
+                .conv2d(self.layout(), (&ws, weight.layout()), b, &spec)?
         };
-        let op = Conv2dBackward { g, groups, cout };
         Ok(Tensor::from_op(
-            Storage::Cpu(s),
+            s,
             [g.n, cout, g.ho, g.wo],
-            op,
+            Conv2dBackward(spec),
             &all,
         ))
     }

@@ -2,8 +2,7 @@
 //! are int64; an index outside the dimension is an error naming it.
 
 use crate::autograd::Backward;
-use crate::cpu::index as k;
-use crate::{DType, Dim, Error, Result, Shape, Storage, Tensor};
+use crate::{DType, Dim, Error, Result, Shape, Tensor};
 
 fn check_index(op: &'static str, index: &Tensor) -> Result<()> {
     if index.dtype() != DType::I64 {
@@ -78,13 +77,13 @@ impl Tensor {
             });
         }
         let d = self.shape().dim("index_select", dim.to_isize())?;
-        let idx = index.to_vec::<i64>()?;
-        let x = self.contiguous()?;
-        let s = k::index_select(x.storage().as_cpu(), x.dims(), d, &idx)?;
+        let s =
+            self.storage()
+                .index_select(self.layout(), d, (&index.storage(), index.layout()))?;
         let mut shape = self.dims().to_vec();
-        shape[d] = idx.len();
+        shape[d] = index.numel();
         Ok(Tensor::from_op(
-            Storage::Cpu(s),
+            s,
             shape,
             IndexSelectBackward { dim: d },
             &[self, &index.detach()],
@@ -97,11 +96,11 @@ impl Tensor {
         check_index("gather", index)?;
         let d = self.shape().dim("gather", dim.to_isize())?;
         self.check_index_shape("gather", d, index)?;
-        let x = self.contiguous()?;
-        let idx = index.to_vec::<i64>()?;
-        let s = k::gather(x.storage().as_cpu(), x.dims(), d, &idx, index.dims())?;
+        let s = self
+            .storage()
+            .gather(self.layout(), d, (&index.storage(), index.layout()))?;
         Ok(Tensor::from_op(
-            Storage::Cpu(s),
+            s,
             index.shape().clone(),
             GatherBackward { dim: d },
             &[self, &index.detach()],
@@ -127,19 +126,14 @@ impl Tensor {
         for (i, &n) in index.dims().iter().enumerate() {
             part = part.narrow(i, 0, n)?;
         }
-        let base = self.contiguous()?;
-        let srcc = part.contiguous()?;
-        let idx = index.to_vec::<i64>()?;
-        let s = k::scatter_add(
-            base.storage().as_cpu(),
-            base.dims(),
+        let s = self.storage().scatter_add(
+            self.layout(),
             d,
-            &idx,
-            index.dims(),
-            srcc.storage().as_cpu(),
+            (&index.storage(), index.layout()),
+            (&part.storage(), part.layout()),
         )?;
         Ok(Tensor::from_op(
-            Storage::Cpu(s),
+            s,
             self.shape().clone(),
             ScatterAddBackward { dim: d },
             &[self, &index.detach(), &part],
@@ -183,7 +177,7 @@ impl Tensor {
         }
         let mut shape = self.dims().to_vec();
         shape.push(num_classes);
-        Tensor::from_vec(v, Shape::new(shape))
+        Tensor::from_vec_on(v, Shape::new(shape), self.device())
     }
 }
 

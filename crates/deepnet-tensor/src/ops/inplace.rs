@@ -2,8 +2,7 @@
 //! `self = a * self + b * src` every optimizer step is made of), `mul_scalar_`, `fill_`. Allowed
 //! on leaves only, and under `no_grad` when the tensor requires grad, as in PyTorch.
 
-use crate::cpu::{self, CpuStorage};
-use crate::{is_grad_enabled, Error, Result, Storage, Tensor};
+use crate::{is_grad_enabled, Error, Result, Tensor};
 
 impl Tensor {
     /// In-place writes go to leaves only, and under `no_grad` when they require grad.
@@ -58,17 +57,8 @@ impl Tensor {
         self.check_inplace("axpby_")?;
         let src = self.inplace_source("axpby_", src)?;
         let s = src.storage();
-        let mut d = self.storage_mut();
-        match (&mut *d, &*s) {
-            (Storage::Cpu(CpuStorage::F32(d)), Storage::Cpu(CpuStorage::F32(s))) => {
-                cpu::axpby(d, self.layout(), s, src.layout(), a as f32, b as f32)
-            }
-            (Storage::Cpu(CpuStorage::F64(d)), Storage::Cpu(CpuStorage::F64(s))) => {
-                cpu::axpby(d, self.layout(), s, src.layout(), a, b)
-            }
-            _ => unreachable!("dtypes checked above"),
-        }
-        Ok(())
+        self.storage_mut()
+            .axpby_(self.layout(), &s, src.layout(), a, b)
     }
 
     /// `self *= c` in place.
@@ -77,19 +67,13 @@ impl Tensor {
         // path by scaling against zeros would allocate, so scale directly
         self.check_inplace("mul_scalar_")?;
         let l = self.layout().clone();
-        let mut d = self.storage_mut();
-        match &mut *d {
-            Storage::Cpu(CpuStorage::F32(v)) => cpu::scale(v, &l, c as f32),
-            Storage::Cpu(CpuStorage::F64(v)) => cpu::scale(v, &l, c),
-            _ => unreachable!("dtype checked above"),
-        }
-        Ok(())
+        self.storage_mut().scale_(&l, c)
     }
 
     /// Sets every element to `v` in place.
     pub fn fill_(&self, v: f64) -> Result<()> {
         self.check_inplace("fill_")?;
-        let src = Tensor::full(self.shape().clone(), v, self.dtype())?;
+        let src = self.full_like(v)?;
         self.assign_(&src)
     }
 

@@ -81,8 +81,8 @@ impl Tensor {
                 k_rhs: kb,
             });
         }
-        crate::cpu::matmul::check_dtype(self.dtype())?;
-        crate::cpu::matmul::check_dtype(rhs.dtype())?;
+        check_dtype(self.dtype())?;
+        check_dtype(rhs.dtype())?;
         let a = if ra == 1 {
             self.unsqueeze(0)?
         } else {
@@ -129,6 +129,19 @@ impl Tensor {
         let mut so = batch.dims().to_vec();
         so.extend([m, n]);
         Ok(Tensor::from_op(s, so, MatmulBackward, &[self, rhs]))
+    }
+}
+
+/// Both operands must be float: integer products are refused rather than silently cast.
+fn check_dtype(d: crate::DType) -> Result<()> {
+    if d.is_float() {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            op: "matmul",
+            expected: "float32 or float64 (cast integer tensors first)",
+            got: d,
+        })
     }
 }
 

@@ -43,7 +43,7 @@ impl Backward for SliceBackward {
     }
     fn backward(&self, inputs: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
-        let out = Tensor::zeros(x.shape().clone(), g.dtype())?;
+        let out = Tensor::zeros_on(x.shape().clone(), g.dtype(), g.device())?;
         let region = out
             .layout()
             .slice(self.dim, self.start, g.dims()[self.dim], self.step);
@@ -316,7 +316,7 @@ impl Tensor {
             .map(|(&d, &s)| d.saturating_sub(1) * s)
             .sum::<usize>()
             + layout.offset();
-        let len = self.storage().as_cpu().len();
+        let len = self.storage().len();
         if layout.elem_count() > 0 && max >= len {
             return Err(Error::invalid(
                 "as_strided",

@@ -6,9 +6,8 @@
 //! if `(H_out - 1) s >= H + p` the last one is dropped).
 
 use crate::autograd::Backward;
-use crate::cpu::conv::Geom;
-use crate::cpu::pool as kernels;
-use crate::{CpuStorage, DType, Error, Result, Shape, Storage, Tensor};
+use crate::primitive::Geom;
+use crate::{Error, Result, Shape, Tensor};
 
 /// The output size of a pooling window along one axis, or an error naming the arithmetic.
 fn pool_out(
@@ -118,20 +117,11 @@ fn out_shape(x: &Tensor, ho: usize, wo: usize) -> Shape {
     Shape::new(d)
 }
 
-/// Runs a kernel generic over the float type on the contiguous data of `t`.
-macro_rules! on_float {
-    ($t:expr, $v:ident => $body:expr) => {
-        match $t.dtype() {
-            DType::F32 => CpuStorage::F32($t.with_contiguous(|$v: &[f32]| $body)?),
-            _ => CpuStorage::F64($t.with_contiguous(|$v: &[f64]| $body)?),
-        }
-    };
-}
-
 /// Backward of max pooling: each output gradient goes to the input element that was the max.
 struct MaxPoolBackward {
     g: Geom,
-    idx: Vec<u32>,
+    /// the i64 index of each maximum in its plane, on the input's device
+    idx: Tensor,
 }
 
 impl Backward for MaxPoolBackward {
@@ -140,11 +130,11 @@ impl Backward for MaxPoolBackward {
     }
     fn backward(&self, x: &[Tensor], _y: &Tensor, gy: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let gy = gy.to_dtype(x[0].dtype())?;
-        let s = on_float!(gy, v => kernels::max_pool_backward(&self.g, &self.idx, v));
-        Ok(vec![Some(Tensor::from_storage(
-            Storage::Cpu(s),
-            x[0].shape().clone(),
-        ))])
+        let i = &self.idx;
+        let s =
+            gy.storage()
+                .max_pool2d_backward(gy.layout(), (&i.storage(), i.layout()), &self.g)?;
+        Ok(vec![Some(Tensor::from_storage(s, x[0].shape().clone()))])
     }
 }
 
@@ -160,11 +150,10 @@ impl Backward for AvgPoolBackward {
     }
     fn backward(&self, x: &[Tensor], _y: &Tensor, gy: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let gy = gy.to_dtype(x[0].dtype())?;
-        let s = on_float!(gy, v => kernels::avg_pool_backward(&self.g, v, self.include_pad));
-        Ok(vec![Some(Tensor::from_storage(
-            Storage::Cpu(s),
-            x[0].shape().clone(),
-        ))])
+        let s = gy
+            .storage()
+            .avg_pool2d_backward(gy.layout(), &self.g, self.include_pad)?;
+        Ok(vec![Some(Tensor::from_storage(s, x[0].shape().clone()))])
     }
 }
 
@@ -177,16 +166,11 @@ impl Backward for AdaptiveAvgPoolBackward {
     }
     fn backward(&self, x: &[Tensor], _y: &Tensor, gy: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let gy = gy.to_dtype(x[0].dtype())?;
-        let s = on_float!(gy, v => kernels::adaptive_avg_pool_backward(&self.0, v));
-        Ok(vec![Some(Tensor::from_storage(
-            Storage::Cpu(s),
-            x[0].shape().clone(),
-        ))])
+        let s = gy
+            .storage()
+            .adaptive_avg_pool2d_backward(gy.layout(), &self.0)?;
+        Ok(vec![Some(Tensor::from_storage(s, x[0].shape().clone()))])
     }
-}
-
-fn max_pool_typed<T: crate::cpu::conv::Float>(g: &Geom, x: &Tensor) -> Result<(Vec<T>, Vec<u32>)> {
-    x.with_contiguous(|v: &[T]| kernels::max_pool(g, v))
 }
 
 impl Tensor {
@@ -221,7 +205,7 @@ impl Tensor {
     }
 
     /// Max pooling, with the int64 indices tensor only when `with_indices` (the backward keeps
-    /// its own compact u32 copy either way).
+    /// a handle to the same indices either way).
     fn max_pool2d_impl(
         &self,
         kernel: (usize, usize),
@@ -246,26 +230,11 @@ impl Tensor {
                 "planes must hold fewer than 2^32 elements",
             ));
         }
-        let (s, idx) = match self.dtype() {
-            DType::F32 => {
-                let (v, i) = max_pool_typed::<f32>(&g, self)?;
-                (CpuStorage::F32(v), i)
-            }
-            _ => {
-                let (v, i) = max_pool_typed::<f64>(&g, self)?;
-                (CpuStorage::F64(v), i)
-            }
-        };
+        let (s, idx) = self.storage().max_pool2d(self.layout(), &g)?;
         let shape = out_shape(self, g.ho, g.wo);
-        let indices = if with_indices {
-            Some(Tensor::from_vec(
-                idx.iter().map(|&i| i as i64).collect(),
-                shape.clone(),
-            )?)
-        } else {
-            None
-        };
-        let y = Tensor::from_op(Storage::Cpu(s), shape, MaxPoolBackward { g, idx }, &[self]);
+        let idx = Tensor::from_storage(idx, shape.clone());
+        let indices = with_indices.then(|| idx.clone());
+        let y = Tensor::from_op(s, shape, MaxPoolBackward { g, idx }, &[self]);
         Ok((y, indices))
     }
 
@@ -290,17 +259,14 @@ impl Tensor {
             (1, 1),
             ceil_mode,
         )?;
-        let s = on_float!(self, v => kernels::avg_pool(&g, v, count_include_pad));
+        let s = self
+            .storage()
+            .avg_pool2d(self.layout(), &g, count_include_pad)?;
         let op = AvgPoolBackward {
             g,
             include_pad: count_include_pad,
         };
-        Ok(Tensor::from_op(
-            Storage::Cpu(s),
-            out_shape(self, g.ho, g.wo),
-            op,
-            &[self],
-        ))
+        Ok(Tensor::from_op(s, out_shape(self, g.ho, g.wo), op, &[self]))
     }
 
     /// 2-d adaptive average pooling (`torch.nn.functional.adaptive_avg_pool2d`):
@@ -347,10 +313,10 @@ impl Tensor {
             ho: output_size.0,
             wo: output_size.1,
         };
-        let s = on_float!(self, v => kernels::adaptive_avg_pool(&g, v));
+        let s = self.storage().adaptive_avg_pool2d(self.layout(), &g)?;
         let shape = out_shape(self, g.ho, g.wo);
         Ok(Tensor::from_op(
-            Storage::Cpu(s),
+            s,
             shape,
             AdaptiveAvgPoolBackward(g),
             &[self],

@@ -1,0 +1,168 @@
+//! # The device contract
+//!
+//! Everything that touches element data is a method of [`BackendStorage`], reached only through
+//! [`crate::Storage`], the one enum that names devices. The tensor front end (`ops/`, autograd,
+//! constructors) validates shapes and dtypes, builds layouts and records the graph; it never sees
+//! a device's memory. Adding a device is therefore: one type that implements this trait, one
+//! `Storage` variant, one arm in each match of `storage.rs`, and one `Device` variant.
+//!
+//! ## What a backend implements
+//!
+//! | group | methods |
+//! |---|---|
+//! | identity | `device`, `dtype`, `len` |
+//! | allocation and host copies | `full`, `from_host`, `to_host` |
+//! | elementwise | `unary`, `binary`, `cmp`, `where_cond` |
+//! | reduction | `reduce` |
+//! | linear algebra | `matmul` |
+//! | movement | `contiguous`, `cast`, `copy_from` |
+//! | in-place updates (optimizers) | `axpby_`, `scale_` |
+//! | indexing | `index_select`, `gather`, `scatter_add` |
+//! | convolution (fused) | `conv2d`, `conv2d_backward`, `unfold2d`, `fold2d` |
+//! | pooling (fused) | `max_pool2d`, `max_pool2d_backward`, `avg_pool2d`, `avg_pool2d_backward`, `adaptive_avg_pool2d`, `adaptive_avg_pool2d_backward` |
+//!
+//! Every operand comes with its [`Layout`] (shape, strides, offset): a backend must accept any
+//! view (transposed, broadcast with zero strides, offset, empty) and return new contiguous data
+//! of the documented shape. The front end has already checked dtypes and shapes; a backend
+//! still returns an error rather than panicking if handed something it cannot do (an unsupported
+//! dtype), naming the op.
+//!
+//! Two backends exist: `cpu` (threads, SIMD, packed GEMM, direct convolutions) and `reference`
+//! (plain scalar loops, f64 inside, no threads). The reference backend is the oracle: the
+//! differential test (`tests/differential.rs`) runs every op, forward and backward, on both.
+//!
+//! ## What a GPU backend will need beyond this contract
+//!
+//! - **Asynchrony.** The contract is written as if every call completes before it returns. A
+//!   CUDA backend enqueues kernels on a per-device stream instead and returns at once; the only
+//!   points that must synchronize are `to_host` (and so `Tensor::to_vec`, `item`) and moves
+//!   between devices, which copy on the stream and wait for it. Because every primitive takes
+//!   its inputs by reference and returns new storage, ordering on a single stream is enough:
+//!   no other fences are needed for the ops here.
+//! - **In-place updates.** `copy_from`, `axpby_` and `scale_` mutate a storage behind the
+//!   tensor's write lock; on one stream they are ordered after every earlier read of it, so
+//!   the lock keeps its meaning. With several streams, a storage would record the event of its
+//!   last write and readers on other streams would wait on it.
+//! - **Allocation.** `full` and every op result allocate. A GPU backend keeps a caching
+//!   allocator per device (freed blocks reused by size, as PyTorch does) so that a training step
+//!   does not call `cudaMalloc`; dropping a storage returns its block to the cache.
+//! - **Device identity.** `Device` would carry an ordinal (`Cuda(0)`); ops on storages of
+//!   different devices are refused by `Storage` with an error naming both (already the case for
+//!   `Cpu` against `Reference`).
+//! - **Dtypes.** A backend may support fewer dtypes for some ops (the GPU matmul f32 and f64
+//!   only, as here); it says so with an error, and the front end never falls back silently.
+//! - **Small host values.** Scalars (`mul_scalar`, `clamp`) travel inside the op enums, never as
+//!   device tensors, so a kernel launch carries them as arguments.
+
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::{DType, Device, HostData, Layout, Result};
+
+/// The data of one device and every primitive computed on it. See the module docs for the
+/// contract; each method's doc gives its shapes.
+pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
+    /// The device this storage lives on.
+    fn device(&self) -> Device;
+    /// The element type.
+    fn dtype(&self) -> DType;
+    /// Number of elements held.
+    fn len(&self) -> usize;
+    /// Whether no element is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `n` elements equal to `v` converted to `dtype` (as `as` converts).
+    fn full(dtype: DType, n: usize, v: f64) -> Self;
+    /// The host data, moved onto the device.
+    fn from_host(data: HostData) -> Self;
+    /// The elements of `l`, copied to the host in row-major order (synchronizes a device).
+    fn to_host(&self, l: &Layout) -> HostData;
+
+    /// `op` applied to every element of `l`; the result has `l`'s shape, contiguous.
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self>;
+    /// `op(self[i], rhs[i])` over two layouts of the same (already broadcast) shape and dtype.
+    fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp) -> Result<Self>;
+    /// A u8 mask of `op(self[i], rhs[i])`, same shape and dtype rules as `binary`.
+    fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp) -> Result<Self>;
+    /// `t[i]` where the u8 mask `self[i] != 0`, else `f[i]`; all of one shape, `t` and `f` of one
+    /// dtype.
+    fn where_cond(&self, l: &Layout, t: (&Self, &Layout), f: (&Self, &Layout)) -> Result<Self>;
+    /// Reduces the sorted, distinct `dims` of `l`: one result per position of the kept dims, in
+    /// row-major order (the front end gives it the shape, with or without `keepdim`). Sum, max
+    /// and min keep the dtype (u8 has no sum), arg-reductions give the i64 index of the first
+    /// extreme within the reduced dims flattened; max and min propagate NaN.
+    fn reduce(&self, l: &Layout, op: ReduceOp, dims: &[usize]) -> Result<Self>;
+    /// Batched matrix product: `l` is `(B..., M, K)`, `rl` is `(B..., K, N)` with equal batch
+    /// dims (already broadcast), the result `(B..., M, N)`.
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout) -> Result<Self>;
+
+    /// The elements of `l`, copied in row-major order into new storage.
+    fn contiguous(&self, l: &Layout) -> Self;
+    /// The elements of `l` converted to `to` (float to integer truncates and saturates).
+    fn cast(&self, l: &Layout, to: DType) -> Self;
+    /// Writes `src` seen through `sl` into `self` seen through `dl` (same shape, same dtype).
+    fn copy_from(&mut self, dl: &Layout, src: &Self, sl: &Layout) -> Result<()>;
+    /// `self = a * self + b * src` over `dl` and `sl` (same shape, same float dtype).
+    fn axpby_(&mut self, dl: &Layout, src: &Self, sl: &Layout, a: f64, b: f64) -> Result<()>;
+    /// `self *= c` over `dl` (a float dtype).
+    fn scale_(&mut self, dl: &Layout, c: f64) -> Result<()>;
+
+    /// The slices at the 1-d i64 `index` along `dim`: the result has `l`'s shape with
+    /// `dim` replaced by the index length. Indices are range-checked (negative ones refused).
+    fn index_select(&self, l: &Layout, dim: usize, index: (&Self, &Layout)) -> Result<Self>;
+    /// `out[p] = self[p with p[dim] = index[p]]` for every position `p` of the i64 `index`
+    /// (same rank as `l`, no larger except along `dim`); the result has the index's shape.
+    fn gather(&self, l: &Layout, dim: usize, index: (&Self, &Layout)) -> Result<Self>;
+    /// A contiguous copy of `self` with `src[p]` added at `p with p[dim] = index[p]` for every
+    /// position `p` of `index` (`src` has the index's shape and `self`'s dtype). Repeated
+    /// indices accumulate in row-major order of `p`.
+    fn scatter_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        index: (&Self, &Layout),
+        src: (&Self, &Layout),
+    ) -> Result<Self>;
+
+    /// 2-d convolution (cross-correlation) of the input `self` with `w` and optional `b`; see
+    /// [`ConvSpec`] for the shapes. Float dtypes only, the same for every operand.
+    fn conv2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Self>;
+    /// The gradients of [`BackendStorage::conv2d`] with respect to the input (`need.0`) and the
+    /// weight (`need.1`), given the output gradient `gy: (N, C_out, H_out, W_out)`. The bias
+    /// gradient is a reduction the front end takes itself.
+    fn conv2d_backward(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        gy: (&Self, &Layout),
+        spec: &ConvSpec,
+        need: (bool, bool),
+    ) -> Result<(Option<Self>, Option<Self>)>;
+    /// im2col: `(N, C, H, W)` -> `(N, C * kH * kW, H_out * W_out)`, zeros over padding.
+    fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
+    /// col2im, the adjoint of `unfold2d`: overlapping contributions are summed.
+    fn fold2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
+
+    /// Max pooling of `g.n` planes `(H, W)` -> `(H_out, W_out)` with `-inf` padding: the values
+    /// and, as i64, the index `h * W + w` of each window's first maximum (NaN counts as the
+    /// maximum) in its plane.
+    fn max_pool2d(&self, l: &Layout, g: &Geom) -> Result<(Self, Self)>;
+    /// The input gradient of max pooling: each output gradient `self` added at its index.
+    fn max_pool2d_backward(&self, l: &Layout, idx: (&Self, &Layout), g: &Geom) -> Result<Self>;
+    /// Average pooling of `g.n` planes; with `include_pad` the divisor counts the padding inside
+    /// the window (clipped to `H + padding`), without, only the input elements covered.
+    fn avg_pool2d(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Self>;
+    /// The input gradient of average pooling from the output gradient `self`.
+    fn avg_pool2d_backward(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Self>;
+    /// Adaptive average pooling of `g.n` planes to `(g.ho, g.wo)`: output `i` averages rows
+    /// `floor(i H / H_out) .. ceil((i + 1) H / H_out)`, likewise columns.
+    fn adaptive_avg_pool2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
+    /// The input gradient of adaptive average pooling from the output gradient `self`.
+    fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self>;
+}

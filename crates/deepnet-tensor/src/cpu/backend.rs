@@ -1,0 +1,269 @@
+//! The CPU backend's side of the device contract: [`BackendStorage`] for [`CpuStorage`], each
+//! method a thin adapter from (storage, layout) operands to the kernels of this module, which
+//! take contiguous slices. Views that are not contiguous are copied once here; contiguous ones
+//! (whatever their offset) are borrowed.
+
+use super::{conv, index, pool, CpuStorage};
+use crate::backend::BackendStorage;
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::{DType, Device, Element, Error, HostData, Layout, Result};
+use std::borrow::Cow;
+
+/// The elements of `l` in row-major order: borrowed when the view is contiguous, else copied.
+fn view<'a, T: Element>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<Cow<'a, [T]>> {
+    let v = T::slice(s).ok_or(Error::DType {
+        op,
+        expected: T::DTYPE.as_str(),
+        got: s.dtype(),
+    })?;
+    Ok(match l.contiguous_range() {
+        Some(r) => Cow::Borrowed(&v[r]),
+        None => Cow::Owned(super::map(v, l, |x| x)),
+    })
+}
+
+/// Runs `$body` with `$t` the Rust float type of `$s`'s dtype, or returns a dtype error for `$op`.
+macro_rules! on_float {
+    ($op:expr, $s:expr, $t:ident => $body:expr) => {
+        match $s.dtype() {
+            DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            d => {
+                return Err(Error::DType {
+                    op: $op,
+                    expected: "float32 or float64",
+                    got: d,
+                })
+            }
+        }
+    };
+}
+
+/// The i64 indices of `l`, as a host slice.
+fn indices<'a>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<Cow<'a, [i64]>> {
+    view::<i64>(op, s, l)
+}
+
+/// The whole storage when `l` covers it contiguously from its start (what the index kernels
+/// take), else a contiguous copy of the view.
+fn whole<'a>(s: &'a CpuStorage, l: &Layout) -> Cow<'a, CpuStorage> {
+    if l.contiguous_range() == Some(0..HostData::len(s)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.contiguous(l))
+    }
+}
+
+/// The indices of a max pooling as i64 (the kernel keeps them compact as u32).
+fn widen(idx: Vec<u32>) -> CpuStorage {
+    CpuStorage::I64(idx.into_iter().map(i64::from).collect())
+}
+
+impl BackendStorage for CpuStorage {
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn dtype(&self) -> DType {
+        HostData::dtype(self)
+    }
+    fn len(&self) -> usize {
+        HostData::len(self)
+    }
+    fn full(dtype: DType, n: usize, v: f64) -> Self {
+        HostData::full(dtype, n, v)
+    }
+    fn from_host(data: HostData) -> Self {
+        data
+    }
+    fn to_host(&self, l: &Layout) -> HostData {
+        self.contiguous(l)
+    }
+
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        super::elementwise::unary(self, l, op)
+    }
+    fn binary(&self, l: &Layout, rhs: &Self, rl: &Layout, op: BinaryOp) -> Result<Self> {
+        super::elementwise::binary(self, l, rhs, rl, op)
+    }
+    fn cmp(&self, l: &Layout, rhs: &Self, rl: &Layout, op: CmpOp) -> Result<Self> {
+        super::elementwise::cmp(self, l, rhs, rl, op)
+    }
+    fn where_cond(&self, l: &Layout, t: (&Self, &Layout), f: (&Self, &Layout)) -> Result<Self> {
+        super::elementwise::where_cond((self, l), t, f)
+    }
+    fn reduce(&self, l: &Layout, op: ReduceOp, dims: &[usize]) -> Result<Self> {
+        super::reduce::reduce(self, l, op, dims)
+    }
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout) -> Result<Self> {
+        super::matmul::matmul(self, l, rhs, rl)
+    }
+
+    fn contiguous(&self, l: &Layout) -> Self {
+        super::with_cpu!(self, v => Element::into_host(super::map(v, l, |x| x)))
+    }
+    fn cast(&self, l: &Layout, to: DType) -> Self {
+        fn go<T: Element>(v: &[T], l: &Layout, to: DType) -> CpuStorage {
+            use super::map;
+            match to {
+                DType::F32 => CpuStorage::F32(map(v, l, |x| f32::from_f64(x.to_f64()))),
+                DType::F64 => CpuStorage::F64(map(v, l, |x| x.to_f64())),
+                DType::I64 => CpuStorage::I64(map(v, l, |x| i64::from_f64(x.to_f64()))),
+                DType::U8 => CpuStorage::U8(map(v, l, |x| u8::from_f64(x.to_f64()))),
+            }
+        }
+        super::with_cpu!(self, v => go(v, l, to))
+    }
+    fn copy_from(&mut self, dl: &Layout, src: &Self, sl: &Layout) -> Result<()> {
+        use super::copy_into;
+        match (self, src) {
+            (CpuStorage::F32(d), CpuStorage::F32(s)) => copy_into(s, sl, d, dl),
+            (CpuStorage::F64(d), CpuStorage::F64(s)) => copy_into(s, sl, d, dl),
+            (CpuStorage::I64(d), CpuStorage::I64(s)) => copy_into(s, sl, d, dl),
+            (CpuStorage::U8(d), CpuStorage::U8(s)) => copy_into(s, sl, d, dl),
+            (d, s) => {
+                return Err(Error::msg(format!(
+                    "copy: destination is {} but source is {}",
+                    d.dtype(),
+                    s.dtype()
+                )))
+            }
+        }
+        Ok(())
+    }
+    fn axpby_(&mut self, dl: &Layout, src: &Self, sl: &Layout, a: f64, b: f64) -> Result<()> {
+        match (self, src) {
+            (CpuStorage::F32(d), CpuStorage::F32(s)) => {
+                super::axpby(d, dl, s, sl, a as f32, b as f32)
+            }
+            (CpuStorage::F64(d), CpuStorage::F64(s)) => super::axpby(d, dl, s, sl, a, b),
+            (d, s) => {
+                return Err(Error::msg(format!(
+                    "axpby_: destination is {} and source is {}; both must be the same float dtype",
+                    d.dtype(),
+                    s.dtype()
+                )))
+            }
+        }
+        Ok(())
+    }
+    fn scale_(&mut self, dl: &Layout, c: f64) -> Result<()> {
+        match self {
+            CpuStorage::F32(v) => super::scale(v, dl, c as f32),
+            CpuStorage::F64(v) => super::scale(v, dl, c),
+            d => {
+                return Err(Error::DType {
+                    op: "mul_scalar_",
+                    expected: "a float tensor",
+                    got: d.dtype(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn index_select(&self, l: &Layout, dim: usize, idx: (&Self, &Layout)) -> Result<Self> {
+        let i = indices("index_select", idx.0, idx.1)?;
+        index::index_select(&whole(self, l), l.dims(), dim, &i)
+    }
+    fn gather(&self, l: &Layout, dim: usize, idx: (&Self, &Layout)) -> Result<Self> {
+        let i = indices("gather", idx.0, idx.1)?;
+        index::gather(&whole(self, l), l.dims(), dim, &i, idx.1.dims())
+    }
+    fn scatter_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: (&Self, &Layout),
+        src: (&Self, &Layout),
+    ) -> Result<Self> {
+        let i = indices("scatter_add", idx.0, idx.1)?;
+        let (base, s) = (whole(self, l), whole(src.0, src.1));
+        index::scatter_add(&base, l.dims(), dim, &i, idx.1.dims(), &s)
+    }
+
+    fn conv2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Self> {
+        const OP: &str = "conv2d";
+        on_float!(OP, self, T => {
+            let x = view::<T>(OP, self, l)?;
+            let ws = view::<T>(OP, w.0, w.1)?;
+            let bs = b.map(|(b, bl)| view::<T>(OP, b, bl)).transpose()?;
+            let y = conv::conv2d(&spec.g, spec.groups, spec.cout, &x, &ws, bs.as_deref());
+            Ok(T::into_host(y))
+        })
+    }
+    fn conv2d_backward(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        gy: (&Self, &Layout),
+        spec: &ConvSpec,
+        need: (bool, bool),
+    ) -> Result<(Option<Self>, Option<Self>)> {
+        const OP: &str = "conv2d_backward";
+        on_float!(OP, self, T => {
+            let x = view::<T>(OP, self, l)?;
+            let ws = view::<T>(OP, w.0, w.1)?;
+            let gs = view::<T>(OP, gy.0, gy.1)?;
+            let (g, n) = (&spec.g, need);
+            let (dx, dw) =
+                conv::conv2d_backward(g, spec.groups, spec.cout, &x, &ws, &gs, n.0, n.1);
+            Ok((dx.map(T::into_host), dw.map(T::into_host)))
+        })
+    }
+    fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Self> {
+        on_float!("unfold2d", self, T => Ok(T::into_host(conv::unfold(g, &view::<T>("unfold2d", self, l)?))))
+    }
+    fn fold2d(&self, l: &Layout, g: &Geom) -> Result<Self> {
+        on_float!("fold2d", self, T => Ok(T::into_host(conv::fold(g, &view::<T>("fold2d", self, l)?))))
+    }
+
+    fn max_pool2d(&self, l: &Layout, g: &Geom) -> Result<(Self, Self)> {
+        on_float!("max_pool2d", self, T => {
+            let (v, i) = pool::max_pool(g, &view::<T>("max_pool2d", self, l)?);
+            Ok((T::into_host(v), widen(i)))
+        })
+    }
+    fn max_pool2d_backward(&self, l: &Layout, idx: (&Self, &Layout), g: &Geom) -> Result<Self> {
+        const OP: &str = "max_pool2d_backward";
+        on_float!(OP, self, T => {
+            let i = indices(OP, idx.0, idx.1)?;
+            Ok(T::into_host(pool::max_pool_backward(g, &i, &view::<T>(OP, self, l)?)))
+        })
+    }
+    fn avg_pool2d(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Self> {
+        on_float!("avg_pool2d", self, T => {
+            let x = view::<T>("avg_pool2d", self, l)?;
+            Ok(T::into_host(pool::avg_pool(g, &x, include_pad)))
+        })
+    }
+    fn avg_pool2d_backward(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Self> {
+        on_float!("avg_pool2d_backward", self, T => {
+            let gy = view::<T>("avg_pool2d_backward", self, l)?;
+            Ok(T::into_host(pool::avg_pool_backward(g, &gy, include_pad)))
+        })
+    }
+    fn adaptive_avg_pool2d(&self, l: &Layout, g: &Geom) -> Result<Self> {
+        on_float!("adaptive_avg_pool2d", self, T => {
+            let x = view::<T>("adaptive_avg_pool2d", self, l)?;
+            Ok(T::into_host(pool::adaptive_avg_pool(g, &x)))
+        })
+    }
+    fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self> {
+        on_float!("adaptive_avg_pool2d_backward", self, T => {
+            let gy = view::<T>("adaptive_avg_pool2d_backward", self, l)?;
+            Ok(T::into_host(pool::adaptive_avg_pool_backward(g, &gy)))
+        })
+    }
+}
