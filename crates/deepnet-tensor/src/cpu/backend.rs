@@ -239,6 +239,11 @@ impl BackendStorage for CpuStorage {
         const OP: &str = "max_pool2d_backward";
         on_float!(OP, self, T => {
             let i = indices(OP, idx.0, idx.1)?;
+            // the kernel scatters without bounds checks: indices from elsewhere are checked here
+            let hw = (g.h * g.w) as i64;
+            if let Some(bad) = i.iter().find(|&&v| v < 0 || v >= hw) {
+                return Err(Error::invalid(OP, format!("index {bad} is outside a plane of {hw} elements")));
+            }
             Ok(T::into_host(pool::max_pool_backward(g, &i, &view::<T>(OP, self, l)?)))
         })
     }

@@ -440,7 +440,9 @@ fn gemm_backward<T: Float>(
     let chunks = g.n.div_ceil(per).max(1);
     let mut dx = vec![T::zero(); if need_dx { g.n * g.chw() } else { 0 }];
     let mut partials = vec![T::zero(); if need_dw { chunks * wsize } else { 0 }];
-    if g.n * cout * l == 0 || kd == 0 {
+    // nothing to sum: no output, no taps, or empty input planes (padding alone can still give
+    // outputs, whose gradients then reach no input element and no weight)
+    if g.n * cout * l == 0 || kd == 0 || g.chw() == 0 {
         let dw = need_dw.then(|| vec![T::zero(); wsize]);
         return (need_dx.then_some(dx), dw);
     }

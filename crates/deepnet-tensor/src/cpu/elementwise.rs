@@ -45,7 +45,9 @@ fn float_unary<T: super::Float>(v: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
             }
         }),
         UnaryOp::Tanh => map(v, l, |x| x.tanh()),
-        UnaryOp::Relu => map(v, l, |x| if x > zero { x } else { zero }),
+        // `!(x <= 0)` keeps NaN, as PyTorch's relu does (and as its backward passes the gradient)
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        UnaryOp::Relu => map(v, l, |x| if !(x <= zero) { x } else { zero }),
         UnaryOp::LeakyRelu(s) => {
             let s = c(s);
             map(v, l, |x| if x > zero { x } else { x * s })

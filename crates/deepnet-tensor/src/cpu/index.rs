@@ -96,17 +96,20 @@ pub(crate) fn scatter_add(
         coord[dim] = check("scatter_add", i, dim, base_dims[dim])?;
         offs.push(ravel(&coord, base_dims));
     }
-    fn go<T: Element + std::ops::Add<Output = T>>(base: &[T], src: &[T], offs: &[usize]) -> Vec<T> {
+    fn go<T: Element>(base: &[T], src: &[T], offs: &[usize], add: impl Fn(T, T) -> T) -> Vec<T> {
         let mut out = base.to_vec();
         for (&o, &s) in offs.iter().zip(src) {
-            out[o] = out[o] + s;
+            out[o] = add(out[o], s);
         }
         out
     }
     Ok(match (base, src) {
-        (CpuStorage::F32(b), CpuStorage::F32(s)) => CpuStorage::F32(go(b, s, &offs)),
-        (CpuStorage::F64(b), CpuStorage::F64(s)) => CpuStorage::F64(go(b, s, &offs)),
-        (CpuStorage::I64(b), CpuStorage::I64(s)) => CpuStorage::I64(go(b, s, &offs)),
+        (CpuStorage::F32(b), CpuStorage::F32(s)) => CpuStorage::F32(go(b, s, &offs, |a, b| a + b)),
+        (CpuStorage::F64(b), CpuStorage::F64(s)) => CpuStorage::F64(go(b, s, &offs, |a, b| a + b)),
+        // integers wrap, as every other int64 op does (never an overflow panic)
+        (CpuStorage::I64(b), CpuStorage::I64(s)) => {
+            CpuStorage::I64(go(b, s, &offs, i64::wrapping_add))
+        }
         _ => {
             return Err(Error::msg(format!(
                 "scatter_add: self and src must have the same float or int64 dtype, got {} and {}",

@@ -209,6 +209,26 @@ mod tests {
         assert_eq!(oh.to_vec::<i64>().unwrap(), vec![1, 0, 0, 0, 0, 1]);
     }
 
+    /// A row range of a matrix is contiguous but starts past the storage's first element: the
+    /// kernels must read from the view's offset (they once read from element 0).
+    #[test]
+    fn offset_views_are_indexed_from_their_offset() {
+        let x = Tensor::from_vec((0..12).map(|v| v as f32).collect(), [3, 4]).unwrap();
+        let rows = x.narrow(0, 1, 2).unwrap();
+        let s = rows.index_select(0, &idx(vec![1], &[1])).unwrap();
+        assert_eq!(s.to_vec::<f32>().unwrap(), vec![8., 9., 10., 11.]);
+        let g = rows.gather(1, &idx(vec![0, 3], &[2, 1])).unwrap();
+        assert_eq!(g.to_vec::<f32>().unwrap(), vec![4., 11.]);
+        let ones = Tensor::ones([1, 4], crate::DType::F32).unwrap();
+        let sa = rows
+            .scatter_add(0, &idx(vec![1, 1, 1, 1], &[1, 4]), &ones)
+            .unwrap();
+        assert_eq!(
+            sa.to_vec::<f32>().unwrap(),
+            vec![4., 5., 6., 7., 9., 10., 11., 12.]
+        );
+    }
+
     #[test]
     fn bad_indices_are_errors() {
         let x = Tensor::zeros([3, 4], crate::DType::F32).unwrap();

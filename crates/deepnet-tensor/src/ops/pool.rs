@@ -78,6 +78,16 @@ fn pool_geom(
     }
     let d = x.dims();
     let (h, w) = (d[r - 2], d[r - 1]);
+    if h == 0 || w == 0 {
+        // as PyTorch: only the batch may be empty (a window over padding alone has no maximum)
+        return Err(Error::invalid(
+            op,
+            format!(
+                "input planes must not be empty, got {h}x{w} (input {})",
+                x.shape()
+            ),
+        ));
+    }
     let ho = pool_out(
         op,
         h,

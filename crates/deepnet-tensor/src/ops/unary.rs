@@ -270,6 +270,17 @@ mod tests {
         assert_eq!(sp[0], 0.0);
     }
 
+    /// PyTorch's relu propagates NaN (its backward already passes a NaN input's gradient).
+    #[test]
+    fn relu_keeps_nan() {
+        for dev in [crate::Device::Cpu, crate::Device::Reference] {
+            let x = Tensor::from_vec_on(vec![f32::NAN, -1.0, 0.0, 2.0], [4], dev).unwrap();
+            let y = x.relu().unwrap().to_vec::<f32>().unwrap();
+            assert!(y[0].is_nan(), "{dev}");
+            assert_eq!(y[1..], [0.0, 0.0, 2.0], "{dev}");
+        }
+    }
+
     #[test]
     fn integer_tensors_support_integer_ops_only() {
         let x = Tensor::from_vec(vec![-3i64, 0, 5], [3]).unwrap();

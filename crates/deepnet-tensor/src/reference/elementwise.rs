@@ -41,12 +41,12 @@ fn float_unary(op: UnaryOp, x: f64) -> f64 {
             }
         }
         UnaryOp::Tanh => x.tanh(),
-        // as the CPU: `x > 0 ? x : 0`, so a NaN input gives 0
+        // PyTorch's relu: 0 for x <= 0, x otherwise, so NaN stays NaN
         UnaryOp::Relu => {
-            if x > 0.0 {
-                x
-            } else {
+            if x <= 0.0 {
                 0.0
+            } else {
+                x
             }
         }
         UnaryOp::LeakyRelu(s) => {
@@ -329,11 +329,10 @@ mod tests {
         assert_eq!(sign, vec![-1.0, 0.0, 0.0, 1.0]);
         assert!(sign[1].is_sign_negative());
         assert!(un(DType::F64, &[nan], UnaryOp::Sign).unwrap()[0].is_nan());
-        // relu maps NaN to 0 (the CPU's rule); leaky relu keeps it
-        assert_eq!(
-            un(DType::F64, &[nan, -1.0, 2.0], UnaryOp::Relu).unwrap(),
-            vec![0.0, 0.0, 2.0]
-        );
+        // relu and leaky relu keep NaN, as PyTorch's do
+        let r = un(DType::F64, &[nan, -1.0, 2.0], UnaryOp::Relu).unwrap();
+        assert!(r[0].is_nan());
+        assert_eq!(r[1..], [0.0, 2.0]);
         assert!(un(DType::F64, &[nan], UnaryOp::LeakyRelu(0.1)).unwrap()[0].is_nan());
         // sigmoid does not overflow at either end
         let sg = un(DType::F64, &[-1000.0, 0.0, 1000.0], UnaryOp::Sigmoid).unwrap();
