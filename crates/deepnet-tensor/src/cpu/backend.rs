@@ -60,11 +60,6 @@ fn whole<'a>(s: &'a CpuStorage, l: &Layout) -> Cow<'a, CpuStorage> {
     }
 }
 
-/// The indices of a max pooling as i64 (the kernel keeps them compact as u32).
-fn widen(idx: Vec<u32>) -> CpuStorage {
-    CpuStorage::I64(idx.into_iter().map(i64::from).collect())
-}
-
 impl BackendStorage for CpuStorage {
     fn device(&self) -> Device {
         Device::Cpu
@@ -232,19 +227,14 @@ impl BackendStorage for CpuStorage {
     fn max_pool2d(&self, l: &Layout, g: &Geom) -> Result<(Self, Self)> {
         on_float!("max_pool2d", self, T => {
             let (v, i) = pool::max_pool(g, &view::<T>("max_pool2d", self, l)?);
-            Ok((T::into_host(v), widen(i)))
+            Ok((T::into_host(v), CpuStorage::I64(i)))
         })
     }
     fn max_pool2d_backward(&self, l: &Layout, idx: (&Self, &Layout), g: &Geom) -> Result<Self> {
         const OP: &str = "max_pool2d_backward";
         on_float!(OP, self, T => {
             let i = indices(OP, idx.0, idx.1)?;
-            // the kernel scatters without bounds checks: indices from elsewhere are checked here
-            let hw = (g.h * g.w) as i64;
-            if let Some(bad) = i.iter().find(|&&v| v < 0 || v >= hw) {
-                return Err(Error::invalid(OP, format!("index {bad} is outside a plane of {hw} elements")));
-            }
-            Ok(T::into_host(pool::max_pool_backward(g, &i, &view::<T>(OP, self, l)?)))
+            Ok(T::into_host(pool::max_pool_backward(g, &i, &view::<T>(OP, self, l)?)?))
         })
     }
     fn avg_pool2d(&self, l: &Layout, g: &Geom, include_pad: bool) -> Result<Self> {

@@ -6,6 +6,8 @@
 use super::conv::{Float, Geom};
 use super::par;
 use super::MIN_TASK;
+use crate::{Error, Result};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Runs `f(input_plane, output_plane)` for every plane, several planes per task.
 fn per_plane<A: Sync, B: Send>(
@@ -30,10 +32,10 @@ fn per_plane<A: Sync, B: Send>(
 /// Max pooling of `g.n` planes (the geometry's `c` is ignored): the maxima and, for each, the
 /// index `h * W + w` inside its plane. Padding counts as `-inf` (never selected); a NaN in the
 /// window wins, as in PyTorch.
-pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
+pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<i64>) {
     let (hw, l) = (g.h * g.w, g.l());
     if l == 0 || hw == 0 {
-        return (vec![T::zero(); g.n * l], vec![0u32; g.n * l]);
+        return (vec![T::zero(); g.n * l], vec![0i64; g.n * l]);
     }
     // 2x2 windows with stride 2, no padding and no partial window (ceil_mode): every window
     // lies inside the plane
@@ -43,7 +45,7 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
         && 2 * g.wo <= g.w;
     let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
     let n = (g.n * l, per_task * l);
-    par::filled2(n, n, |i, o: &mut [T], a: &mut [u32]| {
+    par::filled2(n, n, |i, o: &mut [T], a: &mut [i64]| {
         let xs = &x[i * per_task * hw..];
         for ((op, ap), xp) in o
             .chunks_exact_mut(l)
@@ -61,7 +63,7 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<u32>) {
 
 /// One plane of 2x2 stride-2 max pooling (the order of [`max_pool_plane`]: the first maximum
 /// in row-major window order, the first NaN).
-fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
+fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [i64]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         if let (Some(x), Some(o)) = (T::as_f32(xp), T::as_f32_mut(op)) {
@@ -78,14 +80,14 @@ fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
         let r1 = &xp[(2 * oh + 1) * w..(2 * oh + 1) * w + w];
         let orow = &mut op[oh * g.wo..(oh + 1) * g.wo];
         let arow = &mut ap[oh * g.wo..(oh + 1) * g.wo];
-        let base = (2 * oh * w) as u32;
+        let base = (2 * oh * w) as i64;
         for (ow, (o, a)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
             let c = 2 * ow;
             let cand = [
-                (r0[c], base + c as u32),
-                (r0[c + 1], base + c as u32 + 1),
-                (r1[c], base + (w + c) as u32),
-                (r1[c + 1], base + (w + c) as u32 + 1),
+                (r0[c], base + c as i64),
+                (r0[c + 1], base + c as i64 + 1),
+                (r1[c], base + (w + c) as i64),
+                (r1[c + 1], base + (w + c) as i64 + 1),
             ];
             let (mut best, mut bi) = cand[0];
             for &(v, i) in &cand[1..] {
@@ -110,7 +112,7 @@ fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
 /// `2 wo <= w`, `2 ho <= h`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [u32]) {
+unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [i64]) {
     use std::arch::x86_64::*;
     let w = g.w;
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -161,13 +163,20 @@ unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [u32])
             }
             let m = ((1u32 << lanes) - 1) as u16;
             _mm512_mask_storeu_ps(o.as_mut_ptr().add(oh * g.wo + ow), m, best);
-            _mm512_mask_storeu_epi32(a.as_mut_ptr().add(oh * g.wo + ow).cast(), m, idx);
+            // the indices widen to i64 in two halves of 8 lanes
+            let ap = a.as_mut_ptr().add(oh * g.wo + ow);
+            let lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(idx));
+            let hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(idx));
+            _mm512_mask_storeu_epi64(ap, m as u8, lo);
+            if lanes > 8 {
+                _mm512_mask_storeu_epi64(ap.add(8), (m >> 8) as u8, hi);
+            }
         }
     }
 }
 
 /// One plane of max pooling, any geometry.
-fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
+fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [i64]) {
     for oh in 0..g.ho {
         let h0 = (oh * g.sh) as isize - g.ph as isize;
         for ow in 0..g.wo {
@@ -200,29 +209,46 @@ fn max_pool_plane<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [u32]) {
             }
             // a window always holds an input element (the output size rules guarantee it)
             op[oh * g.wo + ow] = best;
-            ap[oh * g.wo + ow] = arg.unwrap_or(0) as u32;
+            ap[oh * g.wo + ow] = arg.unwrap_or(0) as i64;
         }
     }
 }
 
 /// The gradient of [`max_pool`]: each output gradient is added to its argmax (in output
 /// order, within one task per plane).
-pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[i64], gy: &[T]) -> Vec<T> {
+/// An index outside its plane (which [`max_pool`] never produces) is an error naming it.
+pub(crate) fn max_pool_backward<T: Float>(g: &Geom, idx: &[i64], gy: &[T]) -> Result<Vec<T>> {
     let (hw, l) = (g.h * g.w, g.l());
     if l == 0 || hw == 0 {
-        return vec![T::zero(); g.n * hw];
+        return Ok(vec![T::zero(); g.n * hw]);
     }
+    // a bad index seen by some task (checked inside the parallel loop: no extra pass)
+    let (found, bad) = (AtomicBool::new(false), AtomicI64::new(0));
     // planes zeroed and scattered into by the same task
     let per_task = (MIN_TASK / (hw + 2 * l)).max(1);
-    par::filled(g.n * hw, per_task * hw, |t, d| {
+    let out = par::filled(g.n * hw, per_task * hw, |t, d| {
         for (k, dp) in d.chunks_exact_mut(hw).enumerate() {
             let p = t * per_task + k;
             let (gp, ip) = (&gy[p * l..(p + 1) * l], &idx[p * l..(p + 1) * l]);
             for (&v, &i) in gp.iter().zip(ip) {
-                dp[i as usize] += v;
+                match usize::try_from(i).ok().and_then(|i| dp.get_mut(i)) {
+                    Some(d) => *d += v,
+                    None => {
+                        bad.store(i, Ordering::Relaxed);
+                        found.store(true, Ordering::Relaxed);
+                    }
+                }
             }
         }
-    })
+    });
+    if found.load(Ordering::Relaxed) {
+        let b = bad.load(Ordering::Relaxed);
+        return Err(Error::invalid(
+            "max_pool2d_backward",
+            format!("index {b} is outside a plane of {hw} elements"),
+        ));
+    }
+    Ok(out)
 }
 
 /// The clipped window of output `o` along one axis of average pooling, and its size counted
@@ -388,8 +414,8 @@ mod tests {
                 })
                 .collect();
             let l = g.l();
-            let (mut o1, mut a1) = (vec![0f32; l], vec![0u32; l]);
-            let (mut o2, mut a2) = (vec![0f32; l], vec![0u32; l]);
+            let (mut o1, mut a1) = (vec![0f32; l], vec![0i64; l]);
+            let (mut o2, mut a2) = (vec![0f32; l], vec![0i64; l]);
             max_pool_2x2(&g, &x, &mut o1, &mut a1);
             max_pool_plane(&g, &x, &mut o2, &mut a2);
             assert_eq!(a1, a2, "{h}x{w}");
