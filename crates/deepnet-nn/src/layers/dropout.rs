@@ -1,4 +1,15 @@
 //! Inverted dropout (`torch.nn.Dropout`) and channel dropout (`torch.nn.Dropout2d`).
+//!
+//! **`p` is the probability of dropping**, as in PyTorch and Keras: `Dropout::new(0.2, pb)` zeroes
+//! about 20% of the elements in training and scales the other 80% by `1 / 0.8`. The original
+//! dropout paper and the canon's slides use `p` for the opposite, the probability of *keeping* a
+//! unit, so their `p = 0.8` is `p = 0.2` here. [`Dropout::from_keep_prob`] (and
+//! [`Dropout2d::from_keep_prob`]) take that reading: `Dropout::from_keep_prob(0.8, pb)` is the
+//! same layer as `Dropout::new(0.2, pb)`.
+//!
+//! Both readings build the same inverted dropout: the survivors are scaled up during training, so
+//! evaluation is the identity. (The paper instead leaves training unscaled and multiplies the
+//! weights by the keep probability at test time; the expected activations are the same.)
 
 use super::{in_module, py_float};
 use crate::{functional, Module, ParamBuilder};
@@ -28,6 +39,22 @@ impl DropState {
         })
     }
 
+    /// The layer with keep probability `q`, stored as `p = 1 - q` so that both readings share
+    /// one code path. For `q >= 0.5` the forward pass's `1 - p` is `q` exactly (the subtractions
+    /// are exact there); below that it may differ from `q` in the last bit.
+    fn from_keep_prob(q: f64, pb: &ParamBuilder) -> Result<DropState> {
+        // `1 - q < 1` also rejects a positive q so small that 1 - q rounds to 1 (drop everything);
+        // NaN fails both comparisons
+        if !(q <= 1.0 && 1.0 - q < 1.0) {
+            let e = Error::InvalidArgument {
+                op: "dropout",
+                msg: format!("keep probability q = {q} must be in (0, 1]"),
+            };
+            return Err(in_module(e, pb.path()));
+        }
+        DropState::new(1.0 - q, pb)
+    }
+
     fn is_training(&self) -> bool {
         self.training.load(Ordering::Relaxed)
     }
@@ -46,6 +73,10 @@ impl DropState {
 /// `1 / (1 - p)`; the identity in evaluation (`torch.nn.Dropout`). Layers start in training mode
 /// and draw from their own generator, seeded from the parameter store's when built.
 ///
+/// `p` is the *drop* probability (PyTorch's reading). The canon's slides write `p` for the *keep*
+/// probability; build from that reading with [`Dropout::from_keep_prob`]: `from_keep_prob(0.8)`
+/// and `new(0.2)` both drop 20% and scale by `1 / 0.8`.
+///
 /// Shapes: `(*)` -> `(*)`.
 pub struct Dropout(DropState);
 
@@ -55,9 +86,23 @@ impl Dropout {
         DropState::new(p, pb).map(Dropout)
     }
 
+    /// A dropout layer that keeps each element with probability `q` in `(0, 1]`: the canon's
+    /// (and the dropout paper's) reading of `p`. It is `Dropout::new(1 - q, pb)`, so it reports
+    /// `p() = 1 - q` (`0.19999999999999996` for `q = 0.8`, as PyTorch prints
+    /// `nn.Dropout(1 - 0.8)`), and with the same store seed it draws the same masks. `q = 1`
+    /// keeps everything; `q = 0` would keep nothing and is an error.
+    pub fn from_keep_prob(q: f64, pb: &ParamBuilder) -> Result<Dropout> {
+        DropState::from_keep_prob(q, pb).map(Dropout)
+    }
+
     /// The drop probability.
     pub fn p(&self) -> f64 {
         self.0.p
+    }
+
+    /// The keep probability `1 - p` (the canon's `p`).
+    pub fn keep_prob(&self) -> f64 {
+        1.0 - self.0.p
     }
 
     /// Whether the layer is in training mode.
@@ -89,6 +134,9 @@ impl Module for Dropout {
 /// `(sample, channel)` is broadcast over the spatial dims. Layers start in training mode, and
 /// draw from their own generator, seeded from the parameter store's when built.
 ///
+/// `p` is the probability of *dropping* a channel, as in [`Dropout`]; for the canon's keep
+/// probability use [`Dropout2d::from_keep_prob`].
+///
 /// Shapes: `(N, C, H, W)` -> the same; a 3-d input is taken as `(N, C, L)` (PyTorch's current
 /// behaviour) and zeroes whole `L` rows.
 pub struct Dropout2d(DropState);
@@ -99,9 +147,20 @@ impl Dropout2d {
         DropState::new(p, pb).map(Dropout2d)
     }
 
+    /// A channel dropout layer that keeps each channel with probability `q` in `(0, 1]` (the
+    /// canon's reading); `Dropout2d::new(1 - q, pb)`, as [`Dropout::from_keep_prob`].
+    pub fn from_keep_prob(q: f64, pb: &ParamBuilder) -> Result<Dropout2d> {
+        DropState::from_keep_prob(q, pb).map(Dropout2d)
+    }
+
     /// The drop probability of a channel.
     pub fn p(&self) -> f64 {
         self.0.p
+    }
+
+    /// The keep probability of a channel, `1 - p`.
+    pub fn keep_prob(&self) -> f64 {
+        1.0 - self.0.p
     }
 
     /// Whether the layer is in training mode.
@@ -211,6 +270,72 @@ mod tests {
         // integer input in training is an error naming the dtype, not a panic
         let i = Tensor::from_vec(vec![1i64, 2], [2]).unwrap();
         assert!(d.forward(&i).is_err());
+    }
+
+    #[test]
+    fn drop_and_keep_readings_build_the_same_layer() {
+        // p = 0.2 rather than 0.5, where dropping and keeping would look alike
+        let n = 100_000;
+        let x = Tensor::ones([n], DType::F32).unwrap();
+        let layer = |keep_reading: bool| {
+            let store = ParamStore::new(11);
+            let pb = store.root().push("drop");
+            if keep_reading {
+                Dropout::from_keep_prob(0.8, &pb).unwrap()
+            } else {
+                Dropout::new(0.2, &pb).unwrap()
+            }
+        };
+        let (by_drop, by_keep) = (layer(false), layer(true));
+        assert_eq!((by_drop.p(), by_drop.keep_prob()), (0.2, 0.8));
+        assert_eq!(by_keep.keep_prob(), 0.8);
+        // stored as p = 1 - q, and shown as PyTorch shows nn.Dropout(1 - 0.8)
+        assert_eq!(by_keep.p(), 1.0 - 0.8);
+        assert_eq!(by_keep.describe(), "Dropout(p=0.19999999999999996)");
+        let y = by_drop.forward(&x).unwrap().to_vec::<f32>().unwrap();
+        // every survivor is scaled by exactly 1 / 0.8
+        assert!(y.iter().all(|&v| v == 0.0 || v == 1.25));
+        // about 20% dropped: the binomial's standard deviation is 0.13% here, the bound 8 of them
+        let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
+        assert!((dropped - 0.2).abs() < 0.01, "{dropped}");
+        // the same store seed: the same draws, bit for bit
+        let yk = by_keep.forward(&x).unwrap().to_vec::<f32>().unwrap();
+        assert!(y.iter().zip(&yk).all(|(a, b)| a.to_bits() == b.to_bits()));
+        // evaluation is the identity for both readings
+        let z = deepnet_tensor::testing::seeded([50, 20], 2);
+        for d in [&by_drop, &by_keep] {
+            d.set_training(false);
+            let out = d.forward(&z).unwrap();
+            assert!(out.same_storage(&z));
+            assert_eq!(out.to_vec_f64(), z.to_vec_f64());
+        }
+        // keeping everything is no dropout at all, even in training
+        let keep_all = Dropout::from_keep_prob(1.0, &ParamStore::new(0).root()).unwrap();
+        assert_eq!(keep_all.p(), 0.0);
+        assert!(keep_all.forward(&x).unwrap().same_storage(&x));
+        // channel dropout reads q the same way
+        let c = Dropout2d::from_keep_prob(0.75, &ParamStore::new(0).root()).unwrap();
+        assert_eq!((c.p(), c.keep_prob()), (0.25, 0.75));
+    }
+
+    #[test]
+    fn invalid_drop_and_keep_probabilities_are_errors() {
+        let store = ParamStore::new(0);
+        let pb = store.root().push("d");
+        for p in [-0.1, 1.0, 1.5, f64::NAN] {
+            assert!(Dropout::new(p, &pb).is_err(), "p = {p}");
+            assert!(Dropout2d::new(p, &pb).is_err(), "p = {p}");
+        }
+        let e = Dropout::from_keep_prob(0.0, &pb).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "in module \"d\": dropout: keep probability q = 0 must be in (0, 1]"
+        );
+        // 1e-300 is positive but 1 - 1e-300 rounds to 1: a layer that drops everything
+        for q in [-0.2, 1.5, 1e-300, f64::NAN] {
+            assert!(Dropout::from_keep_prob(q, &pb).is_err(), "q = {q}");
+            assert!(Dropout2d::from_keep_prob(q, &pb).is_err(), "q = {q}");
+        }
     }
 
     #[test]
