@@ -21,6 +21,8 @@
 #![warn(missing_docs)]
 
 pub mod alexnet;
+pub mod arch;
+pub mod fully_conv;
 pub mod googlenet;
 mod head;
 pub mod lenet;
@@ -31,6 +33,8 @@ pub mod small_cnn;
 pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
+pub use arch::{ArchNet, ArchSpec};
+pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};

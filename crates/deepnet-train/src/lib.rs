@@ -9,6 +9,7 @@
 
 pub mod atomic;
 mod error;
+pub mod image_grid;
 pub mod metrics;
 pub mod monitor;
 pub mod plot;
@@ -18,6 +19,7 @@ pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use error::{Result, TrainError};
+pub use image_grid::{save_image_grid, GridInfo, GridOptions};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};

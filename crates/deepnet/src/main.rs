@@ -1,4 +1,5 @@
-//! The `deepnet` command line: `deepnet train | eval | predict | summary | bench | data`.
+//! The `deepnet` command line: `deepnet train | eval | predict | summary | bench | data |
+//! convert | show`.
 //! (`sample` comes with the generative models.)
 
 mod cmd;
@@ -33,6 +34,10 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Inspect a dataset: sizes, image shape, pixel statistics, class counts.
     Data(cmd::data::DataArgs),
+    /// Convert saved weights: --fully-convolutional turns Linear layers into convolutions.
+    Convert(cmd::convert::ConvertArgs),
+    /// Draw a trained CNN's first-layer filters or one image's feature maps as a PNG grid.
+    Show(cmd::show::ShowArgs),
 }
 
 /// Keeps freed buffers in the process for reuse. A training step allocates and frees the same
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
         Command::Summary(args) => cmd::summary::run(args, json),
         Command::Predict(args) => cmd::predict::run(args, json),
         Command::Data(args) => cmd::data::run(args, json),
+        Command::Convert(args) => cmd::convert::run(args, json),
+        Command::Show(args) => cmd::show::run(args, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 
 use clap::Args;
 use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
-use deepnet::models::{Activation, Mlp, MlpConfig};
+use deepnet::models::{Activation, ArchSpec, Mlp, MlpConfig};
 use deepnet::nn::{Module, ParamStore};
 use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
@@ -79,13 +79,27 @@ pub struct ModelArgs {
     /// resnet18..resnet152.
     #[arg(long, default_value = "mlp")]
     pub model: String,
+    /// A network typed as comma-separated layers instead of --model, e.g.
+    /// "conv32k3p1,relu,maxpool2,fc256,relu,fc10". Tokens: conv<C>k<K>[s<S>][p<P>] (stride 1,
+    /// padding 0 by default), relu, sigmoid, tanh, maxpool<K>[s<S>], avgpool<K>[s<S>] (stride
+    /// defaults to K), dropout<P> (P = DROP probability, as in PyTorch), bn, flatten (inserted
+    /// automatically before the first fc on feature maps), fc<N>. The last token must be
+    /// fc<number of classes>. Parameters are named layers.0.weight, layers.0.bias, ...
+    #[arg(
+        long,
+        value_name = "SPEC",
+        conflicts_with_all = ["model", "hidden", "activation", "dropout", "init"]
+    )]
+    pub arch: Option<String>,
     /// Hidden layer sizes of the MLP, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "256,128")]
     pub hidden: Vec<usize>,
     /// Hidden activation of the MLP: relu, sigmoid, tanh or leaky_relu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
-    /// Dropout probability after each hidden activation (0 = none).
+    /// MLP dropout after each hidden activation (0 = none). p is the DROP probability
+    /// (PyTorch's convention); the canon's slides write p as the KEEP probability, so their
+    /// p = 0.8 is --dropout 0.2.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
     /// Weight initialization: default (PyTorch's), kaiming (He) or xavier (Glorot).
@@ -110,29 +124,54 @@ pub struct ModelSpec {
     pub dropout: f64,
     /// weight initialization name
     pub init: String,
+    /// the `--arch` spec in canonical form, when `name` is `"arch"`
+    pub arch: Option<String>,
 }
 
 impl ModelSpec {
-    /// The spec from command-line flags.
-    pub fn from_args(a: &ModelArgs, input: Vec<usize>, classes: usize) -> Self {
-        ModelSpec {
-            name: a.model.clone(),
+    /// The spec from command-line flags. `--arch` is parsed here (and stored in its canonical
+    /// form); it may not come with a `--model` other than the default.
+    pub fn from_args(a: &ModelArgs, input: Vec<usize>, classes: usize) -> CliResult<Self> {
+        let arch = match &a.arch {
+            Some(text) => {
+                if a.model != "mlp" {
+                    return Err(format!(
+                        "--arch: cannot be combined with --model {} (the spec is the model)",
+                        a.model
+                    ));
+                }
+                let spec = ArchSpec::parse(text).map_err(|e| format!("--arch: {e}"))?;
+                Some(spec.to_string())
+            }
+            None => None,
+        };
+        Ok(ModelSpec {
+            name: if arch.is_some() {
+                "arch".into()
+            } else {
+                a.model.clone()
+            },
             input,
             classes,
             hidden: a.hidden.clone(),
             activation: a.activation.clone(),
             dropout: a.dropout,
             init: a.init.clone(),
-        }
+            arch,
+        })
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "name": self.name, "input": self.input, "classes": self.classes,
             "hidden": self.hidden, "activation": self.activation, "dropout": self.dropout,
             "init": self.init,
-        })
+        });
+        if let Some(arch) = &self.arch {
+            v["arch"] = json!(arch);
+        }
+        v
     }
 
     /// The spec back from a weights file's metadata; `source` names the file in errors.
@@ -162,8 +201,20 @@ impl ModelSpec {
                     )
                 })
         };
+        let name = field("name")?.as_str().unwrap_or_default().to_string();
+        // a spec written by train parses; one edited by hand is checked here, naming the file
+        let arch = if name == "arch" {
+            let text = field("arch")?.as_str().ok_or_else(|| {
+                format!("{}: deepnet.model.arch must be a string", source.display())
+            })?;
+            ArchSpec::parse(text)
+                .map_err(|e| format!("{}: deepnet.model.arch: {e}", source.display()))?;
+            Some(text.to_string())
+        } else {
+            None
+        };
         Ok(ModelSpec {
-            name: field("name")?.as_str().unwrap_or_default().to_string(),
+            name,
             input: usizes("input")?,
             classes: field("classes")?.as_u64().unwrap_or(0) as usize,
             hidden: usizes("hidden")?,
@@ -174,12 +225,22 @@ impl ModelSpec {
                 .and_then(|i| i.as_str())
                 .unwrap_or("default")
                 .to_string(),
+            arch,
         })
     }
 
     /// Builds the model, registering its parameters in `store`.
     pub fn build(&self, store: &ParamStore) -> CliResult<Box<dyn Module>> {
         match self.name.as_str() {
+            "arch" => {
+                let text = self.arch.as_deref().unwrap_or_default();
+                let arch = |e: deepnet::tensor::Error| format!("--arch: {e}");
+                let spec = ArchSpec::parse(text).map_err(arch)?;
+                spec.check_classes(self.classes).map_err(arch)?;
+                let net = deepnet::models::arch::build(&spec, &self.input, &store.root())
+                    .map_err(arch)?;
+                Ok(Box::new(net))
+            }
             "mlp" => {
                 let activation: Activation = self
                     .activation
@@ -299,8 +360,9 @@ mod tests {
             activation: "tanh".into(),
             dropout: 0.0,
             init: "kaiming".into(),
+            arch: None,
         };
-        let s = ModelSpec::from_args(&a, vec![1, 28, 28], 10);
+        let s = ModelSpec::from_args(&a, vec![1, 28, 28], 10).unwrap();
         let back =
             ModelSpec::from_json(&s.to_json().to_string(), Path::new("m.safetensors")).unwrap();
         assert_eq!(s, back);
@@ -320,5 +382,54 @@ mod tests {
         assert_eq!(parse_shape("3x224x224").unwrap(), vec![3, 224, 224]);
         assert!(parse_shape("3x0").is_err());
         assert!(resolve_dataset("no-such-set").is_err());
+    }
+
+    #[test]
+    fn an_arch_spec_is_stored_canonical_and_rebuilt() {
+        let a = ModelArgs {
+            model: "mlp".into(),
+            hidden: vec![256, 128],
+            activation: "relu".into(),
+            dropout: 0.0,
+            init: "default".into(),
+            arch: Some(" conv4k3p1 , relu,maxpool2s2,fc10".into()),
+        };
+        let s = ModelSpec::from_args(&a, vec![1, 8, 8], 10).unwrap();
+        assert_eq!(s.name, "arch");
+        assert_eq!(s.arch.as_deref(), Some("conv4k3p1,relu,maxpool2,fc10"));
+        let file = Path::new("m.safetensors");
+        let back = ModelSpec::from_json(&s.to_json().to_string(), file).unwrap();
+        assert_eq!(s, back);
+        let store = ParamStore::new(0);
+        back.build(&store).unwrap();
+        assert_eq!(store.num_params(), 40 + 4 * 16 * 10 + 10);
+        // the class count is checked against the last fc
+        let e = ModelSpec {
+            classes: 3,
+            ..s.clone()
+        }
+        .build(&ParamStore::new(0))
+        .err()
+        .unwrap_or_default();
+        assert!(e.starts_with("--arch: ") && e.contains("3 classes"), "{e}");
+        // a hand-edited spec in a weights file names the file and the field
+        let mut j = s.to_json();
+        j["arch"] = json!("conv4k3,rellu,fc10");
+        let e = ModelSpec::from_json(&j.to_string(), file).unwrap_err();
+        assert!(
+            e.starts_with("m.safetensors: deepnet.model.arch: token 2 \"rellu\""),
+            "{e}"
+        );
+        // --model besides --arch is an error
+        let e = ModelSpec::from_args(
+            &ModelArgs {
+                model: "lenet5".into(),
+                ..a
+            },
+            vec![1, 8, 8],
+            10,
+        )
+        .unwrap_err();
+        assert!(e.contains("--model lenet5"), "{e}");
     }
 }

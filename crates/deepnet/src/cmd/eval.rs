@@ -57,6 +57,7 @@ pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "eval", "weights": a.weights.display().to_string(),
+                   "model": trained.spec.name, "arch": trained.spec.arch,
                    "dataset": dir.display().to_string(), "split": format!("{:?}", a.split).to_lowercase(),
                    "samples": n, "accuracy": acc, "loss": loss})
         );

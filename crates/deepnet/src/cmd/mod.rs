@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod bench_train;
 pub mod common;
+pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod predict;
+pub mod show;
 pub mod summary;
 pub mod train;

@@ -24,9 +24,9 @@ const CHUNK: usize = 256;
 #[command(
     after_help = "Output: one line per image, `#INDEX  predicted CLASS  p=PROB  label LABEL`, \
 then `accuracy C/N = P%` when labels are known. With --json: a single JSON document \
-{\"command\": \"predict\", \"weights\", \"source\", \"count\", \"predictions\": \
-[{\"index\", \"class\", \"probability\", \"label\" (only when known)}], \"correct\" and \
-\"accuracy\" (null without labels)}."
+{\"command\": \"predict\", \"weights\", \"source\", \"count\", \"model\", \"arch\" \
+(the --arch spec, or null), \"predictions\": [{\"index\", \"class\", \"probability\", \
+\"label\" (only when known)}], \"correct\" and \"accuracy\" (null without labels)}."
 )]
 pub struct PredictArgs {
     /// A model.safetensors written by `deepnet train` (its metadata rebuilds the model).
@@ -222,6 +222,7 @@ pub fn run(a: PredictArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "predict", "weights": a.weights.display().to_string(),
+                   "model": trained.spec.name, "arch": trained.spec.arch,
                    "source": inputs.source.display().to_string(), "count": n,
                    "predictions": rows, "correct": correct,
                    "accuracy": correct.map(|c| c as f64 / n as f64)})

@@ -12,18 +12,29 @@ pub struct SummaryArgs {
     /// Shape of one input sample, e.g. 1x28x28.
     #[arg(long, default_value = "1x28x28")]
     pub input: String,
-    /// Number of classes (default: 1000 for the ImageNet models, 10 for mlp, lenet5, small_cnn).
+    /// Number of classes (default: 1000 for the ImageNet models, 10 for mlp, lenet5, small_cnn,
+    /// the last fc's size for --arch).
     #[arg(long)]
     pub classes: Option<usize>,
 }
 
 pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
     let input = parse_shape(&a.input)?;
-    let classes = a.classes.unwrap_or(match a.model.model.as_str() {
-        "mlp" | "lenet5" | "small_cnn" => 10,
-        _ => 1000,
-    });
-    let spec = ModelSpec::from_args(&a.model, input.clone(), classes);
+    // an --arch spec says its class count in its last fc; --classes, when given, must agree
+    let arch_classes = match &a.model.arch {
+        Some(text) => deepnet::models::ArchSpec::parse(text)
+            .map_err(|e| format!("--arch: {e}"))?
+            .num_outputs(),
+        None => None,
+    };
+    let classes = a
+        .classes
+        .or(arch_classes)
+        .unwrap_or(match a.model.model.as_str() {
+            "mlp" | "lenet5" | "small_cnn" => 10,
+            _ => 1000,
+        });
+    let spec = ModelSpec::from_args(&a.model, input.clone(), classes)?;
     let store = ParamStore::new(0);
     let model = spec.build(&store)?;
     // shapes layer by layer without running the big convolutions; errors name the layer and
@@ -47,13 +58,32 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
             .collect();
         println!(
             "{}",
-            json!({"command": "summary", "model": spec.name, "input": input, "layers": rows, "warnings": warnings,
+            json!({"command": "summary", "model": spec.name, "arch": spec.arch, "input": input, "layers": rows, "warnings": warnings,
                    "total_params": total, "trainable_params": store.num_trainable()})
         );
         return Ok(());
     }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(arch) = &spec.arch {
+        println!("arch {arch} on input {}", a.input);
+    }
+    // columns as wide as their longest entry, so long reprs (pools, convs) keep the table aligned
+    let pw = layers
+        .iter()
+        .map(|l| l.path.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    let lw = layers
+        .iter()
+        .map(|l| l.describe.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     println!(
-        "{:<12} {:<55} {:>16} {:>12}",
+        "{:<pw$} {:<lw$} {:>16} {:>12}",
         "path", "layer", "output", "params"
     );
     for l in &layers {
@@ -63,7 +93,7 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
             .collect::<Vec<_>>()
             .join("x");
         println!(
-            "{:<12} {:<55} {:>16} {:>12}",
+            "{:<pw$} {:<lw$} {:>16} {:>12}",
             l.path,
             l.describe,
             out,

@@ -199,7 +199,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         train = train.take(n);
         test = test.take(n);
     }
-    let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES);
+    let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES)?;
     let store = ParamStore::new(a.seed);
     let model = spec.build(&store)?;
     // the conv arithmetic of every layer, before any training: errors stop here, windows that
@@ -271,7 +271,10 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     if !json_out {
         eprintln!(
             "training {} ({} parameters) on {} ({} train / {} test) for {} epochs; run folder {}",
-            spec.name,
+            match &spec.arch {
+                Some(arch) => format!("--arch {arch}"),
+                None => spec.name.clone(),
+            },
             store.num_params(),
             dir.display(),
             train.len(),
@@ -292,7 +295,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     if json_out {
         println!(
             "{}",
-            json!({"command": "train", "model": spec.name, "dataset": dataset_name,
+            json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
                    "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
                    "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
