@@ -3,36 +3,14 @@
 //! dataset, and bad input gives a clear error and a non-zero exit, never a panic. Uses the MNIST
 //! shipped in `data/mnist` (Fashion-MNIST from `../shared/data` only when it is there).
 
+mod common;
+
+use common::{deepnet, json_line, stderr, temp_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn deepnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deepnet"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("the deepnet binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn json_line(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let line = out.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{}", stderr(o)))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deepnet-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 #[test]
 fn train_writes_the_run_folder_and_eval_reads_it_back() {
-    let out = temp_dir("train");
+    let out = temp_dir("cli", "train");
     let o = deepnet(&[
         "train",
         "--epochs",
@@ -127,7 +105,7 @@ fn bad_input_is_a_clear_error() {
 
 #[test]
 fn a_truncated_idx_file_is_named_in_the_error() {
-    let dir = temp_dir("truncated");
+    let dir = temp_dir("cli", "truncated");
     std::fs::create_dir_all(&dir).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
     for f in [
@@ -156,7 +134,7 @@ fn a_truncated_idx_file_is_named_in_the_error() {
 /// Trains a tiny MLP for a few hundred steps' worth of data and returns its weights file: enough
 /// for `predict` to have a real model to load, in about a second.
 fn tiny_model(name: &str) -> (PathBuf, PathBuf) {
-    let out = temp_dir(name);
+    let out = temp_dir("cli", name);
     let o = deepnet(&[
         "train",
         "--epochs",

@@ -2,36 +2,13 @@
 //! metadata and rebuilt from it by `eval` and `predict`; `summary` shows it; malformed specs
 //! name the token. Uses the MNIST shipped in `data/mnist`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn deepnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deepnet"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("the deepnet binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn json_line(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let line = out.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{}", stderr(o)))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deepnet-cli-arch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+use common::{deepnet, json_line, stderr, temp_dir};
 
 #[test]
 fn train_an_arch_then_eval_and_predict_rebuild_it_from_the_weights() {
-    let out = temp_dir("train");
+    let out = temp_dir("cli-arch", "train");
     // written with spaces and a default stride, stored in canonical form
     let o = deepnet(&[
         "train",

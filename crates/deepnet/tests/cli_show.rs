@@ -3,32 +3,10 @@
 //! (read from the PNG header), the converted file holds convolution weights, and bad layer
 //! names or a model without convolutions are clear errors.
 
+mod common;
+
+use common::{deepnet, json_line, stderr, temp_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn deepnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deepnet"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("the deepnet binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn json_line(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let line = out.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{}", stderr(o)))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deepnet-cli-show-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 /// Width and height from a PNG's IHDR chunk (bytes 16..24).
 fn png_size(path: &Path) -> (u64, u64) {
@@ -58,7 +36,7 @@ fn trained(model: &str, out: &Path) -> PathBuf {
 
 #[test]
 fn show_draws_lenet5_filters_and_feature_maps_and_names_bad_layers() {
-    let dir = temp_dir("lenet");
+    let dir = temp_dir("cli-show", "lenet");
     let w = trained("lenet5", &dir);
     let w = w.to_str().unwrap();
 
@@ -144,7 +122,7 @@ fn show_draws_lenet5_filters_and_feature_maps_and_names_bad_layers() {
 
 #[test]
 fn convert_writes_convolution_weights_and_show_refuses_an_mlp() {
-    let dir = temp_dir("convert");
+    let dir = temp_dir("cli-show", "convert");
     let w = trained("lenet5", &dir.join("lenet"));
     let fc = dir.join("fc.safetensors");
     let o = deepnet(&[

@@ -1,0 +1,35 @@
+//! What every CLI test needs: the binary run from the repository root (where `data/` is), its
+//! output read back, and a fresh scratch folder. Each test file includes it with `mod common;`.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `deepnet ARGS` from the repository root.
+pub fn deepnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deepnet"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .expect("the deepnet binary runs")
+}
+
+/// The run's standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The last line of standard output, parsed as the `--json` summary.
+pub fn json_line(o: &Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{}", stderr(o)))
+}
+
+/// An empty scratch folder for this process, named after the test file and `name`.
+pub fn temp_dir(file: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("deepnet-{file}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
