@@ -9,6 +9,9 @@ mod linear;
 mod locally_connected;
 mod norm;
 mod pool;
+mod recurrent;
+mod rnn;
+mod rnn_canon;
 mod sequential;
 #[cfg(test)]
 mod train_test;
@@ -23,6 +26,12 @@ pub use norm::{
     batch_norm, local_response_norm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LocalResponseNorm,
 };
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use recurrent::{RnnConfig, GRU, LSTM, RNN};
+pub use rnn::{GRUCell, GruForm, LSTMCell, RNNCell, RnnNonlinearity};
+pub use rnn_canon::{
+    LSTMNoForget, LSTMNoForgetCell, MGUCell, PeepholeLSTM, PeepholeLSTMCell, PeepholeOptions,
+    PeepholeVariant, MGU,
+};
 pub use sequential::Sequential;
 
 use deepnet_tensor::Error;
