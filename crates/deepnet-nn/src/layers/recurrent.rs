@@ -1,6 +1,6 @@
 //! The multi-layer recurrent sequence layers `RNN`, `LSTM` and `GRU` (`torch.nn.RNN`, `LSTM`,
 //! `GRU`), their shared [`RnnConfig`], and the sequence runner that other recurrent cells (the
-//! canon's in `rnn_canon.rs`) reuse through [`RecurrentCell`] and [`SequenceRunner`].
+//! canon's in `rnn_canon.rs`) reuse through [`RecurrentCell`], [`SequenceRunner`] and [`Stack`].
 //!
 //! Shapes (`D = 2` if bidirectional else 1, `H_out = proj_size` if it is non-zero else
 //! `hidden_size`):
@@ -161,14 +161,21 @@ pub(crate) struct SequenceRunner {
 impl SequenceRunner {
     /// A runner for `cfg` (validated by the caller), starting in training mode like PyTorch's
     /// modules. `op` names the layer in messages (`"lstm"`).
+    ///
+    /// The dropout seed is drawn whatever the dropout, so that the parameters of modules
+    /// built after this one do not depend on the setting.
     pub(crate) fn new(op: &'static str, cfg: &RnnConfig, pb: &ParamBuilder) -> SequenceRunner {
         let seed = pb.with_generator(|g| g.next_u64());
+        SequenceRunner::from_parts(op, cfg, seed, pb.path().to_string())
+    }
+
+    fn from_parts(op: &'static str, cfg: &RnnConfig, seed: u64, path: String) -> SequenceRunner {
         SequenceRunner {
             cfg: cfg.clone(),
             op,
             training: AtomicBool::new(true),
             gen: Mutex::new(Generator::new(seed)),
-            path: pb.path().to_string(),
+            path,
         }
     }
 
@@ -425,47 +432,47 @@ fn step_masks(
         .collect()
 }
 
-/// The cells of a PyTorch sequence layer and the runner that drives them.
-struct Stack {
-    runner: SequenceRunner,
-    cells: Vec<CellCore>,
+/// The cells of a sequence layer (`num_layers * D` of them, layer-major, forward before
+/// reverse) and the runner that drives them; PyTorch's layers hold [`CellCore`]s, the canon's
+/// (`rnn_canon.rs`) their own cells.
+pub(crate) struct Stack<C> {
+    pub(crate) runner: SequenceRunner,
+    pub(crate) cells: Vec<C>,
 }
 
-impl Stack {
-    fn new(
+impl<C: RecurrentCell> Stack<C> {
+    /// Validates `cfg` (`proj_size` only with `allow_proj`) and builds the cells in PyTorch's
+    /// registration order with `build(layer_input_size, key_suffix)`; errors carry `pb`'s path.
+    pub(crate) fn new(
         op: &'static str,
-        kind: CellKind,
         cfg: &RnnConfig,
         pb: &ParamBuilder,
         allow_proj: bool,
-    ) -> Result<Stack> {
-        let build = || -> Result<Stack> {
+        mut build: impl FnMut(usize, &str) -> Result<C>,
+    ) -> Result<Stack<C>> {
+        let mut build_all = || -> Result<Stack<C>> {
             cfg.validate(op, allow_proj)?;
             let mut cells = Vec::new();
             for layer in 0..cfg.num_layers {
                 for dir in 0..cfg.num_directions() {
-                    cells.push(CellCore::new(
-                        kind,
-                        pb,
-                        &RnnConfig::suffix(layer, dir),
-                        cfg.layer_input_size(layer),
-                        cfg.hidden_size,
-                        cfg.proj_size,
-                        cfg.bias,
-                    )?);
+                    let suffix = RnnConfig::suffix(layer, dir);
+                    cells.push(build(cfg.layer_input_size(layer), &suffix)?);
                 }
             }
+            // the runner draws its dropout seed from the store's generator after the cells, so
+            // that the layer's own parameters do not depend on it
             Ok(Stack {
                 runner: SequenceRunner::new(op, cfg, pb),
                 cells,
             })
         };
-        build().map_err(|e| in_module(e, pb.path()))
+        build_all().map_err(|e| in_module(e, pb.path()))
     }
 
-    fn run(
+    /// [`SequenceRunner::run`] with `cells` (the layer's own, or stand-ins in tests).
+    pub(crate) fn run(
         &self,
-        cells: &[CellCore],
+        cells: &[C],
         x: &Tensor,
         state0: &[Option<&Tensor>],
         lengths: Option<&[usize]>,
@@ -474,6 +481,28 @@ impl Stack {
         self.runner.run(&refs, x, state0, lengths)
     }
 
+    /// The cell of `layer` (the reverse direction's with `reverse`); `None` outside the stack.
+    pub(crate) fn cell(&self, layer: usize, reverse: bool) -> Option<&C> {
+        let cfg = self.runner.config();
+        let d = cfg.num_directions();
+        if layer >= cfg.num_layers || (reverse && d == 1) {
+            return None;
+        }
+        self.cells.get(layer * d + usize::from(reverse))
+    }
+
+    /// The same layer with other cells (e.g. rebound to gradient-check leaves), in evaluation
+    /// mode and with a fresh dropout generator.
+    #[cfg(test)]
+    pub(crate) fn with_cells<D>(&self, cells: Vec<D>) -> Stack<D> {
+        let r = &self.runner;
+        let runner = SequenceRunner::from_parts(r.op, &r.cfg, 0, r.path.clone());
+        runner.set_training(false);
+        Stack { runner, cells }
+    }
+}
+
+impl Stack<CellCore> {
     /// Every parameter in registration (`state_dict`) order.
     #[cfg(test)]
     fn params(&self) -> Vec<Tensor> {
@@ -493,6 +522,27 @@ impl Stack {
             })
             .collect()
     }
+
+    /// A PyTorch layer of `kind`.
+    fn of_kind(
+        op: &'static str,
+        kind: CellKind,
+        cfg: &RnnConfig,
+        pb: &ParamBuilder,
+        allow_proj: bool,
+    ) -> Result<Stack<CellCore>> {
+        Stack::new(op, cfg, pb, allow_proj, |input, suffix| {
+            CellCore::new(
+                kind,
+                pb,
+                suffix,
+                input,
+                cfg.hidden_size,
+                cfg.proj_size,
+                cfg.bias,
+            )
+        })
+    }
 }
 
 /// The multi-layer Elman network (`torch.nn.RNN`): each layer runs
@@ -506,7 +556,7 @@ impl Stack {
 /// its state alone. Keys `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`
 /// (`_reverse` for the backward direction).
 pub struct RNN {
-    stack: Stack,
+    stack: Stack<CellCore>,
 }
 
 impl RNN {
@@ -514,7 +564,7 @@ impl RNN {
     /// `±1/sqrt(hidden_size)`.
     pub fn new(cfg: &RnnConfig, pb: &ParamBuilder) -> Result<RNN> {
         let kind = CellKind::Rnn(cfg.nonlinearity);
-        Stack::new("rnn", kind, cfg, pb, false).map(|stack| RNN { stack })
+        Stack::of_kind("rnn", kind, cfg, pb, false).map(|stack| RNN { stack })
     }
 
     /// `(output, h_n)` for input `x` from `h0` (zeros when `None`), with optional per-sequence
@@ -552,14 +602,14 @@ impl RNN {
 /// its state alone. Keys `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`
 /// (`_reverse` for the backward direction).
 pub struct LSTM {
-    stack: Stack,
+    stack: Stack<CellCore>,
 }
 
 impl LSTM {
     /// A new layer registering its parameters under `pb`'s path, each uniform in
     /// `±1/sqrt(hidden_size)`.
     pub fn new(cfg: &RnnConfig, pb: &ParamBuilder) -> Result<LSTM> {
-        Stack::new("lstm", CellKind::Lstm, cfg, pb, true).map(|stack| LSTM { stack })
+        Stack::of_kind("lstm", CellKind::Lstm, cfg, pb, true).map(|stack| LSTM { stack })
     }
 
     /// `(output, (h_n, c_n))` for input `x` from `state = (h0, c0)` (zeros when `None`), with
@@ -598,7 +648,7 @@ impl LSTM {
 /// its state alone. Keys `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`
 /// (`_reverse` for the backward direction).
 pub struct GRU {
-    stack: Stack,
+    stack: Stack<CellCore>,
 }
 
 impl GRU {
@@ -606,7 +656,7 @@ impl GRU {
     /// `±1/sqrt(hidden_size)`.
     pub fn new(cfg: &RnnConfig, pb: &ParamBuilder) -> Result<GRU> {
         let kind = CellKind::Gru(cfg.gru_form.into());
-        Stack::new("gru", kind, cfg, pb, false).map(|stack| GRU { stack })
+        Stack::of_kind("gru", kind, cfg, pb, false).map(|stack| GRU { stack })
     }
 
     /// `(output, h_n)` for input `x` from `h0` (zeros when `None`), with optional per-sequence

@@ -30,7 +30,7 @@ impl Layer {
         })
     }
 
-    fn stack(&self) -> &Stack {
+    fn stack(&self) -> &Stack<CellCore> {
         match self {
             Layer::Rnn(l) => &l.stack,
             Layer::Lstm(l) => &l.stack,

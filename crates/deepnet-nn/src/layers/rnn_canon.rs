@@ -59,17 +59,20 @@
 //! `batch_first`, `(L, H_in)` unbatched) and returns the last layer's outputs `(L, N, D*H)` and
 //! the final state of every layer and direction, `(D*num_layers, N, H)` per state part, ordered
 //! as PyTorch's (`layer0 forward, layer0 reverse, layer1 forward, ...`). Parameter names are
-//! PyTorch's (`weight_ih_l0`, `bias_hh_l1_reverse`, `weight_ci_l0`). With `lengths`, steps at or
-//! past a sequence's length give zero outputs and leave its state unchanged (selected with
-//! `where`, so padding gets exactly zero gradient), which is what PyTorch computes for a packed
-//! sequence; the reverse direction then starts at each sequence's last real step.
+//! PyTorch's (`weight_ih_l0`, `bias_hh_l1_reverse`, `weight_ci_l0`). With `lengths` (each in
+//! `1..=L`), steps at or past a sequence's length give zero outputs and leave its state unchanged
+//! (selected with `where`, so padding gets exactly zero gradient), which is what PyTorch computes
+//! for a packed sequence; the reverse direction then starts at each sequence's last real step.
 //!
 //! The layers take the same [`crate::layers::RnnConfig`] as `torch.nn.LSTM`'s port
 //! (`num_layers`, `bias`, `batch_first`, `dropout` between layers in training, `bidirectional`);
 //! `proj_size` must be 0 (an error otherwise), and `nonlinearity` and `gru_form`, which belong to
-//! `RNN` and `GRU`, are ignored.
+//! `RNN` and `GRU`, are ignored. They run on that port's sequence runner (`recurrent.rs`), so the
+//! layouts, checks, error messages, masking and dropout are the same as `LSTM`'s; a cell is
+//! plugged in through its input projection and its recurrent step.
 
 use super::in_module;
+use super::recurrent::RecurrentCell;
 use crate::{functional, Init, Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 
@@ -235,12 +238,12 @@ impl GateWeights {
     }
 }
 
-/// What the sequence layers need from a cell: its weights and one batched step on a
-/// precomputed input projection.
+/// What the sequence layers need from a cell: how to build it, its weights and one batched
+/// step on a precomputed input projection (which makes it a [`RecurrentCell`]).
 trait CanonCell: Send + Sync + Sized {
-    /// the sequence layer's name (`PeepholeLSTM`)
+    /// the sequence layer's name (`PeepholeLSTM`), the `op` of its errors
     const SEQ_NAME: &'static str;
-    /// the names of the state parts (`hx`, `cx`); the first one is the output
+    /// the names of the state parts (`hx`, `cx`) in a cell's errors; the first one is the output
     const PARTS: &'static [&'static str];
     /// per-cell options (the peephole variant)
     type Opts: Copy;
@@ -256,6 +259,22 @@ trait CanonCell: Send + Sync + Sized {
     /// `xw: (N, G*H)` (the input projection with `bias_ih`), `state`: `PARTS.len()` tensors
     /// `(N, H)` -> the new state, same shapes.
     fn core(&self, xw: &Tensor, state: &[Tensor]) -> Result<Vec<Tensor>>;
+}
+
+/// The canon's cells run in `torch.nn.LSTM`'s sequence runner: the input projection of all
+/// steps at once, then [`CanonCell::core`] step by step. Every state part is `(N, H)`.
+impl<C: CanonCell> RecurrentCell for C {
+    fn state_sizes(&self) -> Vec<usize> {
+        vec![self.weights().hidden_size; C::PARTS.len()]
+    }
+
+    fn project_input(&self, x: &Tensor) -> Result<Tensor> {
+        self.weights().project_input(x)
+    }
+
+    fn step(&self, xp: &Tensor, state: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.core(xp, state)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

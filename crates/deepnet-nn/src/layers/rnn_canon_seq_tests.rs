@@ -1,28 +1,22 @@
 //! Tests of the canon's sequence layers: `state_dict` keys, shapes, the stack equal to its
 //! cells run by hand, errors, padding that does not leak, dropout, and f64 gradient checks.
 
-use super::seq::Stack;
 use super::tests::{assert_close, max_abs, Rebind};
 use super::*;
+use crate::layers::recurrent::Stack;
 use crate::layers::RnnConfig;
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
 use deepnet_tensor::DType;
-use std::sync::atomic::AtomicBool;
 
 fn stack_params<C: CanonCell + Rebind>(s: &Stack<C>) -> Vec<Tensor> {
     s.cells.iter().flat_map(|c| c.params()).collect()
 }
 
+/// The stack computing with `p` in place of its parameters, in evaluation mode.
 fn rebind_stack<C: CanonCell + Rebind>(s: &Stack<C>, p: &[Tensor]) -> Stack<C> {
     let mut it = p.iter();
-    Stack {
-        cfg: s.cfg.clone(),
-        cells: s.cells.iter().map(|c| c.rebind(&mut it)).collect(),
-        training: AtomicBool::new(false),
-        gen: std::sync::Mutex::new(deepnet_tensor::Generator::new(0)),
-        path: s.path.clone(),
-    }
+    s.with_cells(s.cells.iter().map(|c| c.rebind(&mut it)).collect())
 }
 
 fn cfg(input: usize, hidden: usize, layers: usize, bidirectional: bool) -> RnnConfig {
@@ -259,32 +253,38 @@ fn sequence_errors_name_the_layer_and_the_shapes() {
     let x = Tensor::zeros([5, 2, 6], DType::F32).unwrap();
     assert_eq!(
         err(p.forward_with_state(&x, None, None)),
-        "in module \"encoder.rnn\": PeepholeLSTM: expected input (L, N, 3) or (L, 3), got \
-         [5, 2, 6]"
+        "in module \"encoder.rnn\": PeepholeLSTM: expected an input (L, N, 3) or unbatched \
+         (L, 3), got shape [5, 2, 6]"
     );
     assert_eq!(
         m.forward_with_state(&x, None, None)
             .unwrap_err()
             .to_string(),
-        "in module \"encoder.mgu\": MGU: expected input (N, L, 3) or (L, 3), got [5, 2, 6]"
+        "in module \"encoder.mgu\": MGU: expected an input (N, L, 3) or unbatched (L, 3), got \
+         shape [5, 2, 6]"
     );
     let x = Tensor::zeros([5, 2, 3], DType::F32).unwrap();
     let h = Tensor::zeros([4, 2, 4], DType::F32).unwrap();
     let c = Tensor::zeros([2, 2, 4], DType::F32).unwrap();
     assert_eq!(
         err(p.forward_with_state(&x, Some((&h, &c)), None)),
-        "in module \"encoder.rnn\": PeepholeLSTM: expected cx of shape [4, 2, 4] for input \
-         [5, 2, 3], got [2, 2, 4]"
+        "in module \"encoder.rnn\": PeepholeLSTM: c0 must be (D*num_layers, N, hidden_size) = \
+         [4, 2, 4] for input [5, 2, 3], got [2, 2, 4]"
     );
     assert_eq!(
         err(p.forward_with_state(&x, None, Some(&[5, 5, 5]))),
-        "in module \"encoder.rnn\": PeepholeLSTM: got 3 lengths for a batch of 2 sequences"
+        "in module \"encoder.rnn\": PeepholeLSTM: lengths has 3 entries for a batch of 2 \
+         sequences"
     );
     assert_eq!(
         err(p.forward_with_state(&x, None, Some(&[6, 5]))),
-        "in module \"encoder.rnn\": PeepholeLSTM: length 6 is longer than the input's 5 steps \
-         (lengths [6, 5])"
+        "in module \"encoder.rnn\": PeepholeLSTM: lengths[0] = 6 is not in 1..=5 (the sequence \
+         length L)"
     );
+    // as for a packed sequence in PyTorch, every sequence has at least one step
+    assert!(err(p.forward_with_state(&x, None, Some(&[5, 0]))).contains("lengths[1] = 0"));
+    let empty = Tensor::zeros([0, 2, 3], DType::F32).unwrap();
+    assert!(err(p.forward_with_state(&empty, None, None)).contains("empty input [0, 2, 3]"));
     let bad = |c: RnnConfig| {
         LSTMNoForget::new(&c, &pb.push("bad"))
             .err()
@@ -293,7 +293,8 @@ fn sequence_errors_name_the_layer_and_the_shapes() {
     };
     assert_eq!(
         bad(cfg(3, 4, 0, false)),
-        "in module \"encoder.bad\": LSTMNoForget: num_layers must be at least 1"
+        "in module \"encoder.bad\": LSTMNoForget: input_size, hidden_size and num_layers must \
+         be at least 1, got 3, 4 and 0"
     );
     let e = bad(RnnConfig {
         dropout: 1.0,
@@ -309,12 +310,11 @@ fn sequence_errors_name_the_layer_and_the_shapes() {
     });
     assert_eq!(
         e,
-        "in module \"encoder.bad\": LSTMNoForget: proj_size = 2 is not supported (only LSTM \
-         projects its output)"
+        "in module \"encoder.bad\": LSTMNoForget: proj_size = 2 is only supported by LSTM"
     );
     let e = bad(cfg(3, 0, 1, false));
     assert!(
-        e.contains("LSTMNoForgetCell: input_size and hidden_size"),
+        e.contains("LSTMNoForget: input_size, hidden_size and num_layers must be at least 1"),
         "{e}"
     );
 }
@@ -465,6 +465,23 @@ fn gradcheck_every_sequence_layer_with_lengths() {
         &inputs,
     )
     .unwrap();
+}
+
+/// The layer draws its dropout seed whatever the dropout, as PyTorch's layers do (through
+/// the shared runner), so the dropout setting does not shift the parameters built after it.
+#[test]
+fn dropout_setting_does_not_change_later_initialization() {
+    let later = |dropout: f64| {
+        let store = ParamStore::new(4);
+        let c = RnnConfig {
+            dropout,
+            ..cfg(3, 2, 2, false)
+        };
+        MGU::new(&c, &store.root().push("m")).unwrap();
+        LSTMNoForget::new(&cfg(3, 2, 1, false), &store.root().push("a")).unwrap();
+        store.get("a.weight_ih_l0").unwrap().to_vec_f64()
+    };
+    assert_eq!(later(0.0), later(0.5));
 }
 
 #[test]
