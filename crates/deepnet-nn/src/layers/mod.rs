@@ -5,6 +5,7 @@
 mod activation;
 mod conv;
 mod dropout;
+mod embedding;
 mod linear;
 mod locally_connected;
 mod norm;
@@ -20,6 +21,7 @@ pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, So
 pub use conv::{conv_arithmetic, Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
 pub use dropout::Dropout2d;
+pub use embedding::Embedding;
 pub use linear::Linear;
 pub use locally_connected::LocallyConnected2d;
 pub use norm::{
