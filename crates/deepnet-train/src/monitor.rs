@@ -8,15 +8,52 @@
 
 use crate::plot::Plot;
 use deepnet_tensor::{no_grad, Error, GradStore, Tensor};
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
-/// The layer (module path) a parameter belongs to.
-pub fn layer_of(param: &str) -> &str {
-    param
+/// The layer (module path) a parameter belongs to. Recurrent layers (`torch.nn.LSTM` keys such
+/// as `rnn.weight_ih_l1_reverse`) hold one stack per depth and direction; each is its own layer,
+/// named by the module path and the key's suffix (`rnn.l1_reverse`), so the monitor compares the
+/// depths of a stacked RNN as it compares the layers of an MLP. A cell's parameters
+/// (`cell.weight_ih`, `cell.bias_hh`) form the cell's layer.
+pub fn layer_of(param: &str) -> Cow<'_, str> {
+    if let Some(l) = param
         .strip_suffix(".weight")
         .or_else(|| param.strip_suffix(".bias"))
-        .unwrap_or(param)
+    {
+        return Cow::Borrowed(l);
+    }
+    let (module, name) = param.rsplit_once('.').unwrap_or(("", param));
+    // a recurrent cell's parameters (`cell.weight_ih`, `cell.weight_cf`) form one layer
+    const CELL: [&str; 8] = [
+        "weight_ih",
+        "weight_hh",
+        "bias_ih",
+        "bias_hh",
+        "weight_hr",
+        "weight_ci",
+        "weight_cf",
+        "weight_co",
+    ];
+    match recurrent_suffix(name) {
+        Some(suffix) if module.is_empty() => Cow::Owned(suffix.to_string()),
+        Some(suffix) => Cow::Owned(format!("{module}.{suffix}")),
+        None if !module.is_empty() && CELL.contains(&name) => Cow::Borrowed(module),
+        None => Cow::Borrowed(param),
+    }
+}
+
+/// `l1_reverse` for a recurrent parameter name `weight_ih_l1_reverse` (any `weight_*`/`bias_*`
+/// with a `_l<depth>[_reverse]` suffix), else `None`.
+fn recurrent_suffix(name: &str) -> Option<&str> {
+    if !(name.starts_with("weight_") || name.starts_with("bias_")) {
+        return None;
+    }
+    let i = name.rfind("_l")?;
+    let suffix = &name[i + 1..];
+    let depth = suffix[1..].strip_suffix("_reverse").unwrap_or(&suffix[1..]);
+    (!depth.is_empty() && depth.bytes().all(|b| b.is_ascii_digit())).then_some(suffix)
 }
 
 /// A gradient-health warning (printed by the trainer, never fatal).
@@ -141,7 +178,7 @@ impl GradientMonitor {
             let Some(g) = grads.get(p) else { continue };
             let layer = layer_of(name);
             let (gn, wn) = (l2(g)?, l2(p)?);
-            match layers.iter_mut().find(|(l, _, _)| l == layer) {
+            match layers.iter_mut().find(|(l, _, _)| *l == layer) {
                 Some(e) => {
                     e.1 += gn * gn;
                     e.2 += wn * wn;
@@ -399,5 +436,17 @@ mod tests {
         assert_eq!(layer_of("fc.bias"), "fc");
         assert_eq!(layer_of("cls_token"), "cls_token");
         assert_eq!(layer_of("bn.weight_extra"), "bn.weight_extra");
+        // recurrent stacks: one layer per depth and direction
+        assert_eq!(layer_of("rnn.weight_ih_l0"), "rnn.l0");
+        assert_eq!(layer_of("rnn.bias_hh_l0"), "rnn.l0");
+        assert_eq!(
+            layer_of("encoder.lstm.weight_hr_l1_reverse"),
+            "encoder.lstm.l1_reverse"
+        );
+        assert_eq!(layer_of("weight_ci_l2"), "l2");
+        assert_eq!(layer_of("cell.weight_ih"), "cell");
+        assert_eq!(layer_of("cell.weight_cf"), "cell");
+        assert_eq!(layer_of("rnn.weight_ih_lx"), "rnn.weight_ih_lx");
+        assert_eq!(layer_of("rnn.weight_ih_l"), "rnn.weight_ih_l");
     }
 }
