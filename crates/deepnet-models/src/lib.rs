@@ -14,6 +14,7 @@
 //! | `vgg11` ... `vgg19_bn` | [`Vgg`] | 3x224x224 | 132,863,336 ... 143,678,248 |
 //! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
 //! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
+//! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
 //!
 //! [`check_input`] checks, before training, that an input shape flows through a model and
 //! reports windows that do not tile their inputs, with the arithmetic.
@@ -27,7 +28,9 @@ pub mod googlenet;
 mod head;
 pub mod lenet;
 pub mod mlp;
+pub mod recurrent;
 pub mod resnet;
+pub mod seq2seq;
 pub mod shape_check;
 pub mod small_cnn;
 pub mod vgg;
@@ -38,7 +41,9 @@ pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyCon
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
+pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
+pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
 pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 pub use vgg::{Vgg, VggConfig, VggDepth};
@@ -68,6 +73,23 @@ pub const CONV_MODELS: &[&str] = &[
     "resnet101",
     "resnet152",
 ];
+
+/// The recurrent sequence classifiers by registry name, for `--model` (see [`recurrent`]).
+pub const RECURRENT_MODELS: &[&str] = &["lstm", "gru", "rnn"];
+
+/// Builds a recurrent classifier by registry name (one of [`RECURRENT_MODELS`]) with the default
+/// sizes (one layer, hidden size 128) for one sample of shape `input` (`[C, H, W]`, read as `H`
+/// rows of `C*W` features, or `[L, F]`) and `num_classes` outputs, under `pb`.
+pub fn build_recurrent_model(
+    name: &str,
+    input: &[usize],
+    num_classes: usize,
+    pb: &ParamBuilder,
+) -> Result<Box<dyn deepnet_nn::Module>> {
+    let kind: RecurrentKind = name.parse()?;
+    let cfg = RecurrentClassifierConfig::for_input(kind, input, num_classes)?;
+    Ok(Box::new(RecurrentClassifier::new(&cfg, pb)?))
+}
 
 /// A square `k x k` convolution with stride `s` and padding `p` under `pb`.
 pub(crate) fn conv(

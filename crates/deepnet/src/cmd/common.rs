@@ -76,7 +76,7 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
-    /// resnet18..resnet152.
+    /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -258,6 +258,15 @@ impl ModelSpec {
                     init: self.init.parse().map_err(|e| format!("--init: {e}"))?,
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
+            }
+            rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
+                deepnet::models::build_recurrent_model(
+                    rec,
+                    &self.input,
+                    self.classes,
+                    &store.root(),
+                )
+                .map_err(|e| format!("--model: {e}"))
             }
             other => {
                 deepnet::models::build_conv_model(other, &self.input, self.classes, &store.root())

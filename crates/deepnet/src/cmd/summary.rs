@@ -13,7 +13,7 @@ pub struct SummaryArgs {
     #[arg(long, default_value = "1x28x28")]
     pub input: String,
     /// Number of classes (default: 1000 for the ImageNet models, 10 for mlp, lenet5, small_cnn,
-    /// the last fc's size for --arch).
+    /// lstm, gru, rnn, the last fc's size for --arch).
     #[arg(long)]
     pub classes: Option<usize>,
 }
@@ -31,7 +31,7 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
         .classes
         .or(arch_classes)
         .unwrap_or(match a.model.model.as_str() {
-            "mlp" | "lenet5" | "small_cnn" => 10,
+            "mlp" | "lenet5" | "small_cnn" | "lstm" | "gru" | "rnn" => 10,
             _ => 1000,
         });
     let spec = ModelSpec::from_args(&a.model, input.clone(), classes)?;

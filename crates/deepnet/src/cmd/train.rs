@@ -63,8 +63,9 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
-    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
-    pub optimizer: OptimizerName,
+    /// Optimizer (default: sgd; adam for lstm, gru and rnn).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerName>,
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
@@ -84,7 +85,7 @@ pub struct TrainArgs {
     /// Max-norm constraint on each neuron's incoming weight vector.
     #[arg(long)]
     pub max_norm: Option<f64>,
-    /// Clip the global gradient norm.
+    /// Clip the global gradient norm (default: off; 1.0 for lstm, gru and rnn; 0 turns it off).
     #[arg(long)]
     pub clip_norm: Option<f64>,
     /// Clip each gradient element to [-v, v].
@@ -104,6 +105,32 @@ pub struct TrainArgs {
     pub limit: Option<usize>,
 }
 
+impl TrainArgs {
+    /// Whether `--model` is a recurrent network: those train with their own defaults (Adam at
+    /// 1e-3, gradient norm clipped to 1.0), the usual recipe for LSTMs, whose gradients through
+    /// many steps occasionally explode; any flag given still wins.
+    fn recurrent(&self) -> bool {
+        self.model.arch.is_none()
+            && deepnet::models::RECURRENT_MODELS.contains(&self.model.model.as_str())
+    }
+
+    /// `--optimizer`, or the model's default.
+    fn optimizer_name(&self) -> OptimizerName {
+        self.optimizer.unwrap_or(if self.recurrent() {
+            OptimizerName::Adam
+        } else {
+            OptimizerName::Sgd
+        })
+    }
+
+    /// `--clip-norm`, or the model's default; 0 is off.
+    fn clip_norm(&self) -> Option<f64> {
+        self.clip_norm
+            .or(self.recurrent().then_some(1.0))
+            .filter(|&v| v != 0.0)
+    }
+}
+
 fn positive(name: &str, v: f64) -> CliResult<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
@@ -113,14 +140,14 @@ fn positive(name: &str, v: f64) -> CliResult<()> {
 }
 
 fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
-    let lr = a.lr.unwrap_or(match a.optimizer {
+    let lr = a.lr.unwrap_or(match a.optimizer_name() {
         OptimizerName::Sgd => 0.05,
         OptimizerName::Adagrad => 0.01,
         _ => 1e-3,
     });
     positive("lr", lr)?;
     let wd = a.weight_decay;
-    let opt: Box<dyn Optimizer> = match a.optimizer {
+    let opt: Box<dyn Optimizer> = match a.optimizer_name() {
         OptimizerName::Sgd => Box::new(
             Sgd::new(SgdConfig {
                 lr,
@@ -180,7 +207,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     }
     for (name, v) in [
         ("max-norm", a.max_norm),
-        ("clip-norm", a.clip_norm),
+        ("clip-norm", a.clip_norm()),
         ("clip-value", a.clip_value),
     ] {
         if let Some(v) = v {
@@ -239,10 +266,10 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     });
     let config_json = json!({
         "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
-        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer).to_lowercase(),
+        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
         "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
-        "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm,
+        "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
     });
@@ -255,7 +282,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         l1: a.l1,
         l2: a.l2,
         max_norm: a.max_norm,
-        clip_norm: a.clip_norm,
+        clip_norm: a.clip_norm(),
         clip_value: a.clip_value,
         monitor_every: a.monitor_every,
         quiet: json_out,
