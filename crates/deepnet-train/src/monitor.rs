@@ -313,6 +313,75 @@ pub fn check_finite(
     Ok(())
 }
 
+/// The L2 norm of `grad`'s slice at each index of dimension `time_dim`: for the gradient of a
+/// loss with respect to a sequence input `(L, N, F)` and `time_dim = 0`, the `L` norms
+/// `||dL/dx_t||` (over the batch and the features), in step order. Computed in f64 from the
+/// host copy, so the result does not depend on the number of threads. A zero-sized time
+/// dimension gives no norms; a slice with no elements has norm 0.
+///
+/// Plotted on a log scale against `t` ([`write_time_step_plot`]), these show how far back in a
+/// sequence the loss still reaches: for an Elman RNN they fall roughly exponentially with the
+/// distance from the step the loss reads (the vanishing gradient through time).
+pub fn time_step_grad_norms(grad: &Tensor, time_dim: usize) -> deepnet_tensor::Result<Vec<f64>> {
+    let dims = grad.dims();
+    if time_dim >= dims.len() {
+        return Err(Error::DimOutOfRange {
+            op: "time_step_grad_norms",
+            dim: time_dim as isize,
+            rank: dims.len(),
+            shape: grad.shape().clone(),
+        });
+    }
+    let steps = dims[time_dim];
+    let outer: usize = dims[..time_dim].iter().product();
+    let inner: usize = dims[time_dim + 1..].iter().product();
+    let mut sq = vec![0.0f64; steps];
+    if grad.numel() > 0 {
+        let v = grad.to_vec_f64();
+        for o in 0..outer {
+            for (t, s) in sq.iter_mut().enumerate() {
+                let start = (o * steps + t) * inner;
+                *s += v[start..start + inner].iter().map(|x| x * x).sum::<f64>();
+            }
+        }
+    }
+    Ok(sq.into_iter().map(f64::sqrt).collect())
+}
+
+/// Writes per-time-step gradient norms (from [`time_step_grad_norms`]) as one line per
+/// `(name, norms)` series, x = time step (`norms[t]` at `t`), log-scale y, to the PNG `path`,
+/// atomically. Zero norms (and non-finite ones) are left out, as on any log-scale plot.
+pub fn write_time_step_plot(
+    path: impl AsRef<Path>,
+    series: &[(&str, Vec<f64>)],
+) -> crate::Result<()> {
+    write_time_step_plot_titled(path, "gradient L2 norm per time step", series)
+}
+
+/// [`write_time_step_plot`] with a title of the caller's choosing.
+pub fn write_time_step_plot_titled(
+    path: impl AsRef<Path>,
+    title: &str,
+    series: &[(&str, Vec<f64>)],
+) -> crate::Result<()> {
+    let points: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, norms)| {
+            let pts = norms
+                .iter()
+                .enumerate()
+                .map(|(t, &n)| (t as f64, n))
+                .collect();
+            (*name, pts)
+        })
+        .collect();
+    Plot::new(title)
+        .x_label("time step t")
+        .y_label("||dL/dx_t||")
+        .log_y(true)
+        .draw(path, &points)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,5 +517,70 @@ mod tests {
         assert_eq!(layer_of("cell.weight_cf"), "cell");
         assert_eq!(layer_of("rnn.weight_ih_lx"), "rnn.weight_ih_lx");
         assert_eq!(layer_of("rnn.weight_ih_l"), "rnn.weight_ih_l");
+    }
+
+    #[test]
+    fn time_step_norms_of_a_sequence_gradient() {
+        // (L, N, F) = (3, 2, 2): step t holds the values t+1 in batch 0 and 2(t+1) in batch 1,
+        // so ||g_t|| = sqrt(2 (t+1)^2 + 2 (2(t+1))^2) = (t+1) sqrt(10)
+        let mut v = Vec::new();
+        for t in 0..3 {
+            let a = (t + 1) as f32;
+            v.extend([a, a, 2.0 * a, 2.0 * a]);
+        }
+        let g = Tensor::from_vec(v, vec![3, 2, 2]).unwrap();
+        let n = time_step_grad_norms(&g, 0).unwrap();
+        assert_eq!(n.len(), 3);
+        for (t, x) in n.iter().enumerate() {
+            assert!((x - (t + 1) as f64 * 10f64.sqrt()).abs() < 1e-9, "{n:?}");
+        }
+        // batch-first (N, L, F) = (2, 3, 2), time in dim 1: the same norms
+        let bf = g.transpose(0, 1).unwrap();
+        let m = time_step_grad_norms(&bf, 1).unwrap();
+        for (a, b) in n.iter().zip(&m) {
+            assert!((a - b).abs() < 1e-9, "{n:?} vs {m:?}");
+        }
+        // the last dim as the time dim (no features after it): norms of columns
+        let col = time_step_grad_norms(&g, 2).unwrap();
+        let expect = (1..=3).map(|a| (a * a) as f64 * 5.0).sum::<f64>().sqrt();
+        assert_eq!(col.len(), 2);
+        assert!(col.iter().all(|c| (c - expect).abs() < 1e-9), "{col:?}");
+        // empty: a zero-length time dim gives no norms, an empty batch gives zeros
+        let e = Tensor::from_vec(Vec::<f32>::new(), vec![0, 2, 2]).unwrap();
+        assert!(time_step_grad_norms(&e, 0).unwrap().is_empty());
+        let e = Tensor::from_vec(Vec::<f32>::new(), vec![4, 0, 2]).unwrap();
+        assert_eq!(time_step_grad_norms(&e, 0).unwrap(), vec![0.0; 4]);
+        // a time dim past the rank is an error naming the op and the shape
+        let err = time_step_grad_norms(&g, 3).unwrap_err().to_string();
+        assert!(
+            err.contains("time_step_grad_norms") && err.contains("rank 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn time_step_plot_is_a_png() {
+        let d = temp_dir("time-steps");
+        let p = d.join("time.png");
+        // a zero norm (vanished to underflow) is skipped on the log axis, not an error
+        let rnn: Vec<f64> = (0..50).map(|t| 0.8f64.powi(49 - t)).collect();
+        let mut lstm = vec![0.5; 50];
+        lstm[0] = 0.0;
+        write_time_step_plot(&p, &[("rnn", rnn), ("lstm", lstm)]).unwrap();
+        let png = std::fs::read(&p).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+        // written atomically: nothing but the PNG is left in the folder
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("time.png")]);
+        // into a missing folder: an error naming the file
+        let bad = d.join("missing").join("t.png");
+        let err = write_time_step_plot(&bad, &[("x", vec![1.0])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.png"), "{err}");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
