@@ -20,6 +20,7 @@
 //! | indexing | `index_select`, `gather`, `scatter_add` |
 //! | convolution (fused) | `conv2d`, `conv2d_backward`, `unfold2d`, `fold2d` |
 //! | pooling (fused) | `max_pool2d`, `max_pool2d_backward`, `avg_pool2d`, `avg_pool2d_backward`, `adaptive_avg_pool2d`, `adaptive_avg_pool2d_backward` |
+//! | recurrent cells (fused) | `lstm_cell`, `lstm_cell_backward`, `gru_cell`, `gru_cell_backward` |
 //!
 //! Every operand comes with its [`Layout`] (shape, strides, offset): a backend must accept any
 //! view (transposed, broadcast with zero strides, offset, empty) and return new contiguous data
@@ -165,4 +166,33 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
     fn adaptive_avg_pool2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
     /// The input gradient of adaptive average pooling from the output gradient `self`.
     fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self>;
+
+    /// One LSTM step's elementwise part: `self: (N, 4H)` the gate pre-activations i, f, g, o
+    /// (PyTorch's order: `x W_ih^T + b_ih + h W_hh^T + b_hh`), `c_prev: (N, H)`, both of one
+    /// float dtype. Returns `[h' | c']` as one `(N, 2H)` tensor, with `c' = σ(f) c_prev +
+    /// σ(i) tanh(g)` and `h' = σ(o) tanh(c')`.
+    fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self>;
+    /// The gradients of [`BackendStorage::lstm_cell`] with respect to the gates `(N, 4H)` and
+    /// `c_prev` `(N, H)`, given the gradient `gy: (N, 2H)` of `[h' | c']` and the forward's
+    /// operands (a backend recomputes the activations; it need not keep them).
+    fn lstm_cell_backward(
+        &self,
+        l: &Layout,
+        c_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)>;
+    /// One GRU step in PyTorch's form: `self = x W_ih^T + b_ih` and `gh = h W_hh^T + b_hh`, both
+    /// `(N, 3H)` with gates r, z, n, and `h_prev: (N, H)`, all of one float dtype. Returns
+    /// `h' = (1 - z) n + z h_prev: (N, H)` with `r = σ(gi_r + gh_r)`, `z = σ(gi_z + gh_z)`,
+    /// `n = tanh(gi_n + r gh_n)`.
+    fn gru_cell(&self, l: &Layout, gh: (&Self, &Layout), h_prev: (&Self, &Layout)) -> Result<Self>;
+    /// The gradients of [`BackendStorage::gru_cell`] given `gy: (N, H)`: `[d gi | d gh]` as one
+    /// `(N, 6H)` tensor (row `k` holds row `k` of each), and `d h_prev: (N, H)`.
+    fn gru_cell_backward(
+        &self,
+        l: &Layout,
+        gh: (&Self, &Layout),
+        h_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)>;
 }

@@ -326,4 +326,58 @@ impl Storage {
     pub(crate) fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Storage> {
         Ok(on_device!(self, s => s.adaptive_avg_pool2d_backward(l, g)?))
     }
+
+    /// The fused LSTM step: `[h' | c']` `(N, 2H)` from the gates and `c_prev`.
+    pub(crate) fn lstm_cell(&self, l: &Layout, c_prev: (&Storage, &Layout)) -> Result<Storage> {
+        Ok(on_same!("lstm_cell", [self, c_prev.0], [g, c] => g.lstm_cell(l, (c, c_prev.1))?))
+    }
+    /// The gradients of the gates and of `c_prev` from the gradient of `[h' | c']`.
+    pub(crate) fn lstm_cell_backward(
+        &self,
+        l: &Layout,
+        c_prev: (&Storage, &Layout),
+        gy: (&Storage, &Layout),
+    ) -> Result<(Storage, Storage)> {
+        Ok(match same("lstm_cell_backward", [self, c_prev.0, gy.0])? {
+            Same::Cpu([g, c, d]) => {
+                let (a, b) = g.lstm_cell_backward(l, (c, c_prev.1), (d, gy.1))?;
+                (Storage::Cpu(a), Storage::Cpu(b))
+            }
+            Same::Reference([g, c, d]) => {
+                let (a, b) = g.lstm_cell_backward(l, (c, c_prev.1), (d, gy.1))?;
+                (Storage::Reference(a), Storage::Reference(b))
+            }
+        })
+    }
+    /// The fused GRU step (PyTorch's form): `h'` `(N, H)`.
+    pub(crate) fn gru_cell(
+        &self,
+        l: &Layout,
+        gh: (&Storage, &Layout),
+        h_prev: (&Storage, &Layout),
+    ) -> Result<Storage> {
+        Ok(on_same!("gru_cell", [self, gh.0, h_prev.0], [a, b, h] =>
+            a.gru_cell(l, (b, gh.1), (h, h_prev.1))?))
+    }
+    /// `[d gi | d gh]` `(N, 6H)` and `d h_prev` from the gradient of `h'`.
+    pub(crate) fn gru_cell_backward(
+        &self,
+        l: &Layout,
+        gh: (&Storage, &Layout),
+        h_prev: (&Storage, &Layout),
+        gy: (&Storage, &Layout),
+    ) -> Result<(Storage, Storage)> {
+        Ok(
+            match same("gru_cell_backward", [self, gh.0, h_prev.0, gy.0])? {
+                Same::Cpu([a, b, h, d]) => {
+                    let (x, y) = a.gru_cell_backward(l, (b, gh.1), (h, h_prev.1), (d, gy.1))?;
+                    (Storage::Cpu(x), Storage::Cpu(y))
+                }
+                Same::Reference([a, b, h, d]) => {
+                    let (x, y) = a.gru_cell_backward(l, (b, gh.1), (h, h_prev.1), (d, gy.1))?;
+                    (Storage::Reference(x), Storage::Reference(y))
+                }
+            },
+        )
+    }
 }

@@ -28,6 +28,8 @@ mod rows_index;
 mod rows_nn;
 #[path = "differential/rows_reduce.rs"]
 mod rows_reduce;
+#[path = "differential/rows_rnn.rs"]
+mod rows_rnn;
 
 use deepnet_tensor::{DType, Device, Error, Layout, Result, Tensor};
 use harness::check;
@@ -85,6 +87,11 @@ fn matmul_conv_pool() {
 }
 
 #[test]
+fn recurrent_cells() {
+    run("recurrent", rows_rnn::recurrent());
+}
+
+#[test]
 fn inplace_and_constructors() {
     let mut rows = rows_index::inplace();
     rows.extend(rows_index::creation());
@@ -97,13 +104,14 @@ fn all_rows() -> Vec<Row> {
     v.extend(rows_reduce::movement());
     v.extend(rows_index::indexing());
     v.extend(rows_nn::linalg_nn());
+    v.extend(rows_rnn::recurrent());
     v.extend(rows_index::inplace());
     v.extend(rows_index::creation());
     v
 }
 
 /// The files whose `pub fn`s are ops: each must have a row (or a reason in [`NOT_OPS`]).
-const SOURCES: [(&str, &str); 14] = [
+const SOURCES: [(&str, &str); 15] = [
     ("binary", include_str!("../src/ops/binary.rs")),
     ("cast", include_str!("../src/ops/cast.rs")),
     ("cmp", include_str!("../src/ops/cmp.rs")),
@@ -115,6 +123,7 @@ const SOURCES: [(&str, &str); 14] = [
     ("movement", include_str!("../src/ops/movement.rs")),
     ("pool", include_str!("../src/ops/pool.rs")),
     ("reduce", include_str!("../src/ops/reduce.rs")),
+    ("rnn", include_str!("../src/ops/rnn.rs")),
     ("stats", include_str!("../src/ops/stats.rs")),
     ("unary", include_str!("../src/ops/unary.rs")),
     ("../creation", include_str!("../src/creation.rs")),

@@ -3,7 +3,7 @@
 //! take contiguous slices. Views that are not contiguous are copied once here; contiguous ones
 //! (whatever their offset) are borrowed.
 
-use super::{conv, index, pool, CpuStorage};
+use super::{conv, index, pool, rnn, CpuStorage};
 use crate::backend::BackendStorage;
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
 use crate::{DType, Device, Element, Error, HostData, Layout, Result};
@@ -261,4 +261,63 @@ impl BackendStorage for CpuStorage {
             Ok(T::into_host(pool::adaptive_avg_pool_backward(g, &gy)))
         })
     }
+
+    fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self> {
+        const OP: &str = "lstm_cell";
+        on_float!(OP, self, T => {
+            let (n, h) = rows_cols(c_prev.1);
+            let (g, c) = (view::<T>(OP, self, l)?, view::<T>(OP, c_prev.0, c_prev.1)?);
+            Ok(T::into_host(rnn::lstm_cell(&g, &c, n, h)))
+        })
+    }
+    fn lstm_cell_backward(
+        &self,
+        l: &Layout,
+        c_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)> {
+        const OP: &str = "lstm_cell_backward";
+        on_float!(OP, self, T => {
+            let (n, h) = rows_cols(c_prev.1);
+            let g = view::<T>(OP, self, l)?;
+            let c = view::<T>(OP, c_prev.0, c_prev.1)?;
+            let dy = view::<T>(OP, gy.0, gy.1)?;
+            let (dg, dc) = rnn::lstm_cell_backward(&g, &c, &dy, n, h);
+            Ok((T::into_host(dg), T::into_host(dc)))
+        })
+    }
+    fn gru_cell(&self, l: &Layout, gh: (&Self, &Layout), h_prev: (&Self, &Layout)) -> Result<Self> {
+        const OP: &str = "gru_cell";
+        on_float!(OP, self, T => {
+            let (n, h) = rows_cols(h_prev.1);
+            let gi = view::<T>(OP, self, l)?;
+            let ghv = view::<T>(OP, gh.0, gh.1)?;
+            let hp = view::<T>(OP, h_prev.0, h_prev.1)?;
+            Ok(T::into_host(rnn::gru_cell(&gi, &ghv, &hp, n, h)))
+        })
+    }
+    fn gru_cell_backward(
+        &self,
+        l: &Layout,
+        gh: (&Self, &Layout),
+        h_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)> {
+        const OP: &str = "gru_cell_backward";
+        on_float!(OP, self, T => {
+            let (n, h) = rows_cols(h_prev.1);
+            let gi = view::<T>(OP, self, l)?;
+            let ghv = view::<T>(OP, gh.0, gh.1)?;
+            let hp = view::<T>(OP, h_prev.0, h_prev.1)?;
+            let dy = view::<T>(OP, gy.0, gy.1)?;
+            let (dg, dh) = rnn::gru_cell_backward(&gi, &ghv, &hp, &dy, n, h);
+            Ok((T::into_host(dg), T::into_host(dh)))
+        })
+    }
+}
+
+/// `(N, H)` of a recurrent state's layout (the front end has checked that it is 2-d).
+fn rows_cols(l: &Layout) -> (usize, usize) {
+    let d = l.dims();
+    (d[0], d[1])
 }

@@ -19,6 +19,7 @@ pub(crate) mod matmul;
 pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
+pub(crate) mod rnn;
 pub(crate) mod strided;
 pub(crate) mod vexp;
 

@@ -11,5 +11,6 @@ mod matmul;
 mod movement;
 mod pool;
 mod reduce;
+mod rnn;
 mod stats;
 mod unary;

@@ -20,6 +20,7 @@ mod elementwise;
 mod index;
 mod pool;
 mod reduce;
+mod rnn;
 
 use crate::backend::BackendStorage;
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
@@ -245,6 +246,30 @@ impl BackendStorage for RefStorage {
     }
     fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self> {
         pool::adaptive_avg_pool2d_backward((self, l), g)
+    }
+
+    fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self> {
+        rnn::lstm_cell((self, l), c_prev)
+    }
+    fn lstm_cell_backward(
+        &self,
+        l: &Layout,
+        c_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)> {
+        rnn::lstm_cell_backward((self, l), c_prev, gy)
+    }
+    fn gru_cell(&self, l: &Layout, gh: (&Self, &Layout), h_prev: (&Self, &Layout)) -> Result<Self> {
+        rnn::gru_cell((self, l), gh, h_prev)
+    }
+    fn gru_cell_backward(
+        &self,
+        l: &Layout,
+        gh: (&Self, &Layout),
+        h_prev: (&Self, &Layout),
+        gy: (&Self, &Layout),
+    ) -> Result<(Self, Self)> {
+        rnn::gru_cell_backward((self, l), gh, h_prev, gy)
     }
 }
 

@@ -53,6 +53,25 @@ pub enum Workload {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// Training steps of a one-layer LSTM (hidden 128) over 28 steps of 28 features with a
+    /// linear head on the last state, on one fixed batch.
+    LstmTrain {
+        /// batch size
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// seconds of timed steps
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// The same with a one-layer GRU (PyTorch's form, hidden 128).
+    GruTrain {
+        /// batch size
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// seconds of timed steps
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Training steps of the MLP 784-256-128-10 on one fixed batch.
     MlpTrain {
         /// batch size
@@ -78,15 +97,25 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
             let r = super::bench_train::conv_train("small_cnn", &[3, 32, 32], batch, seconds)?;
             return report_train("cifar-train", "small CNN on 3x32x32", batch, &r, json);
         }
+        Workload::LstmTrain { batch, seconds } => {
+            let r = super::bench_train::recurrent_train("lstm", batch, seconds)?;
+            return report_train("lstm-train", "LSTM 28x28 -> 128 -> fc10", batch, &r, json);
+        }
+        Workload::GruTrain { batch, seconds } => {
+            let r = super::bench_train::recurrent_train("gru", batch, seconds)?;
+            return report_train("gru-train", "GRU 28x28 -> 128 -> fc10", batch, &r, json);
+        }
         _ => {}
     }
     let _guard = dt::no_grad();
     match args.workload {
         Workload::Matmul { size } => matmul(size, json),
         Workload::Elementwise { size } => elementwise(size, json),
-        Workload::MlpTrain { .. } | Workload::LenetTrain { .. } | Workload::CifarTrain { .. } => {
-            unreachable!("training workloads are handled above")
-        }
+        Workload::MlpTrain { .. }
+        | Workload::LenetTrain { .. }
+        | Workload::CifarTrain { .. }
+        | Workload::LstmTrain { .. }
+        | Workload::GruTrain { .. } => unreachable!("training workloads are handled above"),
     }
 }
 

@@ -1,6 +1,6 @@
-//! `deepnet bench mlp-train`: training throughput of the MLP 784-256-128-10 (ReLU) on one fixed
-//! random batch: forward, softmax cross-entropy, backward, SGD momentum step, loss read back each
-//! step. `tools/bench/torch_train.py --model mlp` runs the same step in PyTorch.
+//! `deepnet bench mlp-train` (and `lenet-train`, `cifar-train`, `lstm-train`, `gru-train`):
+//! training throughput of a model on one fixed random batch: forward, softmax cross-entropy,
+//! backward, SGD momentum step, loss read back each step. `tools/bench/torch_train.py --model mlp` runs the same step in PyTorch.
 
 use deepnet::models::{Mlp, MlpConfig};
 use deepnet::nn::loss::{cross_entropy, Reduction};
@@ -35,6 +35,16 @@ pub fn conv_train(
     let model = deepnet::models::build_conv_model(name, input, 10, &store.root())
         .map_err(|e| e.to_string())?;
     train_steps(model.as_ref(), &store, input, batch, seconds)
+}
+
+/// The same measurement for a zoo recurrent classifier (`lstm`, `gru`, `rnn`: one layer,
+/// hidden 128) reading a 1x28x28 image as 28 steps of 28 features.
+pub fn recurrent_train(name: &str, batch: usize, seconds: f64) -> Result<TrainBench, String> {
+    let store = ParamStore::new(0);
+    let input = [1, 28, 28];
+    let model = deepnet::models::build_recurrent_model(name, &input, 10, &store.root())
+        .map_err(|e| e.to_string())?;
+    train_steps(model.as_ref(), &store, &input, batch, seconds)
 }
 
 /// Forward, cross-entropy, backward and an SGD momentum step on one fixed random batch of
