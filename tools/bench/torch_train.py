@@ -8,8 +8,13 @@ virtualenv outside the repository:
     /opt/torchenv/bin/python tools/bench/torch_train.py --model lenet5 --batch 64 --threads 2
     /opt/torchenv/bin/python tools/bench/torch_train.py --model small_cnn --batch 128 --threads 2
 
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model lstm --batch 64 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model gru --batch 64 --threads 2
+
 mlp: 784-256-128-10 with ReLU on flat 784-vectors. lenet5: conv6 5x5 pad 2, ReLU, maxpool 2, conv16 5x5, ReLU, maxpool 2, fc120, fc84, fc10 on
 1x28x28. small_cnn: conv32-conv32-pool-conv64-conv64-pool-fc256-fc10 (3x3 pad 1, ReLU) on 3x32x32.
+lstm / gru: nn.LSTM / nn.GRU(28, 128, batch_first=True) over a 1x28x28 image read as 28 rows of
+28 features, a Linear(128, 10) on the last hidden state (deepnet's `lstm` / `gru` zoo models).
 """
 import argparse
 import json
@@ -44,9 +49,34 @@ def small_cnn():
     ), (3, 32, 32)
 
 
+class RowClassifier(nn.Module):
+    """An image (N, 1, 28, 28) read row by row by a one-layer LSTM or GRU, a linear head on h_n."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = cell(28, 128, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        out, _ = self.rnn(x.flatten(1, 2))
+        return self.fc(out[:, -1])
+
+
+def lstm():
+    return RowClassifier(nn.LSTM), (1, 28, 28)
+
+
+def gru():
+    return RowClassifier(nn.GRU), (1, 28, 28)
+
+
+BENCH = {"mlp": "mlp-train", "lenet5": "lenet-train", "small_cnn": "cifar-train",
+         "lstm": "lstm-train", "gru": "gru-train"}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["mlp", "lenet5", "small_cnn"], default="lenet5")
+    ap.add_argument("--model", choices=list(BENCH), default="lenet5")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -60,7 +90,8 @@ def main():
     if args.flush_denormal:
         torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    model, shape = {"mlp": mlp, "lenet5": lenet5, "small_cnn": small_cnn}[args.model]()
+    model, shape = {"mlp": mlp, "lenet5": lenet5, "small_cnn": small_cnn, "lstm": lstm,
+                    "gru": gru}[args.model]()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(args.batch, *shape)
     y = torch.randint(0, 10, (args.batch,))
@@ -82,7 +113,7 @@ def main():
         steps += 1
     dt = time.perf_counter() - t0
     print(json.dumps({
-        "bench": {"mlp": "mlp-train", "lenet5": "lenet-train", "small_cnn": "cifar-train"}[args.model], "framework": "pytorch", "torch": torch.__version__,
+        "bench": BENCH[args.model], "framework": "pytorch", "torch": torch.__version__,
         "batch": args.batch, "threads": args.threads, "flush_denormal": args.flush_denormal,
         "steps": steps,
         "images_per_sec": steps * args.batch / dt,

@@ -4,7 +4,8 @@
 # and PyTorch with torch.set_flush_denormal(True), which is what deepnet's command line uses).
 #
 #   tools/bench/train_compare.sh MODEL BATCH [PAIRS] [THREADS]
-#       MODEL: mlp (bench mlp-train), lenet5 (bench lenet-train), small_cnn (bench cifar-train)
+#       MODEL: mlp (bench mlp-train), lenet5 (bench lenet-train), small_cnn (bench cifar-train),
+#              lstm (bench lstm-train), gru (bench gru-train)
 #
 # PYTHON selects the interpreter with torch (default: /opt/torchenv/bin/python if present).
 # The machine should be otherwise idle: both numbers move a lot when other jobs share the cores.
@@ -21,7 +22,9 @@ case "$model" in
     mlp) bench=mlp-train ;;
     lenet5) bench=lenet-train ;;
     small_cnn) bench=cifar-train ;;
-    *) echo "unknown model '$model' (expected mlp, lenet5 or small_cnn)" >&2; exit 2 ;;
+    lstm) bench=lstm-train ;;
+    gru) bench=gru-train ;;
+    *) echo "unknown model '$model' (expected mlp, lenet5, small_cnn, lstm or gru)" >&2; exit 2 ;;
 esac
 
 cargo build --release -p deepnet >&2
