@@ -250,8 +250,8 @@ impl Tensor {
         }))
     }
 
-    /// The elements in row-major order; `T` must be the tensor's element type.
-    /// A copy to the host, whatever the device.
+    /// The elements in row-major order, copied to the host whatever the device; `T` must be the
+    /// tensor's element type.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let wrong = || Error::DType {
             op: "to_vec",
