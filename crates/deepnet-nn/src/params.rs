@@ -3,7 +3,7 @@
 //! initialized tensors while a model is constructed.
 
 use crate::init::{init_tensor, Init};
-use deepnet_tensor::{no_grad, DType, Error, Generator, Result, Shape, Tensor};
+use deepnet_tensor::{no_grad, DType, Device, Error, Generator, Result, Shape, Tensor};
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +37,7 @@ pub struct ParamStore {
     inner: Arc<RwLock<Inner>>,
     gen: Arc<Mutex<Generator>>,
     dtype: DType,
+    device: Device,
 }
 
 impl ParamStore {
@@ -51,7 +52,22 @@ impl ParamStore {
             inner: Arc::new(RwLock::new(Inner::default())),
             gen: Arc::new(Mutex::new(Generator::new(seed))),
             dtype,
+            device: Device::default(),
         }
+    }
+
+    /// The same empty store, but registering its parameters and buffers on `device`. The
+    /// initial values are drawn on the host from the same generator, so a model built on any
+    /// device starts from the same numbers (which is what lets the reference device check a
+    /// whole model against the CPU).
+    pub fn on_device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// The device new parameters and buffers are put on.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// The builder at the root path.
@@ -259,13 +275,14 @@ impl ParamBuilder {
             let mut g = self.store.gen.lock().unwrap_or_else(|e| e.into_inner());
             init_tensor(&shape, init, self.store.dtype, &mut g)?
         };
-        let t = t.requires_grad_(true)?;
+        let t = t.to_device(self.store.device)?.requires_grad_(true)?;
         self.store.insert(self.full(name), t.clone(), Kind::Param)?;
         Ok(t)
     }
 
     /// Registers a buffer `name` (saved and loaded, not trained) holding `value`.
     pub fn buffer(&self, name: &str, value: Tensor) -> Result<Tensor> {
+        let value = value.to_device(self.store.device)?;
         self.store
             .insert(self.full(name), value.clone(), Kind::Buffer)?;
         Ok(value)

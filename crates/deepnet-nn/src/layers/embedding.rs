@@ -73,7 +73,8 @@ impl Embedding {
             let _g = no_grad();
             let mut keep = vec![1.0f64; num_embeddings];
             keep[p] = 0.0;
-            let keep = Tensor::from_vec(keep, [num_embeddings, 1])?.to_dtype(weight.dtype())?;
+            let keep = Tensor::from_vec_on(keep, [num_embeddings, 1], weight.device())?
+                .to_dtype(weight.dtype())?;
             weight.axpby_(0.0, 1.0, &weight.mul(&keep)?)?;
         }
         Ok(Embedding {

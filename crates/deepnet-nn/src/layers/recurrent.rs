@@ -29,7 +29,7 @@
 use super::rnn::{CellCore, CellKind, GruForm, RnnNonlinearity};
 use super::{in_module, py_float};
 use crate::{functional, Module, ParamBuilder};
-use deepnet_tensor::{Error, Generator, Result, Tensor};
+use deepnet_tensor::{Device, Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -241,7 +241,7 @@ impl SequenceRunner {
                 msg: format!("empty input {} (L and N must be at least 1)", x.shape()),
             });
         }
-        let masks = step_masks(op, lengths, l, n)?;
+        let masks = step_masks(op, lengths, l, n, x.device())?;
 
         let sizes = cells[0].state_sizes();
         let mut init: Vec<Vec<Tensor>> = vec![Vec::new(); d * nl];
@@ -275,7 +275,7 @@ impl SequenceRunner {
                         .map(|i| t3.narrow(0, i, 1)?.squeeze(0))
                         .collect::<Result<Vec<_>>>()?
                 }
-                None => vec![Tensor::zeros([n, size], x.dtype())?; d * nl],
+                None => vec![Tensor::zeros_on([n, size], x.dtype(), x.device())?; d * nl],
             };
             for (i, r) in rows.into_iter().enumerate() {
                 init[i].push(r);
@@ -316,7 +316,8 @@ impl SequenceRunner {
                             // select, not multiply: the padding's values (and their gradients)
                             // never mix in
                             if zero.is_none() {
-                                zero = Some(Tensor::zeros([1], new[0].dtype())?);
+                                zero =
+                                    Some(Tensor::zeros_on([1], new[0].dtype(), new[0].device())?);
                             }
                             let z = zero.as_ref().expect("just set");
                             outs[t] = Some(Tensor::where_cond(m, &new[0], z)?);
@@ -402,6 +403,7 @@ fn step_masks(
     lengths: Option<&[usize]>,
     l: usize,
     n: usize,
+    device: Device,
 ) -> Result<Vec<Option<Tensor>>> {
     let Some(lens) = lengths else {
         return Ok(vec![None; l]);
@@ -427,7 +429,7 @@ fn step_masks(
                 return Ok(None);
             }
             let m: Vec<u8> = lens.iter().map(|&v| u8::from(v > t)).collect();
-            Tensor::from_vec(m, [n, 1]).map(Some)
+            Tensor::from_vec_on(m, [n, 1], device).map(Some)
         })
         .collect()
 }

@@ -393,7 +393,7 @@ fn batch_cell_args(
             }
             Some(t) if unbatched => out.push(t.unsqueeze(0)?),
             Some(t) => out.push((*t).clone()),
-            None => out.push(Tensor::zeros([n, size], x.dtype())?),
+            None => out.push(Tensor::zeros_on([n, size], x.dtype(), x.device())?),
         }
     }
     Ok((x2, out, unbatched))

@@ -223,7 +223,7 @@ impl GateWeights {
                 })
                 .collect::<Result<_>>()?,
             None => (0..parts.len())
-                .map(|_| Tensor::zeros([n, h], self.weight_ih.dtype()))
+                .map(|_| Tensor::zeros_on([n, h], self.weight_ih.dtype(), x.device()))
                 .collect::<Result<_>>()?,
         };
         let run = || -> Result<Vec<Tensor>> {
