@@ -107,6 +107,21 @@ fn lstm_classifier_trains_the_same_on_the_reference_device() {
     );
 }
 
+/// Batch norm (running statistics and its step counter written in place) and dropout (masks drawn
+/// on the host from the store's generator, the same on both devices) in training mode.
+#[test]
+fn batch_norm_and_dropout_train_the_same_on_the_reference_device() {
+    same_step_on_both(
+        &|s: &ParamStore| {
+            let spec =
+                deepnet_models::ArchSpec::parse("conv4k3p1,bn,relu,maxpool2,dropout0.3,fc10")?;
+            let m = deepnet_models::arch::build(&spec, &[1, 8, 8], &s.root())?;
+            Ok(Box::new(m) as Box<dyn Module>)
+        },
+        &[5, 1, 8, 8],
+    );
+}
+
 #[test]
 fn a_store_puts_parameters_and_buffers_on_its_device() {
     let store = ParamStore::new(0).on_device(Device::Reference);

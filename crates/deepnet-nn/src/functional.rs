@@ -49,7 +49,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool, gen: &mut Generator) -> Resul
     }
     float_only("dropout", x)?;
     let keep = 1.0 - p;
-    let mask = Tensor::bernoulli(x.shape().clone(), keep, x.dtype(), gen)?;
+    let mask = Tensor::bernoulli(x.shape().clone(), keep, x.dtype(), gen)?.to_device(x.device())?;
     x.mul(&mask.mul_scalar(1.0 / keep)?)
 }
 

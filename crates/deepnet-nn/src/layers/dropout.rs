@@ -186,7 +186,8 @@ impl Dropout2d {
         let mut mask_shape = vec![1usize; x.rank()];
         mask_shape[..2].copy_from_slice(&x.dims()[..2]);
         let keep = 1.0 - self.0.p;
-        let mask = Tensor::bernoulli(mask_shape, keep, x.dtype(), &mut self.0.generator())?;
+        let mask = Tensor::bernoulli(mask_shape, keep, x.dtype(), &mut self.0.generator())?
+            .to_device(x.device())?;
         x.mul(&mask.mul_scalar(1.0 / keep)?)
     }
 }

@@ -17,8 +17,8 @@ impl Tensor {
     }
 
     /// `src` as the source of an in-place write into `self`: the same shape (else an error
-    /// naming `op`), cast to this dtype, and in storage of its own, so the write lock on this
-    /// tensor's storage never meets a read of the same storage.
+    /// naming `op`), cast to this dtype and copied to this device, and in storage of its own, so
+    /// the write lock on this tensor's storage never meets a read of the same storage.
     pub(crate) fn inplace_source(&self, op: &'static str, src: &Tensor) -> Result<Tensor> {
         if src.shape() != self.shape() {
             return Err(Error::ShapeMismatch {
@@ -27,11 +27,13 @@ impl Tensor {
                 got: src.shape().clone(),
             });
         }
-        if src.dtype() == self.dtype() && !self.same_storage(src) {
+        let same_device = src.device() == self.device();
+        if src.dtype() == self.dtype() && same_device && !self.same_storage(src) {
             return Ok(src.clone());
         }
         let _g = crate::no_grad();
-        let c = src.to_dtype(self.dtype())?;
+        // like PyTorch's `copy_`, the source may live on another device: it is copied over
+        let c = src.to_dtype(self.dtype())?.to_device(self.device())?;
         Ok(if self.same_storage(&c) {
             c.force_copy()
         } else {
