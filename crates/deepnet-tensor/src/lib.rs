@@ -58,6 +58,7 @@ mod threads;
 pub use autograd::{
     is_grad_enabled, no_grad, set_grad_enabled, Backward, GradModeGuard, GradStore,
 };
+pub use cpu::isa::isa_name as cpu_isa;
 pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};

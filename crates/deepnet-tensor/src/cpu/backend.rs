@@ -3,6 +3,7 @@
 //! take contiguous slices. Views that are not contiguous are copied once here; contiguous ones
 //! (whatever their offset) are borrowed.
 
+use super::isa::isa;
 use super::{conv, index, pool, rnn, CpuStorage};
 use crate::backend::BackendStorage;
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
@@ -267,7 +268,7 @@ impl BackendStorage for CpuStorage {
         on_float!(OP, self, T => {
             let (n, h) = rows_cols(c_prev.1);
             let (g, c) = (view::<T>(OP, self, l)?, view::<T>(OP, c_prev.0, c_prev.1)?);
-            Ok(T::into_host(rnn::lstm_cell(&g, &c, n, h)))
+            Ok(T::into_host(rnn::lstm_cell(&g, &c, n, h, isa())))
         })
     }
     fn lstm_cell_backward(
@@ -282,7 +283,7 @@ impl BackendStorage for CpuStorage {
             let g = view::<T>(OP, self, l)?;
             let c = view::<T>(OP, c_prev.0, c_prev.1)?;
             let dy = view::<T>(OP, gy.0, gy.1)?;
-            let (dg, dc) = rnn::lstm_cell_backward(&g, &c, &dy, n, h);
+            let (dg, dc) = rnn::lstm_cell_backward(&g, &c, &dy, n, h, isa());
             Ok((T::into_host(dg), T::into_host(dc)))
         })
     }
@@ -293,7 +294,7 @@ impl BackendStorage for CpuStorage {
             let gi = view::<T>(OP, self, l)?;
             let ghv = view::<T>(OP, gh.0, gh.1)?;
             let hp = view::<T>(OP, h_prev.0, h_prev.1)?;
-            Ok(T::into_host(rnn::gru_cell(&gi, &ghv, &hp, n, h)))
+            Ok(T::into_host(rnn::gru_cell(&gi, &ghv, &hp, n, h, isa())))
         })
     }
     fn gru_cell_backward(
@@ -310,7 +311,7 @@ impl BackendStorage for CpuStorage {
             let ghv = view::<T>(OP, gh.0, gh.1)?;
             let hp = view::<T>(OP, h_prev.0, h_prev.1)?;
             let dy = view::<T>(OP, gy.0, gy.1)?;
-            let (dg, dh) = rnn::gru_cell_backward(&gi, &ghv, &hp, &dy, n, h);
+            let (dg, dh) = rnn::gru_cell_backward(&gi, &ghv, &hp, &dy, n, h, isa());
             Ok((T::into_host(dg), T::into_host(dh)))
         })
     }

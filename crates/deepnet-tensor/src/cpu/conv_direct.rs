@@ -31,7 +31,7 @@ const MAX_ROWS: usize = 12;
 
 /// Whether the direct kernels apply: f32 on AVX-512, stride 1, no dilation.
 pub(crate) fn supported(g: &Geom) -> bool {
-    g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && is_x86_feature_detected!("avx512f")
+    g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && crate::cpu::isa::has_avx512()
 }
 
 #[cfg(test)]
@@ -469,7 +469,7 @@ impl Strip {
 }
 
 pub(super) fn supported_cpu() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::isa::has_avx512()
 }
 
 /// Calls [`row_tile`] with `R = r` (1 to [`MAX_ROWS`]) and `V = v` (1 or 2).

@@ -27,7 +27,7 @@ pub(crate) struct View<'a> {
 
 /// Whether this CPU runs [`sgemm`].
 pub(crate) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::isa::has_avx512()
 }
 
 thread_local! {

@@ -261,7 +261,7 @@ pub(crate) fn conv2d_direct(
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn direct_kernels_match_the_reference() {
-    if !is_x86_feature_detected!("avx512f") {
+    if !crate::cpu::isa::has_avx512() {
         eprintln!("skipped: the direct kernels need avx512f");
         return;
     }
@@ -331,7 +331,7 @@ fn direct_kernels_match_the_reference() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn direct_weight_grad_keeps_non_finite_inputs_in_their_taps() {
-    if !is_x86_feature_detected!("avx512f") {
+    if !crate::cpu::isa::has_avx512() {
         return;
     }
     let g = geom(1, 1, (6, 6), (3, 3), 1, 0, 1);

@@ -199,7 +199,7 @@ mod tests {
             let via_gemm = typed(&a, &al, &b, &bl);
             let mut outs = vec![("chosen", got), ("gemm", via_gemm)];
             #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx512f") {
+            if crate::cpu::isa::has_avx512() {
                 let p0 = avx512::params(m, k, n);
                 let mut same_kc: Option<Vec<u32>> = None;
                 for (kc, mc, nc) in [(p0.kc, 12, 32), (p0.kc, 1000, 1000), (100, 24, 64)] {

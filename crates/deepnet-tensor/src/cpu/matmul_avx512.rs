@@ -67,7 +67,7 @@ pub(super) fn params(m: usize, k: usize, n: usize) -> Params {
 
 /// Whether this CPU has the instructions the kernels use.
 fn detected() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::isa::has_avx512()
 }
 
 /// `a @ b` (f32, batched as in [`super::matmul`]), or `None` when this path does not apply.

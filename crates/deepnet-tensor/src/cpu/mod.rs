@@ -15,6 +15,7 @@ pub(crate) mod conv_direct_wgrad;
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
+pub(crate) mod isa;
 pub(crate) mod matmul;
 pub(crate) mod par;
 pub(crate) mod pool;

@@ -4,6 +4,7 @@
 //! of threads.
 
 use super::conv::{Float, Geom};
+use super::isa::{self, Isa};
 use super::par;
 use super::MIN_TASK;
 use crate::{Error, Result};
@@ -64,16 +65,28 @@ pub(crate) fn max_pool<T: Float>(g: &Geom, x: &[T]) -> (Vec<T>, Vec<i64>) {
 /// One plane of 2x2 stride-2 max pooling (the order of [`max_pool_plane`]: the first maximum
 /// in row-major window order, the first NaN).
 fn max_pool_2x2<T: Float>(g: &Geom, xp: &[T], op: &mut [T], ap: &mut [i64]) {
+    max_pool_2x2_on(isa::isa(), g, xp, op, ap)
+}
+
+/// [`max_pool_2x2`] on the instruction set `isa` (vectorized for f32 on AVX-512 and AVX2; every
+/// path gives the same maxima and indices).
+fn max_pool_2x2_on<T: Float>(isa: Isa, g: &Geom, xp: &[T], op: &mut [T], ap: &mut [i64]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
+    if isa >= Isa::Avx2 {
         if let (Some(x), Some(o)) = (T::as_f32(xp), T::as_f32_mut(op)) {
             assert!(x.len() >= g.h * g.w && o.len() >= g.l() && ap.len() >= g.l());
-            assert!(2 * g.wo <= g.w && 2 * g.ho <= g.h && g.h * g.w <= u32::MAX as usize);
-            // SAFETY: avx512f is available and the sizes are checked above.
-            unsafe { max_pool_2x2_avx512(g, x, o, ap) };
+            assert!(2 * g.wo <= g.w && 2 * g.ho <= g.h && g.h * g.w <= i32::MAX as usize);
+            if isa >= Isa::Avx512 {
+                // SAFETY: avx512f is available (isa) and the sizes are checked above.
+                unsafe { max_pool_2x2_avx512(g, x, o, ap) };
+            } else {
+                // SAFETY: avx2 is available (isa) and the sizes are checked above.
+                unsafe { max_pool_2x2_avx2(g, x, o, ap) };
+            }
             return;
         }
     }
+    let _ = isa;
     let w = g.w;
     for oh in 0..g.ho {
         let r0 = &xp[2 * oh * w..2 * oh * w + w];
@@ -170,6 +183,85 @@ unsafe fn max_pool_2x2_avx512(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [i64])
             _mm512_mask_storeu_epi64(ap, m as u8, lo);
             if lanes > 8 {
                 _mm512_mask_storeu_epi64(ap.add(8), (m >> 8) as u8, hi);
+            }
+        }
+    }
+}
+
+/// [`max_pool_2x2`] on f32 with AVX2, 8 windows at a time, in the order and with the rule of
+/// [`max_pool_2x2_avx512`]: each pair of input rows is loaded as 16 values, split into even and
+/// odd columns, and the four candidates are compared in window order.
+///
+/// # Safety
+/// avx2 is available; `x` holds the `h x w` plane, `o` and `a` `ho x wo` values, and
+/// `2 wo <= w`, `2 ho <= h`, `h w <= i32::MAX`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_pool_2x2_avx2(g: &Geom, x: &[f32], o: &mut [f32], a: &mut [i64]) {
+    use std::arch::x86_64::*;
+    let w = g.w;
+    // lane k of a mask is on when k < n
+    let upto = |n: usize| {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes)
+    };
+    let lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    for oh in 0..g.ho {
+        let r0 = x.as_ptr().add(2 * oh * w);
+        let r1 = r0.add(w);
+        for ow in (0..g.wo).step_by(8) {
+            let lanes = (g.wo - ow).min(8);
+            let n = 2 * lanes;
+            let (m_lo, m_hi) = (upto(n.min(8)), upto(n.saturating_sub(8)));
+            let load = |r: *const f32| {
+                let lo = _mm256_maskload_ps(r.add(2 * ow), m_lo);
+                // the upper half exists only past 4 windows (its address is out of the plane
+                // otherwise, so it is not even formed)
+                let hi = if n <= 8 {
+                    _mm256_setzero_ps()
+                } else {
+                    _mm256_maskload_ps(r.add(2 * ow + 8), m_hi)
+                };
+                // per 128-bit half [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then the 64-bit pairs
+                // reordered to [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
+                let fix = |v: __m256| {
+                    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+                };
+                (
+                    fix(_mm256_shuffle_ps::<0b10_00_10_00>(lo, hi)),
+                    fix(_mm256_shuffle_ps::<0b11_01_11_01>(lo, hi)),
+                )
+            };
+            let (c0, c1) = load(r0);
+            let (c2, c3) = load(r1);
+            let i0 = _mm256_add_epi32(_mm256_set1_epi32((2 * oh * w + 2 * ow) as i32), lane2);
+            let (mut best, mut idx) = (c0, i0);
+            for (v, di) in [(c1, 1), (c2, w as i32), (c3, w as i32 + 1)] {
+                let ordered = _mm256_cmp_ps::<_CMP_ORD_Q>(best, best);
+                let greater = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+                let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+                let take = _mm256_and_ps(ordered, _mm256_or_ps(greater, nan));
+                best = _mm256_blendv_ps(best, v, take);
+                let vi = _mm256_add_epi32(i0, _mm256_set1_epi32(di));
+                idx = _mm256_castps_si256(_mm256_blendv_ps(
+                    _mm256_castsi256_ps(idx),
+                    _mm256_castsi256_ps(vi),
+                    take,
+                ));
+            }
+            let m = upto(lanes);
+            _mm256_maskstore_ps(o.as_mut_ptr().add(oh * g.wo + ow), m, best);
+            // the indices widen to i64 in two halves of 4 lanes
+            let ap = a.as_mut_ptr().add(oh * g.wo + ow).cast::<i64>();
+            let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(idx));
+            let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(idx));
+            let m64 = |k: usize| {
+                let lanes64 = _mm256_setr_epi64x(0, 1, 2, 3);
+                _mm256_cmpgt_epi64(_mm256_set1_epi64x(k as i64), lanes64)
+            };
+            _mm256_maskstore_epi64(ap, m64(lanes.min(4)), lo);
+            if lanes > 4 {
+                _mm256_maskstore_epi64(ap.add(4), m64(lanes - 4), hi);
             }
         }
     }
@@ -382,12 +474,25 @@ pub(crate) fn adaptive_avg_pool_backward<T: Float>(g: &Geom, gy: &[T]) -> Vec<T>
 mod tests {
     use super::*;
 
-    /// The 2x2 fast path (vectorized for f32) against the general scalar plane loop, with ties,
-    /// NaNs, infinities, odd sizes, and rows of 1 to 40 windows.
+    /// The 2x2 fast path on every instruction set (vectorized for f32 on AVX2 and AVX-512)
+    /// against the general scalar plane loop, with ties, NaNs, infinities, odd sizes, and rows of
+    /// 1 to 40 windows (every tail length of both vector widths).
     #[test]
     fn max_pool_2x2_matches_the_general_loop() {
         let mut rng = crate::Generator::new(7);
-        for (h, w) in [(2, 2), (4, 29), (7, 33), (28, 28), (3, 65), (10, 80)] {
+        for (h, w) in [
+            (2, 2),
+            (6, 6),
+            (2, 10),
+            (4, 15),
+            (2, 18),
+            (4, 25),
+            (4, 29),
+            (7, 33),
+            (28, 28),
+            (3, 65),
+            (10, 80),
+        ] {
             let g = Geom {
                 n: 1,
                 c: 1,
@@ -414,13 +519,16 @@ mod tests {
                 })
                 .collect();
             let l = g.l();
-            let (mut o1, mut a1) = (vec![0f32; l], vec![0i64; l]);
             let (mut o2, mut a2) = (vec![0f32; l], vec![0i64; l]);
-            max_pool_2x2(&g, &x, &mut o1, &mut a1);
             max_pool_plane(&g, &x, &mut o2, &mut a2);
-            assert_eq!(a1, a2, "{h}x{w}");
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&o1), bits(&o2), "{h}x{w}");
+            // every instruction set this CPU has, the scalar 2x2 loop included
+            for isa in Isa::available() {
+                let (mut o1, mut a1) = (vec![0f32; l], vec![0i64; l]);
+                max_pool_2x2_on(isa, &g, &x, &mut o1, &mut a1);
+                assert_eq!(a1, a2, "{h}x{w} {isa:?}");
+                assert_eq!(bits(&o1), bits(&o2), "{h}x{w} {isa:?}");
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 //! Parallelism: rows are split into tasks of a fixed number of rows that depends on `H` only,
 //! and every row is computed on its own, so results do not depend on the thread count.
 
+use super::isa::Isa;
 use super::{par, Float};
 
 /// Cells per parallel task: each cell costs about five exps, so tasks are much smaller than the
@@ -57,18 +58,19 @@ fn thirds_mut<T>(row: &mut [T], h: usize) -> (&mut [T], &mut [T], &mut [T]) {
 /// them (the crate is built for the baseline x86-64). Every instruction set performs the same
 /// IEEE operations (Rust never fuses a multiply and an add), so results are the same bits.
 #[inline(always)]
-fn wide<R>(f: impl FnOnce() -> R) -> R {
+fn wide<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        if isa >= Isa::Avx512 {
             // SAFETY: the CPU has AVX-512F (checked above).
             return unsafe { wide_avx512(f) };
         }
-        if is_x86_feature_detected!("avx2") {
+        if isa >= Isa::Avx2 {
             // SAFETY: the CPU has AVX2 (checked above).
             return unsafe { wide_avx2(f) };
         }
     }
+    let _ = isa;
     f()
 }
 
@@ -91,7 +93,7 @@ unsafe fn wide_avx2<R>(f: impl FnOnce() -> R) -> R {
 /// The LSTM step. `gates: (n, 4h)` holds the pre-activations of i, f, g, o (PyTorch's order),
 /// `cp: (n, h)` the previous cell state. Returns `[h' | c']` as one `(n, 2h)` buffer:
 /// `c' = σ(f) c + σ(i) tanh(g)`, `h' = σ(o) tanh(c')`.
-pub(crate) fn lstm_cell<T: Float>(gates: &[T], cp: &[T], n: usize, h: usize) -> Vec<T> {
+pub(crate) fn lstm_cell<T: Float>(gates: &[T], cp: &[T], n: usize, h: usize, isa: Isa) -> Vec<T> {
     debug_assert!(gates.len() == n * 4 * h && cp.len() == n * h);
     let rpt = rows_per_task(h);
     par::filled(n * 2 * h, rpt * 2 * h, |task, out| {
@@ -104,6 +106,7 @@ pub(crate) fn lstm_cell<T: Float>(gates: &[T], cp: &[T], n: usize, h: usize) -> 
             let c0 = &cp[r * h..(r + 1) * h];
             let (ho, co) = orow.split_at_mut(h);
             wide(
+                isa,
                 #[inline(always)]
                 || {
                     let gates = gi.iter().zip(gf).zip(gg).zip(go);
@@ -128,6 +131,7 @@ pub(crate) fn lstm_cell_backward<T: Float>(
     gy: &[T],
     n: usize,
     h: usize,
+    isa: Isa,
 ) -> (Vec<T>, Vec<T>) {
     debug_assert!(gates.len() == n * 4 * h && cp.len() == n * h && gy.len() == n * 2 * h);
     let rpt = rows_per_task(h);
@@ -151,6 +155,7 @@ pub(crate) fn lstm_cell_backward<T: Float>(
                 let (gf, rest) = rest.split_at(h);
                 let (gg, go) = rest.split_at(h);
                 wide(
+                    isa,
                     #[inline(always)]
                     || {
                         let ins = gi
@@ -186,7 +191,14 @@ pub(crate) fn lstm_cell_backward<T: Float>(
 /// `(n, 3h)` with gates r, z, n; `hp: (n, h)` the previous state. Returns `h': (n, h)`:
 /// `r = σ(gi_r + gh_r)`, `z = σ(gi_z + gh_z)`, `n = tanh(gi_n + r gh_n)`,
 /// `h' = (1 - z) n + z hp`, computed as `n + z (hp - n)`.
-pub(crate) fn gru_cell<T: Float>(gi: &[T], gh: &[T], hp: &[T], n: usize, h: usize) -> Vec<T> {
+pub(crate) fn gru_cell<T: Float>(
+    gi: &[T],
+    gh: &[T],
+    hp: &[T],
+    n: usize,
+    h: usize,
+    isa: Isa,
+) -> Vec<T> {
     debug_assert!(gi.len() == n * 3 * h && gh.len() == n * 3 * h && hp.len() == n * h);
     let rpt = rows_per_task(h);
     par::filled(n * h, rpt * h, |task, out| {
@@ -200,6 +212,7 @@ pub(crate) fn gru_cell<T: Float>(gi: &[T], gh: &[T], hp: &[T], n: usize, h: usiz
             let (ar, az, an) = thirds(a, h);
             let (br, bz, bn) = thirds(b, h);
             wide(
+                isa,
                 #[inline(always)]
                 || {
                     let ins = ar.iter().zip(az).zip(an).zip(br.iter().zip(bz).zip(bn));
@@ -227,6 +240,7 @@ pub(crate) fn gru_cell_backward<T: Float>(
     gy: &[T],
     n: usize,
     h: usize,
+    isa: Isa,
 ) -> (Vec<T>, Vec<T>) {
     debug_assert!(gi.len() == n * 3 * h && hp.len() == n * h && gy.len() == n * h);
     let rpt = rows_per_task(h);
@@ -251,6 +265,7 @@ pub(crate) fn gru_cell_backward<T: Float>(
                 let (dar, daz, dan) = thirds_mut(dgi, h);
                 let (dbr, dbz, dbn) = thirds_mut(dgh, h);
                 wide(
+                    isa,
                     #[inline(always)]
                     || {
                         let ins = ar.iter().zip(az).zip(an).zip(br.iter().zip(bz).zip(bn));
@@ -277,4 +292,48 @@ pub(crate) fn gru_cell_backward<T: Float>(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seeded values in about [-4, 4], with exact zeros and large magnitudes mixed in (the
+    /// saturated ends of the sigmoid and tanh).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut g = crate::Generator::new(seed);
+        (0..n)
+            .map(|i| match i % 17 {
+                0 => 0.0,
+                1 => 40.0,
+                2 => -40.0,
+                _ => (g.next_f64() * 8.0 - 4.0) as f32,
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Every instruction set the CPU has computes the same IEEE operations, so every kernel
+    /// gives the scalar path's bits, forward and backward (tails of every vector width: h = 13).
+    #[test]
+    fn every_instruction_set_gives_the_scalar_bits() {
+        let (n, h) = (5, 13);
+        let (gates, cp) = (values(n * 4 * h, 1), values(n * h, 2));
+        let (gi, gh, hp) = (values(n * 3 * h, 3), values(n * 3 * h, 4), values(n * h, 5));
+        let (gy2, gy1) = (values(n * 2 * h, 6), values(n * h, 7));
+        let run = |isa: Isa| {
+            let a = lstm_cell(&gates, &cp, n, h, isa);
+            let (b, c) = lstm_cell_backward(&gates, &cp, &gy2, n, h, isa);
+            let d = gru_cell(&gi, &gh, &hp, n, h, isa);
+            let (e, f) = gru_cell_backward(&gi, &gh, &hp, &gy1, n, h, isa);
+            [a, b, c, d, e, f].map(|v| bits(&v))
+        };
+        let scalar = run(Isa::Scalar);
+        for isa in Isa::available() {
+            assert_eq!(run(isa), scalar, "{isa:?}");
+        }
+    }
 }

@@ -55,11 +55,11 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
 pub(crate) fn exp_slice_f32(src: &[f32], dst: &mut [MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        if crate::cpu::isa::has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked above).
             return unsafe { exp_avx512(src, dst) };
         }
-        if is_x86_feature_detected!("avx2") {
+        if crate::cpu::isa::has_avx2() {
             // SAFETY: the CPU has AVX2 (checked above).
             return unsafe { exp_avx2(src, dst) };
         }

@@ -130,13 +130,17 @@ fn report_train(
     if json {
         println!(
             "{}",
-            json!({"bench": name, "batch": batch, "threads": threads, "steps": r.steps,
+            json!({"bench": name, "batch": batch, "threads": threads, "isa": dt::cpu_isa(), "steps": r.steps,
                    "seconds": r.seconds, "images_per_sec": r.images_per_sec, "last_loss": r.last_loss})
         );
     } else {
         println!(
-            "{name} ({what}), batch {batch}, {threads} threads: {:.0} images/s ({} steps in {:.2} s, loss {:.4})",
-            r.images_per_sec, r.steps, r.seconds, r.last_loss
+            "{name} ({what}), batch {batch}, {threads} threads, {}: {:.0} images/s ({} steps in {:.2} s, loss {:.4})",
+            dt::cpu_isa(),
+            r.images_per_sec,
+            r.steps,
+            r.seconds,
+            r.last_loss
         );
     }
     Ok(())
@@ -208,7 +212,7 @@ fn matmul(n: usize, json: bool) -> Result<(), String> {
     let threads = dt::num_threads();
     if json {
         let line = json!({
-            "bench": "matmul", "size": n, "threads": threads, "gflops": best,
+            "bench": "matmul", "size": n, "threads": threads, "isa": dt::cpu_isa(), "gflops": best,
             "gflops_median": median, "seconds": t.best, "seconds_median": t.median, "reps": t.reps,
         });
         println!("{line}");
