@@ -10,19 +10,27 @@
 pub mod atomic;
 mod error;
 pub mod image_grid;
+pub mod logs;
 pub mod metrics;
+pub mod model_step;
 pub mod monitor;
 pub mod plot;
 pub mod progress;
+pub mod run_loop;
 pub mod safetensors;
 pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use error::{Result, TrainError};
 pub use image_grid::{save_image_grid, GridInfo, GridOptions};
+pub use logs::{read_metrics_table, EpochLogs, Logs, MetricsTable};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
+pub use model_step::{ModelStep, Objective, Regularization};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};
 pub use progress::{EpochProgress, Progress, ProgressMode};
+pub use run_loop::{evaluate_step, run_loop, LoopConfig, RunSummary, TrainStep};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
-pub use trainer::{evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary};
+pub use trainer::{
+    classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
+};

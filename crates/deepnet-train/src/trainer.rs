@@ -1,27 +1,21 @@
-//! The training loop: epochs over a `DataLoader`, the loss of the run's choice plus L1/L2
-//! penalties, gradient clipping, the optimizer step, the max-norm constraint, the gradient-health
-//! monitor, per-epoch evaluation, and the run folder (config, metrics.csv, weights, checkpoint,
-//! plots). The loop is explicit and readable; everything it writes is written atomically.
+//! Classification, the one-liner of the general loop: [`fit`] trains a classifier with the loss
+//! of the run's choice ([`LossKind`]), L1/L2 penalties, gradient clipping, the max-norm
+//! constraint and the gradient-health monitor (all in [`ModelStep`]), evaluates it after every
+//! epoch and writes the run folder (see [`crate::run_loop`]).
 
-use crate::metrics::{correct_count, EpochMetrics, MetricsLog, RunningMean};
-use crate::monitor::{check_finite, GradientMonitor};
-use crate::plot::plot_curves;
-use crate::progress::{Progress, ProgressMode};
-use crate::safetensors::save_safetensors;
+use crate::logs::Logs;
+use crate::metrics::{correct_count, EpochMetrics, RunningMean};
+use crate::model_step::{ModelStep, Objective, Regularization};
+use crate::run_loop::{run_loop, LoopConfig};
 use crate::{Result, TrainError};
 use deepnet_data::{DataLoader, Dataset};
 use deepnet_nn::loss::{cross_entropy, mse_loss, multiclass_hinge_loss, Reduction};
 use deepnet_nn::optim::{LrScheduler, Optimizer};
-use deepnet_nn::regularize::{
-    clip_grad_norm_, clip_grad_value_, l1_penalty, l2_penalty, max_norm_, weights_only,
-};
 use deepnet_nn::{Module, ParamStore};
 use deepnet_tensor::{no_grad, Tensor};
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The classification loss of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,190 +155,74 @@ pub struct Optimization<'a> {
     pub scheduler: Option<&'a mut dyn LrScheduler>,
 }
 
-/// Trains `model` (whose parameters live in `store`) and evaluates it after every epoch.
-pub fn fit(
-    model: &dyn Module,
-    store: &ParamStore,
-    opt: Optimization<'_>,
+/// The classification objective of a [`ModelStep`]: `loss` on the model's logits `(N, K)`
+/// against the labels `(N,)`, and the batch accuracy as `acc`.
+pub fn classification<'a>(loss: LossKind) -> Objective<'a> {
+    Box::new(move |m: &dyn Module, x: &Tensor, y: &Tensor| {
+        let logits = m.forward(x)?;
+        let l = loss.compute(&logits, y)?;
+        let n = y.numel();
+        let correct = {
+            let _g = no_grad();
+            correct_count(&logits, y)?
+        };
+        let acc = correct as f64 / n.max(1) as f64;
+        Ok((l, Logs::new().with("acc", acc, n as f64)))
+    })
+}
+
+/// Trains the classifier `model` (whose parameters live in `store`) and evaluates it after every
+/// epoch: a [`ModelStep`] with the [`classification`] objective in the general [`run_loop`].
+pub fn fit<'a>(
+    model: &'a dyn Module,
+    store: &'a ParamStore,
+    opt: Optimization<'a>,
     train: Arc<dyn Dataset>,
     test: Arc<dyn Dataset>,
     cfg: &TrainConfig,
 ) -> Result<TrainSummary> {
-    let Optimization {
-        optimizer,
-        mut scheduler,
-    } = opt;
-    let start = Instant::now();
-    let out = &cfg.out_dir;
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let cfg_text = serde_json::to_string_pretty(&cfg.config_json)
-        .map_err(|e| TrainError::Config(format!("config.json: {e}")))?;
-    crate::write_atomic(out.join("config.json"), cfg_text.as_bytes())
-        .map_err(|e| TrainError::io(out.join("config.json"), e))?;
-    let mut log = MetricsLog::create(out.join("metrics.csv"))?;
-    let progress = Progress::new(ProgressMode::auto(cfg.quiet));
-    let loader = DataLoader::new(train.clone(), cfg.batch_size)?
-        .shuffle(true)
-        .seed(cfg.seed);
-    let params = store.trainable();
-    let param_tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.clone()).collect();
-    let penalized = weights_only(&params);
-    let constrained: Vec<Tensor> = penalized
-        .iter()
-        .filter(|w| w.rank() >= 2)
-        .cloned()
-        .collect();
-    let mut monitor = GradientMonitor::new(cfg.monitor_every);
-    let mut seen_warnings = BTreeSet::new();
-    let mut warnings = Vec::new();
-    let mut epochs = Vec::new();
-    let mut train_seconds = 0.0;
-    let mut step = 0usize;
-    for epoch in 1..=cfg.epochs {
-        model.set_training(true);
-        let lr = optimizer.lr();
-        let t0 = Instant::now();
-        let mut bar = progress.epoch(epoch, cfg.epochs, loader.len());
-        let mut running = RunningMean::new();
-        let (mut correct, mut seen) = (0usize, 0usize);
-        for (i, batch) in loader.iter_epoch(epoch as u64 - 1).enumerate() {
-            let (x, y) = batch?;
-            let logits = model.forward(&x)?;
-            let mut loss = cfg.loss.compute(&logits, &y)?;
-            let data_loss = loss.item()?;
-            if cfg.l1 > 0.0 {
-                loss = loss.add(&l1_penalty(&penalized)?.mul_scalar(cfg.l1)?)?;
-            }
-            if cfg.l2 > 0.0 {
-                loss = loss.add(&l2_penalty(&penalized)?.mul_scalar(cfg.l2)?)?;
-            }
-            let mut grads = loss.backward()?;
-            check_finite(data_loss, &params, &grads)?;
-            for w in monitor.record(step, &params, &grads)? {
-                let key = format!("{:?}:{}", std::mem::discriminant(&w), w.layer());
-                if seen_warnings.insert(key) {
-                    progress.println(&format!("warning: {w}"));
-                    warnings.push(w.to_string());
-                }
-            }
-            if let Some(c) = cfg.clip_norm {
-                clip_grad_norm_(&mut grads, &param_tensors, c)?;
-            }
-            if let Some(v) = cfg.clip_value {
-                clip_grad_value_(&mut grads, &param_tensors, v)?;
-            }
-            optimizer.step(&params, &grads)?;
-            if let Some(c) = cfg.max_norm {
-                for w in &constrained {
-                    max_norm_(w, c)?;
-                }
-            }
-            let n = y.numel();
-            running.add(data_loss, n);
-            {
-                let _g = no_grad();
-                correct += correct_count(&logits, &y)?;
-            }
-            seen += n;
-            step += 1;
-            bar.update(
-                i + 1,
-                running.mean(),
-                seen as f64 / t0.elapsed().as_secs_f64(),
-            );
-        }
-        let seconds = t0.elapsed().as_secs_f64();
-        train_seconds += seconds;
-        let (test_loss, test_acc) = evaluate(model, &test, 1000, cfg.loss)?;
-        let m = EpochMetrics {
-            epoch,
-            train_loss: running.mean(),
-            train_acc: correct as f64 / seen.max(1) as f64,
-            test_loss,
-            test_acc,
-            seconds,
-            images_per_sec: seen as f64 / seconds.max(1e-9),
-            lr,
-        };
-        bar.finish(&format!(
-            "train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.0} img/s",
-            m.train_loss,
-            100.0 * m.train_acc,
-            m.test_loss,
-            100.0 * m.test_acc,
-            m.images_per_sec
-        ));
-        log.log(&m)?;
-        epochs.push(m);
-        if let Some(s) = scheduler.as_deref_mut() {
-            s.step(optimizer);
-        }
-        save_checkpoint(out, store, optimizer, epoch, &cfg.metadata)?;
-        write_plots(out, &epochs)?;
-    }
-    save_safetensors(
-        out.join("model.safetensors"),
-        &store.state_dict(),
-        &cfg.metadata,
-    )?;
-    monitor.write_plot(out.join("gradient_norms.png"))?;
-    Ok(TrainSummary {
-        epochs,
-        warnings,
-        train_seconds,
-        seconds: start.elapsed().as_secs_f64(),
-        out_dir: out.clone(),
-    })
-}
-
-/// Writes `checkpoint.safetensors`: the model under `model.`, the optimizer state under
-/// `optimizer.`, the finished epoch in the metadata.
-fn save_checkpoint(
-    out: &Path,
-    store: &ParamStore,
-    opt: &dyn Optimizer,
-    epoch: usize,
-    metadata: &[(String, String)],
-) -> Result<()> {
-    let mut tensors: Vec<(String, Tensor)> = store
-        .state_dict()
-        .into_iter()
-        .map(|(k, v)| (format!("model.{k}"), v))
-        .collect();
-    tensors.extend(
-        opt.state_dict()
-            .into_iter()
-            .map(|(k, v)| (format!("optimizer.{k}"), v)),
-    );
-    let mut meta = metadata.to_vec();
-    meta.push(("epoch".into(), epoch.to_string()));
-    save_safetensors(out.join("checkpoint.safetensors"), &tensors, &meta)
-}
-
-fn write_plots(out: &Path, epochs: &[EpochMetrics]) -> Result<()> {
-    let pts = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        epochs.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    let mut step = ModelStep::new(model, store, opt, classification(cfg.loss))
+        .regularization(Regularization {
+            l1: cfg.l1,
+            l2: cfg.l2,
+            max_norm: cfg.max_norm,
+            clip_norm: cfg.clip_norm,
+            clip_value: cfg.clip_value,
+        })
+        .monitor_every(cfg.monitor_every);
+    let lc = LoopConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        eval_batch_size: 1000,
+        seed: cfg.seed,
+        out_dir: cfg.out_dir.clone(),
+        quiet: cfg.quiet,
+        unit: "images".into(),
+        config_json: cfg.config_json.clone(),
+        metadata: cfg.metadata.clone(),
     };
-    plot_curves(
-        out.join("loss.png"),
-        "loss",
-        &[
-            ("train", pts(|m| m.train_loss)),
-            ("test", pts(|m| m.test_loss)),
-        ],
-        "loss",
-        false,
-    )?;
-    plot_curves(
-        out.join("accuracy.png"),
-        "accuracy",
-        &[
-            ("train", pts(|m| m.train_acc)),
-            ("test", pts(|m| m.test_acc)),
-        ],
-        "accuracy",
-        false,
-    )
+    let s = run_loop(&mut step, train, Some(test), &lc)?;
+    let get = |l: &Logs, k: &str| l.get(k).unwrap_or(f64::NAN);
+    Ok(TrainSummary {
+        epochs: s
+            .epochs
+            .iter()
+            .map(|e| EpochMetrics {
+                epoch: e.epoch,
+                train_loss: get(&e.train, "loss"),
+                train_acc: get(&e.train, "acc"),
+                test_loss: get(&e.test, "loss"),
+                test_acc: get(&e.test, "acc"),
+                seconds: e.seconds,
+                images_per_sec: e.samples_per_sec,
+                lr: e.lr,
+            })
+            .collect(),
+        warnings: s.warnings,
+        train_seconds: s.train_seconds,
+        seconds: s.seconds,
+        out_dir: s.out_dir,
+    })
 }
 
 #[cfg(test)]
