@@ -7,6 +7,7 @@
 //! product of the dimensions: short or long files are errors.
 
 use crate::error::{fmt_dims, DataError, Result};
+use crate::file::MAX_FILE_BYTES;
 use deepnet_tensor::Tensor;
 use flate2::read::MultiGzDecoder;
 use std::io::{Read, Write};
@@ -64,7 +65,7 @@ fn type_name(code: u8) -> Option<&'static str> {
 /// Reads a u8 IDX file of any rank >= 1 (raw or gzip).
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = crate::file::read_regular_file(path, crate::file::MAX_FILE_BYTES)?;
     decode_idx(bytes, path, None)
 }
 
@@ -72,7 +73,7 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// (`"images"` gives `expected 0x00000803 (u8 images, 3 dims)`).
 pub fn read_idx_rank(path: impl AsRef<Path>, rank: usize, what: &str) -> Result<IdxArray> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = crate::file::read_regular_file(path, crate::file::MAX_FILE_BYTES)?;
     decode_idx(bytes, path, Some((rank, what)))
 }
 
@@ -85,20 +86,50 @@ pub fn decode_idx(
 ) -> Result<IdxArray> {
     let path = source.as_ref();
     if is_gzip(&bytes) {
-        // ISIZE (the last 4 bytes) is the uncompressed size mod 2^32: a capacity hint only.
-        let hint = bytes
-            .len()
-            .checked_sub(4)
-            .map(|i| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]))
-            .unwrap_or(0) as usize;
-        let mut out = Vec::with_capacity(hint.min(1 << 30));
-        MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::io(path, e))?;
+        let out = gunzip_bounded(&bytes, path)?;
         parse(out, path, expect, true)
     } else {
         parse(bytes, path, expect, false)
     }
+}
+
+/// Decompresses an IDX stream no further than its own header allows: the header first, then
+/// the `prod(dims)` data bytes it announces plus a little, so that trailing garbage is still
+/// seen. Nothing is preallocated from the gzip size trailer (it is the size mod 2^32 and can be
+/// anything), so a small damaged file cannot make this allocate much more than it holds.
+fn gunzip_bounded(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    /// how much past the announced end is read to report trailing bytes
+    const SLACK: u64 = 4096;
+    let mut dec = MultiGzDecoder::new(bytes);
+    let mut out = Vec::new();
+    let mut fill = |out: &mut Vec<u8>, upto: u64| -> Result<()> {
+        let have = out.len() as u64;
+        if upto > have {
+            (&mut dec)
+                .take(upto - have)
+                .read_to_end(out)
+                .map_err(|e| DataError::io(path, e))?;
+        }
+        Ok(())
+    };
+    fill(&mut out, 4)?;
+    if out.len() < 4 {
+        return Ok(out); // parse reports the truncated magic
+    }
+    let header = 4 + 4 * out[3] as u64;
+    fill(&mut out, header)?;
+    if (out.len() as u64) < header {
+        return Ok(out);
+    }
+    let announced = out[4..header as usize]
+        .chunks_exact(4)
+        .try_fold(1u64, |a, c| {
+            a.checked_mul(u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
+        })
+        .and_then(|n| n.checked_add(header + SLACK))
+        .unwrap_or(u64::MAX);
+    fill(&mut out, announced.min(MAX_FILE_BYTES))?;
+    Ok(out)
 }
 
 fn parse(
@@ -385,6 +416,28 @@ mod tests {
         );
         let m = err_of(&dir, "long.idx.gz", &b, true, None);
         assert!(m.contains("(3 extra) (after gunzip)"), "{m}");
+    }
+
+    #[test]
+    fn a_gzip_stream_is_decompressed_no_further_than_its_header_announces() {
+        // 24 bytes announced, 64 MiB of zeros behind them (64 KiB compressed), and a size
+        // trailer claiming 4 GiB - 1: neither the trailer nor the garbage drives the allocation
+        let dir = TempDir::new("idx-bomb");
+        let (dims, data) = sample();
+        let mut raw = encode_idx(&dims, &data).unwrap();
+        raw.resize(raw.len() + (64 << 20), 0);
+        let p = dir.path().join("bomb.idx.gz");
+        write_bytes(&p, &raw, true).unwrap();
+        let mut gz = std::fs::read(&p).unwrap();
+        let n = gz.len();
+        gz[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let out = gunzip_bounded(&gz, &p).unwrap();
+        assert_eq!(out.len(), 4 + 12 + 24 + 4096);
+        let e = decode_idx(gz, &p, None).unwrap_err().to_string();
+        assert!(
+            e.contains("trailing bytes") && e.contains("bomb.idx.gz"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@
 
 mod dataset;
 mod error;
+pub mod file;
 pub mod idx;
 mod loader;
 mod mnist;
@@ -35,6 +36,7 @@ pub mod transforms;
 
 pub use dataset::{Dataset, InMemoryDataset};
 pub use error::{DataError, Result};
+pub use file::{read_regular_file, MAX_FILE_BYTES};
 pub use idx::{read_idx, write_idx, IdxArray};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};

@@ -38,6 +38,8 @@ pub struct ParamStore {
     gen: Arc<Mutex<Generator>>,
     dtype: DType,
     device: Device,
+    /// the most elements all parameters together may hold (see [`ParamStore::limit_elements`])
+    limit: Option<usize>,
 }
 
 impl ParamStore {
@@ -53,7 +55,17 @@ impl ParamStore {
             gen: Arc::new(Mutex::new(Generator::new(seed))),
             dtype,
             device: Device::default(),
+            limit: None,
         }
+    }
+
+    /// The same empty store, refusing (before allocating) any parameter that would bring the
+    /// total element count above `max`. A model rebuilt from a file's metadata is built under
+    /// the element count of the file's tensors, so a damaged size in the metadata is an error
+    /// instead of an allocation of whatever it says.
+    pub fn limit_elements(mut self, max: usize) -> Self {
+        self.limit = Some(max);
+        self
     }
 
     /// The same empty store, but registering its parameters and buffers on `device`. The
@@ -204,6 +216,10 @@ impl ParamStore {
                 Some(v) if v.shape() != t.shape() => {
                     mismatched.push(format!("{k}: expected {}, got {}", t.shape(), v.shape()))
                 }
+                // floats convert into each other (as PyTorch's copy_); integers are not weights
+                Some(v) if v.dtype().is_float() != t.dtype().is_float() => mismatched.push(
+                    format!("{k}: expected {:?} values, got {:?}", t.dtype(), v.dtype()),
+                ),
                 Some(_) => {}
             }
         }
@@ -271,6 +287,24 @@ impl ParamBuilder {
     /// Registers a trainable parameter `name` of `shape`, initialized by `init`.
     pub fn param(&self, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Tensor> {
         let shape = shape.into();
+        let numel = shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d));
+        if let Some(max) = self.store.limit {
+            let total = numel.and_then(|n| n.checked_add(self.store.num_params()));
+            if total.is_none_or(|t| t > max) {
+                return Err(Error::msg(format!(
+                    "parameter \"{}\" of shape {shape} would bring the model above {max} elements",
+                    self.full(name)
+                )));
+            }
+        } else if numel.is_none() {
+            return Err(Error::msg(format!(
+                "parameter \"{}\": shape {shape} has more elements than fit in memory",
+                self.full(name)
+            )));
+        }
         let t = {
             let mut g = self.store.gen.lock().unwrap_or_else(|e| e.into_inner());
             init_tensor(&shape, init, self.store.dtype, &mut g)?
@@ -363,5 +397,35 @@ mod tests {
             vec![1.0; 6],
             "failed loads change nothing"
         );
+        let ints = vec![(
+            "layers.0.weight".to_string(),
+            Tensor::zeros([3, 2], DType::I64).unwrap(),
+        )];
+        let e = store.load_state_dict(&ints, false).unwrap_err().to_string();
+        assert!(e.contains("expected F32 values, got I64"), "{e}");
+    }
+
+    #[test]
+    fn an_element_limit_refuses_a_parameter_before_allocating_it() {
+        let store = ParamStore::new(0).limit_elements(10);
+        let pb = store.root();
+        pb.param("a", [2, 3], Init::Zeros).unwrap();
+        let e = pb.param("b", [5], Init::Zeros).unwrap_err().to_string();
+        assert!(
+            e.contains("\"b\"") && e.contains("above 10 elements"),
+            "{e}"
+        );
+        // a size that would overflow, or ask for terabytes, is refused the same way
+        let e = pb
+            .param("c", [usize::MAX, 2], Init::Zeros)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"c\""), "{e}");
+        let e = ParamStore::new(0)
+            .root()
+            .param("d", [usize::MAX, 2], Init::Zeros)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more elements than fit"), "{e}");
     }
 }

@@ -184,7 +184,7 @@ pub fn load_safetensors_with_metadata(
     path: impl AsRef<Path>,
 ) -> Result<(Vec<(String, Tensor)>, Vec<(String, String)>)> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let bytes = deepnet_data::read_regular_file(path, deepnet_data::MAX_FILE_BYTES)?;
     deserialize_safetensors(path, &bytes)
 }
 
@@ -228,6 +228,9 @@ pub fn deserialize_safetensors(
     }
     let json: Value = serde_json::from_str(header)
         .map_err(|e| err(path, format!("header is not valid JSON: {e}")))?;
+    // serde_json keeps the last of two equal keys; a file that names a tensor twice is damaged
+    serde_json::from_str::<NoDuplicateKeys>(header)
+        .map_err(|e| err(path, format!("header: {e}")))?;
     let Value::Object(map) = json else {
         return Err(err(path, "header is not a JSON object"));
     };
@@ -326,6 +329,62 @@ pub fn deserialize_safetensors(
     }
     metadata.sort();
     Ok((tensors, metadata))
+}
+
+/// Deserializes any JSON value and fails on the first object that has a key twice, at any depth.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key \"{k}\" appears twice"
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
 }
 
 #[cfg(test)]
@@ -513,5 +572,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("\"a\" is given twice"), "{e}");
+        // a header that names a tensor twice is refused, not read as its last entry
+        let h = r#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#;
+        let e = load_err(&hand_built(h, &[1, 2]));
+        assert!(e.contains("the key \"w\" appears twice"), "{e}");
+        let h = r#"{"__metadata__":{"k":"a","k":"b"}}"#;
+        assert!(load_err(&hand_built(h, &[])).contains("\"k\" appears twice"));
     }
 }

@@ -312,8 +312,17 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
             .map(|v| v as f32)
             .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
     };
-    let store = ParamStore::new(0);
-    let model = spec.build(&store)?;
+    check_finite_tensors(&tensors, weights)?;
+    // the metadata's sizes are only trusted as far as the file's tensors back them: the model is
+    // built under their element count, so a damaged size cannot make it allocate more
+    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    let store = ParamStore::new(0).limit_elements(held);
+    let model = spec.build(&store).map_err(|e| {
+        format!(
+            "{}: deepnet.model does not match the tensors: {e}",
+            weights.display()
+        )
+    })?;
     store
         .load_state_dict(&tensors, true)
         .map_err(|e| format!("{}: {e}", weights.display()))?;
@@ -324,6 +333,28 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         norm: (stat("mean")?, stat("std")?),
         spec,
     })
+}
+
+/// Refuses a weights file holding NaN or infinite values (they would only show later as a NaN
+/// loss), naming the first such tensor.
+pub fn check_finite_tensors(
+    tensors: &[(String, deepnet::tensor::Tensor)],
+    file: &Path,
+) -> CliResult<()> {
+    for (name, t) in tensors.iter().filter(|(_, t)| t.dtype().is_float()) {
+        let v = t
+            .to_dtype(deepnet::tensor::DType::F64)
+            .and_then(|t| t.to_vec::<f64>())
+            .map_err(msg)?;
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(format!(
+                "{}: tensor \"{name}\" holds {} at element {i}: the weights are damaged",
+                file.display(),
+                v[i]
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that samples of `shape` (from `source`) fit the model of `weights`.
