@@ -145,29 +145,43 @@ impl ModelSpec {
             }
             None => None,
         };
+        let name = if arch.is_some() {
+            "arch".into()
+        } else {
+            a.model.clone()
+        };
+        // the MLP flags mean nothing to other models: they are not carried (nor recorded)
+        let mlp = name == "mlp";
         Ok(ModelSpec {
-            name: if arch.is_some() {
-                "arch".into()
+            hidden: if mlp { a.hidden.clone() } else { Vec::new() },
+            activation: if mlp {
+                a.activation.clone()
             } else {
-                a.model.clone()
+                "relu".into()
             },
+            dropout: if mlp { a.dropout } else { 0.0 },
+            init: if mlp {
+                a.init.clone()
+            } else {
+                "default".into()
+            },
+            name,
             input,
             classes,
-            hidden: a.hidden.clone(),
-            activation: a.activation.clone(),
-            dropout: a.dropout,
-            init: a.init.clone(),
             arch,
         })
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "name": self.name, "input": self.input, "classes": self.classes,
-            "hidden": self.hidden, "activation": self.activation, "dropout": self.dropout,
-            "init": self.init,
-        });
+        let mut v = json!({"name": self.name, "input": self.input, "classes": self.classes});
+        if self.name == "mlp" {
+            // the MLP's own settings; other models have none of these
+            v["hidden"] = json!(self.hidden);
+            v["activation"] = json!(self.activation);
+            v["dropout"] = json!(self.dropout);
+            v["init"] = json!(self.init);
+        }
         if let Some(arch) = &self.arch {
             v["arch"] = json!(arch);
         }
@@ -214,12 +228,20 @@ impl ModelSpec {
             None
         };
         Ok(ModelSpec {
-            name,
             input: usizes("input")?,
             classes: field("classes")?.as_u64().unwrap_or(0) as usize,
-            hidden: usizes("hidden")?,
-            activation: field("activation")?.as_str().unwrap_or("relu").to_string(),
-            dropout: field("dropout")?.as_f64().unwrap_or(0.0),
+            hidden: if name == "mlp" {
+                usizes("hidden")?
+            } else {
+                Vec::new()
+            },
+            name,
+            activation: v
+                .get("activation")
+                .and_then(|a| a.as_str())
+                .unwrap_or("relu")
+                .to_string(),
+            dropout: v.get("dropout").and_then(|d| d.as_f64()).unwrap_or(0.0),
             init: v
                 .get("init")
                 .and_then(|i| i.as_str())
@@ -335,6 +357,74 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
     })
 }
 
+/// The local date and time as `2026-11-29_20-35-07` (UTC where the local zone is unknown).
+pub fn local_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    #[cfg(unix)]
+    {
+        let t: libc::time_t = secs as libc::time_t;
+        // SAFETY: localtime_r only writes the tm it is given; both pointers are valid
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if !unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+            return format!(
+                "{:04}-{:02}-{:02}_{:02}-{:02}-{:02}",
+                tm.tm_year + 1900,
+                tm.tm_mon + 1,
+                tm.tm_mday,
+                tm.tm_hour,
+                tm.tm_min,
+                tm.tm_sec
+            );
+        }
+    }
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm), UTC
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}_{:02}-{:02}-{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The run folder of `train`: `--out`, or `runs/<model>-<dataset>-<local date and time>`
+/// (with `-2`, `-3`, ... if that exists). A folder that already holds a run (`metrics.csv`) is
+/// refused rather than overwritten.
+pub fn run_dir(out: Option<&Path>, model: &str, dataset: &str) -> CliResult<PathBuf> {
+    let dir = match out {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let base = format!("runs/{model}-{dataset}-{}", local_stamp());
+            let mut dir = PathBuf::from(&base);
+            let mut k = 2;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{base}-{k}"));
+                k += 1;
+            }
+            dir
+        }
+    };
+    if dir.join("metrics.csv").exists() {
+        return Err(format!(
+            "--out {}: already holds a run (metrics.csv); give another folder or remove it",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
 /// Refuses a weights file holding NaN or infinite values (they would only show later as a NaN
 /// loss), naming the first such tensor.
 pub fn check_finite_tensors(
@@ -391,6 +481,44 @@ pub fn parse_shape(s: &str) -> CliResult<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_folders_are_named_by_local_time_and_never_reused() {
+        let stamp = local_stamp();
+        // 2026-11-29_20-35-07
+        let b = stamp.as_bytes();
+        assert_eq!(stamp.len(), 19, "{stamp}");
+        assert!(b[4] == b'-' && b[10] == b'_' && b[13] == b'-', "{stamp}");
+        assert!(stamp[..4].parse::<u32>().unwrap() >= 2024, "{stamp}");
+        let dir = std::env::temp_dir().join(format!("deepnet-rundir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(run_dir(Some(&dir), "m", "d").unwrap(), dir);
+        std::fs::write(dir.join("metrics.csv"), "epoch\n").unwrap();
+        let e = run_dir(Some(&dir), "m", "d").unwrap_err();
+        assert!(e.contains("already holds a run"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn only_the_mlp_records_mlp_settings() {
+        let a = ModelArgs {
+            model: "lenet5".into(),
+            arch: None,
+            hidden: vec![256, 128],
+            activation: "relu".into(),
+            dropout: 0.0,
+            init: "default".into(),
+        };
+        let spec = ModelSpec::from_args(&a, vec![1, 28, 28], 10).unwrap();
+        let j = spec.to_json();
+        assert!(
+            j.get("hidden").is_none() && j.get("activation").is_none(),
+            "{j}"
+        );
+        let back = ModelSpec::from_json(&j.to_string(), Path::new("w")).unwrap();
+        assert_eq!(back.name, "lenet5");
+        assert!(back.hidden.is_empty());
+    }
 
     #[test]
     fn spec_round_trips_and_bad_values_are_named() {

@@ -2,7 +2,7 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    load_split, msg, pixel_stats, resolve_dataset, CliResult, ModelArgs, ModelSpec,
+    load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs, ModelSpec,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Mnist, Split};
@@ -94,7 +94,8 @@ pub struct TrainArgs {
     /// Seed of the initialization and the shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Run folder (default: runs/<model>-<dataset>-<unix time>).
+    /// Run folder (default: runs/<model>-<dataset>-<local date and time>); one that already
+    /// holds a run is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Record per-layer gradient norms every this many steps.
@@ -257,13 +258,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let out = a.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("runs/{}-{dataset_name}-{t}", spec.name))
-    });
+    let out = run_dir(a.out.as_deref(), &spec.name, &dataset_name)?;
     let config_json = json!({
         "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
         "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
