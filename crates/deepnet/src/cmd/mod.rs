@@ -6,6 +6,7 @@ pub mod common;
 pub mod convert;
 pub mod data;
 pub mod eval;
+pub mod finetune;
 pub mod predict;
 pub mod show;
 pub mod summary;

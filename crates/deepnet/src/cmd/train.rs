@@ -104,6 +104,25 @@ pub struct TrainArgs {
     /// Use only the first N training and test samples (quick runs and smoke tests).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Use only the first N training samples (e.g. fine-tuning with few labels); the test set
+    /// stays whole.
+    #[arg(long, value_name = "N")]
+    pub train_samples: Option<usize>,
+    /// Start from the weights of another run (by parameter name) instead of a random
+    /// initialization.
+    #[arg(long, value_name = "WEIGHTS")]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: keep the model's head (its last layer with a weight) freshly
+    /// initialized instead of loading it, e.g. for another task or class count.
+    #[arg(long, requires = "init_from")]
+    pub reset_head: bool,
+    /// Freeze every parameter whose name starts with PREFIX (comma separated or repeated),
+    /// e.g. "features" for the convolutional backbone of lenet5: no gradient, no update.
+    #[arg(long, value_name = "PREFIX", value_delimiter = ',')]
+    pub freeze: Vec<String>,
+    /// Number of output classes (default: the dataset's).
+    #[arg(long, value_name = "K")]
+    pub num_classes: Option<usize>,
 }
 
 impl TrainArgs {
@@ -227,9 +246,30 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         train = train.take(n);
         test = test.take(n);
     }
-    let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES)?;
+    if let Some(n) = a.train_samples {
+        if n == 0 || n > train.len() {
+            return Err(format!(
+                "--train-samples: expected 1 to {} (the training set), got {n}",
+                train.len()
+            ));
+        }
+        train = train.take(n);
+    }
+    let classes = a.num_classes.unwrap_or(Mnist::NUM_CLASSES);
+    if classes < Mnist::NUM_CLASSES {
+        return Err(format!(
+            "--num-classes {classes}: the dataset's labels go up to {}",
+            Mnist::NUM_CLASSES - 1
+        ));
+    }
+    let spec = ModelSpec::from_args(&a.model, train.sample_shape(), classes)?;
     let store = ParamStore::new(a.seed);
     let model = spec.build(&store)?;
+    let reset = match &a.init_from {
+        Some(w) => super::finetune::init_from(&store, w, a.reset_head)?,
+        None => None,
+    };
+    let frozen = super::finetune::freeze(&store, &a.freeze)?;
     // the conv arithmetic of every layer, before any training: errors stop here, windows that
     // do not tile their input are reported
     let warnings = deepnet::models::check_input(model.as_ref(), &spec.input).map_err(msg)?;
@@ -267,6 +307,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
+        "train_samples": train.len(), "init_from": a.init_from.as_ref().map(|p| p.display().to_string()),
+        "reset_head": reset, "freeze": a.freeze,
     });
     let cfg = TrainConfig {
         epochs: a.epochs,
@@ -304,6 +346,15 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             a.epochs,
             out.display()
         );
+        if a.init_from.is_some() || frozen > 0 {
+            eprintln!(
+                "initialized from {}{}; {frozen} parameter tensors frozen ({} of {} elements trainable)",
+                a.init_from.as_ref().map(|w| w.display().to_string()).unwrap_or_else(|| "scratch".into()),
+                reset.map(|h| format!(" (head {h} reset)")).unwrap_or_default(),
+                store.num_trainable(),
+                store.num_params()
+            );
+        }
     }
     let train_len = train.len();
     let (train, test): (Arc<dyn Dataset>, Arc<dyn Dataset>) = (Arc::new(train), Arc::new(test));
