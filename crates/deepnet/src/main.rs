@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: an MLP on the MNIST shipped in data/).
-    Train(cmd::train::TrainArgs),
+    Train(Box<cmd::train::TrainArgs>),
     /// Evaluate saved weights on a dataset.
     Eval(cmd::eval::EvalArgs),
     /// Predict classes for images with saved weights.
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     let json = cli.json;
     let result = match cli.command {
         Command::Bench(args) => cmd::bench::run(args, json),
-        Command::Train(args) => cmd::train::run(args, json),
+        Command::Train(args) => cmd::train::run(*args, json),
         Command::Eval(args) => cmd::eval::run(args, json),
         Command::Summary(args) => cmd::summary::run(args, json),
         Command::Predict(args) => cmd::predict::run(args, json),
