@@ -157,17 +157,26 @@ impl DataLoader {
     /// The batches of epoch `epoch`, each a `Result<(images, labels)>`. After an error the
     /// iterator ends. Dropping it early stops the background thread.
     pub fn iter_epoch(&self, epoch: u64) -> Batches {
-        let mut job = Job {
+        self.iter_epoch_from(epoch, 0)
+    }
+
+    /// The batches of epoch `epoch` from batch `first` on (0-based), exactly as
+    /// [`DataLoader::iter_epoch`] would yield them after `first` batches: the order is the
+    /// epoch's, and each batch's transform draws from its own generator (seeded by the epoch
+    /// and the batch index), so skipping batches changes nothing that follows. This is how a
+    /// run resumes mid-epoch.
+    pub fn iter_epoch_from(&self, epoch: u64, first: usize) -> Batches {
+        let job = Job {
             dataset: self.dataset.clone(),
             order: self.epoch_indices(epoch),
             batch_size: self.batch_size,
             transform: self.transform.clone(),
-            rng: Generator::new(epoch_seed(self.seed, epoch, 1)),
+            seed: epoch_seed(self.seed, epoch, 1),
         };
-        let num = self.len();
+        let num = self.len().saturating_sub(first);
         if self.prefetch == 0 || num == 0 {
             return Batches {
-                state: State::Inline { job, next: 0 },
+                state: State::Inline { job, next: first },
                 remaining: num,
             };
         }
@@ -175,7 +184,7 @@ impl DataLoader {
         let spawned = std::thread::Builder::new()
             .name("deepnet-data-prefetch".into())
             .spawn(move || {
-                for b in 0..num {
+                for b in first..first + num {
                     let r = job.batch(b);
                     let failed = r.is_err();
                     // a failed send means the iterator was dropped: stop quietly
@@ -205,16 +214,17 @@ struct Job {
     order: Vec<usize>,
     batch_size: usize,
     transform: Option<Arc<BatchTransform>>,
-    rng: Generator,
+    /// the epoch's transform seed; batch `b` draws from a generator seeded by it and `b`
+    seed: u64,
 }
 
 impl Job {
-    fn batch(&mut self, b: usize) -> Result<Batch> {
+    fn batch(&self, b: usize) -> Result<Batch> {
         let start = b * self.batch_size;
         let end = (start + self.batch_size).min(self.order.len());
         let (x, y) = self.dataset.get_batch(&self.order[start..end])?;
         match &self.transform {
-            Some(f) => f(x, y, &mut self.rng),
+            Some(f) => f(x, y, &mut Generator::new(splitmix(self.seed ^ b as u64))),
             None => Ok((x, y)),
         }
     }
@@ -466,5 +476,17 @@ mod tests {
         assert_eq!(a, run(&l.clone().prefetch(0), 0));
         assert_ne!(a, run(&l, 1));
         assert!(a.iter().enumerate().any(|(i, &v)| v != i as f32));
+        // resuming at batch 2 yields the same batches 2.. as the whole epoch, with and without
+        // the prefetch thread; the batches of one epoch draw different noise
+        for l in [l.clone(), l.clone().prefetch(0)] {
+            let rest: Vec<f32> = l
+                .iter_epoch_from(0, 2)
+                .flat_map(|b| b.unwrap().0.to_vec::<f32>().unwrap())
+                .collect();
+            assert_eq!(rest, a[2 * 8..]);
+            assert_eq!(l.iter_epoch_from(0, 5).count(), 0);
+        }
+        let noise = |i: usize| a[i] - i as f32;
+        assert_ne!(noise(0), noise(8));
     }
 }

@@ -28,6 +28,8 @@ struct Entry {
 struct Inner {
     entries: Vec<Entry>,
     index: HashMap<String, usize>,
+    /// the generators layers draw from while training (dropout masks), by module path
+    generators: Vec<(String, Arc<Mutex<Generator>>)>,
 }
 
 /// The parameters and buffers of a model, in registration order, keyed by PyTorch `state_dict`
@@ -202,6 +204,44 @@ impl ParamStore {
         Ok(n)
     }
 
+    /// The state of every random generator of the model: the store's own (under `""`, what
+    /// initializations and seeds are drawn from) and each layer's (under its path, e.g. a
+    /// dropout layer's mask generator), so that a checkpoint can restore them all.
+    pub fn rng_states(&self) -> Vec<(String, [u64; 4])> {
+        let mut v = vec![(String::new(), lock(&self.gen).state())];
+        v.extend(
+            self.read()
+                .generators
+                .iter()
+                .map(|(k, g)| (k.clone(), lock(g).state())),
+        );
+        v
+    }
+
+    /// Restores states saved by [`ParamStore::rng_states`] of the same model. Names that do
+    /// not match are errors, naming them; on error nothing is changed.
+    pub fn set_rng_states(&self, states: &[(String, [u64; 4])]) -> Result<()> {
+        let inner = self.read();
+        let mut mine: Vec<&str> = std::iter::once("")
+            .chain(inner.generators.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        let mut given: Vec<&str> = states.iter().map(|(k, _)| k.as_str()).collect();
+        mine.sort_unstable();
+        given.sort_unstable();
+        if mine != given {
+            return Err(Error::msg(format!(
+                "random generator states: the model has {mine:?}, the checkpoint {given:?}"
+            )));
+        }
+        for (k, s) in states {
+            match inner.generators.iter().find(|(name, _)| name == k) {
+                Some((_, g)) => *lock(g) = Generator::from_state(*s),
+                None => *lock(&self.gen) = Generator::from_state(*s),
+            }
+        }
+        Ok(())
+    }
+
     /// Copies values from `state` into the registered tensors (PyTorch `load_state_dict`). With
     /// `strict`, missing and unexpected keys are errors; a shape mismatch always is. The error
     /// lists every problem at once; on error nothing is changed.
@@ -322,12 +362,28 @@ impl ParamBuilder {
         Ok(value)
     }
 
+    /// A generator for a layer at this path that draws random numbers while it runs (dropout
+    /// masks), seeded from the store's and registered with it so checkpoints save its state
+    /// ([`ParamStore::rng_states`]).
+    pub fn generator(&self) -> Arc<Mutex<Generator>> {
+        let seed = self.with_generator(|g| g.next_u64());
+        let g = Arc::new(Mutex::new(Generator::new(seed)));
+        let mut inner = self.store.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.generators.push((self.path.clone(), g.clone()));
+        g
+    }
+
     /// Runs `f` with the store's generator (for layers that draw random numbers, e.g. dropout
     /// seeds).
     pub fn with_generator<R>(&self, f: impl FnOnce(&mut Generator) -> R) -> R {
         let mut g = self.store.gen.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
     }
+}
+
+/// Locks a generator, recovering it from a poisoned lock (its state is always whole).
+pub fn lock(g: &Mutex<Generator>) -> std::sync::MutexGuard<'_, Generator> {
+    g.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -403,6 +459,25 @@ mod tests {
         )];
         let e = store.load_state_dict(&ints, false).unwrap_err().to_string();
         assert!(e.contains("expected F32 values, got I64"), "{e}");
+    }
+
+    #[test]
+    fn generator_states_restore_the_same_random_draws() {
+        use crate::layers::Dropout;
+        use crate::Module;
+        let store = ParamStore::new(5);
+        let drop = Dropout::new(0.5, &store.root().push("drop")).unwrap();
+        let x = Tensor::ones([64], DType::F32).unwrap();
+        let saved = store.rng_states();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[1].0, "drop");
+        let a = drop.forward(&x).unwrap().to_vec::<f32>().unwrap();
+        let b = drop.forward(&x).unwrap().to_vec::<f32>().unwrap();
+        assert_ne!(a, b, "each forward draws a new mask");
+        store.set_rng_states(&saved).unwrap();
+        assert_eq!(drop.forward(&x).unwrap().to_vec::<f32>().unwrap(), a);
+        let e = store.set_rng_states(&saved[..1]).unwrap_err().to_string();
+        assert!(e.contains("\"drop\""), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod checkpoint;
 mod error;
 pub mod image_grid;
 pub mod logs;
@@ -21,9 +22,10 @@ pub mod safetensors;
 pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
+pub use checkpoint::{read_checkpoint, rng_states, rng_tensors, Resume};
 pub use error::{Result, TrainError};
 pub use image_grid::{save_image_grid, GridInfo, GridOptions};
-pub use logs::{read_metrics_table, EpochLogs, Logs, MetricsTable};
+pub use logs::{read_history, read_metrics_table, EpochLogs, Logs, MetricsTable};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
 pub use model_step::{ModelStep, Objective, Regularization};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};

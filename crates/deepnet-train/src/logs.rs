@@ -67,6 +67,11 @@ impl Logs {
         self.entries.iter().map(|(n, v, _)| (n.as_str(), *v))
     }
 
+    /// `(name, value, weight)` entries, in order.
+    pub fn entries(&self) -> &[(String, f64, f64)] {
+        &self.entries
+    }
+
     /// The first value (what a progress bar shows), if any.
     pub fn first(&self) -> Option<f64> {
         self.entries.first().map(|(_, v, _)| *v)
@@ -178,6 +183,37 @@ impl MetricsTable {
                 ),
             });
         }
+        self.write_line(&Self::row(e))
+    }
+
+    /// Continues the table of a resumed run: rewrites `path` (atomically) with the rows of
+    /// `history` only, the epochs the checkpoint covers (a row logged after the checkpoint is
+    /// dropped, it will be logged again), and appends from there.
+    pub fn resume(path: impl AsRef<Path>, unit: &str, history: &[EpochLogs]) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut text = String::new();
+        if let Some(first) = history.first() {
+            text = Self::header(&first.train.names(), &first.test.names(), unit) + "\n";
+            for e in history {
+                text += &(Self::row(e) + "\n");
+            }
+        }
+        crate::write_atomic(&path, text.as_bytes()).map_err(|e| TrainError::io(&path, e))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io(&path, e))?;
+        let names = |l: &Logs| l.names().iter().map(|s| s.to_string()).collect();
+        Ok(MetricsTable {
+            path,
+            file,
+            train: history.first().map(|e| names(&e.train)).unwrap_or_default(),
+            test: history.first().map(|e| names(&e.test)).unwrap_or_default(),
+            unit: unit.to_string(),
+        })
+    }
+
+    fn row(e: &EpochLogs) -> String {
         let mut row = vec![e.epoch.to_string()];
         row.extend(e.train.values().map(|(_, v)| v.to_string()));
         row.extend(e.test.values().map(|(_, v)| v.to_string()));
@@ -186,7 +222,7 @@ impl MetricsTable {
             e.samples_per_sec.to_string(),
             e.lr.to_string(),
         ]);
-        self.write_line(&row.join(","))
+        row.join(",")
     }
 
     fn write_line(&mut self, line: &str) -> Result<()> {
@@ -240,6 +276,40 @@ pub fn read_metrics_table(path: impl AsRef<Path>) -> Result<(Vec<String>, Vec<Ve
     Ok((header, rows))
 }
 
+/// The epochs of a `metrics.csv` written by [`MetricsTable`], as the loop logged them (weights
+/// are not kept; every value has weight 1).
+pub fn read_history(path: impl AsRef<Path>) -> Result<Vec<EpochLogs>> {
+    let path = path.as_ref();
+    // the header is written with the first row: a run stopped in its first epoch has none
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::io(path, e)),
+        Ok(_) => {}
+    }
+    let (header, rows) = read_metrics_table(path)?;
+    let n = header.len();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mut e = EpochLogs {
+                epoch: r[0] as usize,
+                seconds: r[n - 3],
+                samples_per_sec: r[n - 2],
+                lr: r[n - 1],
+                ..Default::default()
+            };
+            for (h, v) in header[1..n - 3].iter().zip(&r[1..n - 3]) {
+                if let Some(k) = h.strip_prefix("train_") {
+                    e.train.push(k, *v, 1.0);
+                } else if let Some(k) = h.strip_prefix("test_") {
+                    e.test.push(k, *v, 1.0);
+                }
+            }
+            e
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +345,13 @@ mod tests {
             "epoch,train_loss,train_acc,test_loss,seconds,images_per_sec,lr"
         );
         assert_eq!(rows[1], vec![2.0, 0.5, 0.9, 0.25, 2.0, 100.0, 0.1]);
+        // a resumed run keeps the epochs its checkpoint covers and appends after them
+        let history = read_history(&path).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].train.names(), ["loss", "acc"]);
+        let mut t2 = MetricsTable::resume(&path, "images", &history[..1]).unwrap();
+        t2.log(&e).unwrap();
+        assert_eq!(read_metrics_table(&path).unwrap().1, rows);
         e.test = Logs::new().with("kl", 1.0, 1.0);
         let err = t.log(&e).unwrap_err().to_string();
         assert!(err.contains("kl") && err.contains("epoch 2"), "{err}");

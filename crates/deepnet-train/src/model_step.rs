@@ -15,11 +15,12 @@
 //! run_loop(&mut step, train, Some(test), &LoopConfig::new(10, 128, "runs/ae"))?;
 //! ```
 
+use crate::checkpoint::{rng_states, rng_tensors};
 use crate::logs::Logs;
 use crate::monitor::{check_finite, GradientMonitor};
 use crate::run_loop::TrainStep;
 use crate::trainer::Optimization;
-use crate::Result;
+use crate::{Result, TrainError};
 use deepnet_nn::optim::{LrScheduler, Optimizer};
 use deepnet_nn::regularize::{
     clip_grad_norm_, clip_grad_value_, l1_penalty, l2_penalty, max_norm_, weights_only,
@@ -173,20 +174,59 @@ impl TrainStep for ModelStep<'_> {
         self.store.state_dict()
     }
 
+    /// `model.*`, `optimizer.*`, `scheduler.*` and the generators (`rng`, `rng.<layer>`).
     fn checkpoint_state(&self) -> Vec<(String, Tensor)> {
-        let mut t: Vec<(String, Tensor)> = self
-            .store
-            .state_dict()
-            .into_iter()
-            .map(|(k, v)| (format!("model.{k}"), v))
-            .collect();
-        t.extend(
-            self.optimizer
-                .state_dict()
-                .into_iter()
-                .map(|(k, v)| (format!("optimizer.{k}"), v)),
-        );
+        let prefixed = |p: &str, v: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
+            v.into_iter()
+                .map(|(k, t)| (format!("{p}.{k}"), t))
+                .collect()
+        };
+        let mut t = prefixed("model", self.store.state_dict());
+        t.extend(prefixed("optimizer", self.optimizer.state_dict()));
+        if let Some(s) = self.scheduler.as_deref() {
+            t.extend(prefixed("scheduler", s.state_dict()));
+        }
+        // 4 words per generator cannot fail to become a tensor
+        t.extend(rng_tensors(&self.store.rng_states()).unwrap_or_default());
         t
+    }
+
+    fn load_checkpoint(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let part = |p: &str| -> Vec<(String, Tensor)> {
+            state
+                .iter()
+                .filter_map(|(k, t)| {
+                    k.strip_prefix(p)
+                        .and_then(|r| r.strip_prefix('.'))
+                        .map(|r| (r.to_string(), t.clone()))
+                })
+                .collect()
+        };
+        let ctx = |what: &str, e: deepnet_tensor::Error| {
+            TrainError::Config(format!("checkpoint {what}: {e}"))
+        };
+        // a part that does not fit fails the resume (the run does not start)
+        let rngs = rng_states(state)?;
+        self.store
+            .load_state_dict(&part("model"), true)
+            .map_err(|e| ctx("model", e))?;
+        self.optimizer
+            .load_state_dict(&part("optimizer"))
+            .map_err(|e| ctx("optimizer", e))?;
+        match self.scheduler.as_deref_mut() {
+            Some(s) => s
+                .load_state_dict(&part("scheduler"))
+                .map_err(|e| ctx("scheduler", e))?,
+            None if !part("scheduler").is_empty() => {
+                return Err(TrainError::Config(
+                    "checkpoint: it has a learning-rate schedule, this run has none".into(),
+                ))
+            }
+            None => {}
+        }
+        self.store
+            .set_rng_states(&rngs)
+            .map_err(|e| ctx("generators", e))
     }
 
     fn finish(&mut self, run_dir: &Path) -> Result<()> {

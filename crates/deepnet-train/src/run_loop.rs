@@ -7,7 +7,8 @@
 //! Classification is [`crate::fit`]; a model with one optimizer and any loss is a
 //! [`crate::ModelStep`] with an objective closure; a GAN implements [`TrainStep`] itself.
 
-use crate::logs::{EpochLogs, Logs, MetricsTable};
+use crate::checkpoint::{write_checkpoint, Resume};
+use crate::logs::{read_history, EpochLogs, Logs, MetricsTable};
 use crate::plot::plot_curves;
 use crate::progress::{Progress, ProgressMode};
 use crate::safetensors::save_safetensors;
@@ -15,6 +16,7 @@ use crate::{Result, TrainError};
 use deepnet_data::{DataLoader, Dataset};
 use deepnet_tensor::{no_grad, Tensor};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,6 +57,14 @@ pub trait TrainStep {
     /// `optimizer.` (or one prefix per optimizer).
     fn checkpoint_state(&self) -> Vec<(String, Tensor)>;
 
+    /// Restores what [`TrainStep::checkpoint_state`] saved (to resume a run). The default
+    /// refuses: a step that can resume overrides it.
+    fn load_checkpoint(&mut self, _state: &[(String, Tensor)]) -> Result<()> {
+        Err(TrainError::Config(
+            "this training step cannot resume from a checkpoint".into(),
+        ))
+    }
+
     /// Called once after the last epoch (e.g. to plot gradient norms into `run_dir`).
     fn finish(&mut self, _run_dir: &Path) -> Result<()> {
         Ok(())
@@ -82,6 +92,11 @@ pub struct LoopConfig {
     pub config_json: serde_json::Value,
     /// metadata stored in the weights and checkpoint files
     pub metadata: Vec<(String, String)>,
+    /// when set (e.g. by a Ctrl-C handler), the loop writes a checkpoint after the batch in
+    /// hand and returns with [`RunSummary::interrupted`]
+    pub stop: Option<Arc<AtomicBool>>,
+    /// continue from this checkpoint (see [`crate::read_checkpoint`]) instead of starting
+    pub resume: Option<Resume>,
 }
 
 impl LoopConfig {
@@ -98,6 +113,8 @@ impl LoopConfig {
             unit: "images".into(),
             config_json: serde_json::Value::Null,
             metadata: Vec::new(),
+            stop: None,
+            resume: None,
         }
     }
 }
@@ -115,6 +132,8 @@ pub struct RunSummary {
     pub seconds: f64,
     /// the run folder
     pub out_dir: PathBuf,
+    /// whether the run stopped early on [`LoopConfig::stop`] (its checkpoint is written)
+    pub interrupted: bool,
 }
 
 impl RunSummary {
@@ -141,7 +160,8 @@ pub fn evaluate_step(
     Ok(total)
 }
 
-/// Trains with `step` for `cfg.epochs` over `train`, evaluating on `test` after every epoch.
+/// Trains with `step` for `cfg.epochs` over `train`, evaluating on `test` after every epoch,
+/// or continues the run of `cfg.resume` from where its checkpoint stands.
 pub fn run_loop(
     step: &mut dyn TrainStep,
     train: Arc<dyn Dataset>,
@@ -167,53 +187,127 @@ pub fn run_loop(
     }
     let start = Instant::now();
     let out = &cfg.out_dir;
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let cfg_text = serde_json::to_string_pretty(&cfg.config_json)
-        .map_err(|e| TrainError::Config(format!("config.json: {e}")))?;
-    crate::write_atomic(out.join("config.json"), cfg_text.as_bytes())
-        .map_err(|e| TrainError::io(out.join("config.json"), e))?;
-    let mut table = MetricsTable::create(out.join("metrics.csv"), &cfg.unit)?;
-    let progress = Progress::new(ProgressMode::auto(cfg.quiet));
     let loader = DataLoader::new(train, cfg.batch_size)?
         .shuffle(true)
         .seed(cfg.seed);
-    let mut warnings: Vec<String> = Vec::new();
-    let mut epochs = Vec::new();
-    let mut train_seconds = 0.0;
-    let mut global = 0usize;
-    for epoch in 1..=cfg.epochs {
+    let metrics_path = out.join("metrics.csv");
+    // where to start: nothing done, or the checkpoint's position
+    let mut pos = Resume {
+        epoch: 0,
+        batch: 0,
+        step: 0,
+        partial: Logs::new(),
+        seen: 0,
+        epoch_seconds: 0.0,
+        train_seconds: 0.0,
+        warnings: Vec::new(),
+        tensors: Vec::new(),
+        metadata: Vec::new(),
+    };
+    let (mut table, mut epochs) = match &cfg.resume {
+        Some(r) => {
+            if r.epoch > cfg.epochs || (r.epoch == cfg.epochs && r.batch > 0) {
+                return Err(TrainError::Config(format!(
+                    "resume: the checkpoint is at epoch {} batch {}, past the run's {} epochs",
+                    r.epoch, r.batch, cfg.epochs
+                )));
+            }
+            if r.batch >= loader.len() {
+                return Err(TrainError::Config(format!(
+                    "resume: the checkpoint is at batch {} of an epoch of {} batches: not this run's data or batch size",
+                    r.batch,
+                    loader.len()
+                )));
+            }
+            step.load_checkpoint(&r.tensors)?;
+            let mut history = read_history(&metrics_path)?;
+            history.retain(|e| e.epoch <= r.epoch);
+            if history.len() != r.epoch {
+                return Err(TrainError::Config(format!(
+                    "resume: {} has {} epochs, the checkpoint {}",
+                    metrics_path.display(),
+                    history.len(),
+                    r.epoch
+                )));
+            }
+            pos = Resume {
+                tensors: Vec::new(),
+                ..r.clone()
+            };
+            (
+                MetricsTable::resume(&metrics_path, &cfg.unit, &history)?,
+                history,
+            )
+        }
+        None => {
+            std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+            let cfg_text = serde_json::to_string_pretty(&cfg.config_json)
+                .map_err(|e| TrainError::Config(format!("config.json: {e}")))?;
+            crate::write_atomic(out.join("config.json"), cfg_text.as_bytes())
+                .map_err(|e| TrainError::io(out.join("config.json"), e))?;
+            (MetricsTable::create(&metrics_path, &cfg.unit)?, Vec::new())
+        }
+    };
+    let progress = Progress::new(ProgressMode::auto(cfg.quiet));
+    let stopped = || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+    let checkpoint = |step: &dyn TrainStep, pos: &Resume| {
+        write_checkpoint(
+            &out.join("checkpoint.safetensors"),
+            &step.checkpoint_state(),
+            &cfg.metadata,
+            pos,
+        )
+    };
+    let mut interrupted = false;
+    'epochs: for epoch in pos.epoch + 1..=cfg.epochs {
         step.set_training(true);
         let lr = step.lr();
         let t0 = Instant::now();
+        let first = pos.batch;
         let mut bar = progress.epoch(epoch, cfg.epochs, loader.len());
-        let mut logs = Logs::new();
-        let mut seen = 0usize;
-        for (i, batch) in loader.iter_epoch(epoch as u64 - 1).enumerate() {
+        for (i, batch) in loader
+            .iter_epoch_from(epoch as u64 - 1, first)
+            .enumerate()
+            .map(|(i, b)| (first + i, b))
+        {
             let (x, y) = batch?;
-            logs.extend(&step.train_batch(&x, &y, global)?);
+            pos.partial.extend(&step.train_batch(&x, &y, pos.step)?);
             for w in step.take_warnings() {
-                if !warnings.contains(&w) {
+                if !pos.warnings.contains(&w) {
                     progress.println(&format!("warning: {w}"));
-                    warnings.push(w);
+                    pos.warnings.push(w);
                 }
             }
-            seen += x.dims().first().copied().unwrap_or(0);
-            global += 1;
-            let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-            bar.update(i + 1, logs.first().unwrap_or(f64::NAN), rate);
+            pos.seen += x.dims().first().copied().unwrap_or(0);
+            pos.step += 1;
+            pos.batch = i + 1;
+            let secs = pos.epoch_seconds + t0.elapsed().as_secs_f64();
+            bar.update(
+                i + 1,
+                pos.partial.first().unwrap_or(f64::NAN),
+                pos.seen as f64 / secs.max(1e-9),
+            );
+            if stopped() && i + 1 < loader.len() {
+                pos.epoch_seconds = secs;
+                pos.train_seconds += t0.elapsed().as_secs_f64();
+                checkpoint(&*step, &pos)?;
+                bar.finish("interrupted: checkpoint written");
+                interrupted = true;
+                break 'epochs;
+            }
         }
-        let seconds = t0.elapsed().as_secs_f64();
-        train_seconds += seconds;
+        let seconds = pos.epoch_seconds + t0.elapsed().as_secs_f64();
+        pos.train_seconds += t0.elapsed().as_secs_f64();
         let test_logs = match &test {
             Some(t) => evaluate_step(step, t, cfg.eval_batch_size)?,
             None => Logs::new(),
         };
         let e = EpochLogs {
             epoch,
-            train: logs,
+            train: std::mem::take(&mut pos.partial),
             test: test_logs,
             seconds,
-            samples_per_sec: seen as f64 / seconds.max(1e-9),
+            samples_per_sec: pos.seen as f64 / seconds.max(1e-9),
             lr,
         };
         let mut line = format!("train {}", e.train.display());
@@ -227,27 +321,32 @@ pub fn run_loop(
         for l in step.end_epoch(epoch, out)? {
             progress.println(&l);
         }
-        let mut meta = cfg.metadata.clone();
-        meta.push(("epoch".into(), epoch.to_string()));
-        save_safetensors(
-            out.join("checkpoint.safetensors"),
-            &step.checkpoint_state(),
-            &meta,
-        )?;
+        pos.epoch = epoch;
+        pos.batch = 0;
+        pos.seen = 0;
+        pos.epoch_seconds = 0.0;
+        checkpoint(&*step, &pos)?;
         write_metric_plots(out, &epochs)?;
+        if stopped() && epoch < cfg.epochs {
+            interrupted = true;
+            break;
+        }
     }
-    save_safetensors(
-        out.join("model.safetensors"),
-        &step.model_state(),
-        &cfg.metadata,
-    )?;
-    step.finish(out)?;
+    if !interrupted {
+        save_safetensors(
+            out.join("model.safetensors"),
+            &step.model_state(),
+            &cfg.metadata,
+        )?;
+        step.finish(out)?;
+    }
     Ok(RunSummary {
         epochs,
-        warnings,
-        train_seconds,
+        warnings: pos.warnings,
+        train_seconds: pos.train_seconds,
         seconds: start.elapsed().as_secs_f64(),
         out_dir: out.clone(),
+        interrupted,
     })
 }
 
@@ -457,6 +556,107 @@ mod tests {
         assert_eq!(ck[0].0, "g_opt.m");
         assert!(dir.join("score.png").exists() && dir.join("g_loss.png").exists());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Trains Linear-Dropout-Linear with SGD momentum and a cosine schedule for 3 epochs into
+    /// `dir`, from `seed`; `stop_after` sets the stop flag after that many batches; `resume`
+    /// continues a checkpoint.
+    fn dropout_run(
+        dir: &Path,
+        seed: u64,
+        stop_after: Option<usize>,
+        resume: Option<Resume>,
+    ) -> RunSummary {
+        use deepnet_nn::layers::{Dropout, Sequential};
+        use deepnet_nn::optim::{CosineAnnealingLR, LrScheduler};
+        let store = ParamStore::new(seed);
+        let pb = store.root();
+        let mut net = Sequential::new(&pb);
+        net.push(Linear::new(2, 16, true, &pb.push(0)).unwrap());
+        net.push(Dropout::new(0.3, &pb.push(1)).unwrap());
+        net.push(Linear::new(16, 2, true, &pb.push(2)).unwrap());
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut sched = CosineAnnealingLR::new(&mut sgd, 3, 0.0).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, mut n) = (stop.clone(), 0usize);
+        let objective = move |m: &dyn Module, x: &Tensor, _y: &Tensor| {
+            if is_grad_enabled() {
+                n += 1;
+                if Some(n) == stop_after {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            }
+            let r = m.forward(x)?;
+            Ok((mse_loss(&r, x, Reduction::Mean)?, Logs::new()))
+        };
+        let opt = Optimization {
+            optimizer: &mut sgd,
+            scheduler: Some(&mut sched as &mut dyn LrScheduler),
+        };
+        let mut step = ModelStep::new(&net, &store, opt, Box::new(objective));
+        let mut cfg = LoopConfig::new(3, 16, dir);
+        cfg.quiet = true;
+        cfg.stop = Some(stop);
+        cfg.resume = resume;
+        run_loop(&mut step, line(100, 1), Some(line(30, 2)), &cfg).unwrap()
+    }
+
+    #[test]
+    fn a_run_stopped_mid_epoch_resumes_to_the_same_bits() {
+        let (a, b) = (temp("whole"), temp("parts"));
+        let whole = dropout_run(&a, 7, None, None);
+        assert!(!whole.interrupted);
+        // 7 batches per epoch: stop in the middle of epoch 2
+        let first = dropout_run(&b, 7, Some(10), None);
+        assert!(first.interrupted && first.epochs.len() == 1);
+        assert!(!b.join("model.safetensors").exists());
+        let ck = crate::read_checkpoint(b.join("checkpoint.safetensors")).unwrap();
+        assert_eq!((ck.epoch, ck.batch, ck.step), (1, 3, 10));
+        // another seed: everything must come from the checkpoint
+        let rest = dropout_run(&b, 99, None, Some(ck));
+        assert!(!rest.interrupted);
+        let bits = |d: &Path| -> Vec<(String, Vec<u32>)> {
+            crate::load_safetensors(d.join("model.safetensors"))
+                .unwrap()
+                .into_iter()
+                .map(|(k, t)| {
+                    (
+                        k,
+                        t.to_vec::<f32>()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(bits(&a), bits(&b));
+        let table = |d: &Path| crate::read_metrics_table(d.join("metrics.csv")).unwrap();
+        let (ta, tb) = (table(&a), table(&b));
+        assert_eq!(ta.0, tb.0);
+        assert_eq!(tb.1.len(), 3);
+        for (ra, rb) in ta.1.iter().zip(&tb.1) {
+            // epoch, losses, lr equal; timing columns differ
+            let n = ra.len();
+            assert_eq!(ra[..n - 3], rb[..n - 3]);
+            assert_eq!(ra[n - 1], rb[n - 1]);
+        }
+        // a resume past the end of the run is refused
+        let ck = crate::read_checkpoint(b.join("checkpoint.safetensors")).unwrap();
+        let mut cfg = LoopConfig::new(2, 16, &b);
+        cfg.resume = Some(ck);
+        let e = run_loop(&mut Counting::default(), line(100, 1), None, &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("past the run's 2 epochs"), "{e}");
+        let _ = std::fs::remove_dir_all(a);
+        let _ = std::fs::remove_dir_all(b);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! constraint and the gradient-health monitor (all in [`ModelStep`]), evaluates it after every
 //! epoch and writes the run folder (see [`crate::run_loop`]).
 
+use crate::checkpoint::Resume;
 use crate::logs::Logs;
 use crate::metrics::{correct_count, EpochMetrics, RunningMean};
 use crate::model_step::{ModelStep, Objective, Regularization};
@@ -15,6 +16,7 @@ use deepnet_nn::{Module, ParamStore};
 use deepnet_tensor::{no_grad, Tensor};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// The classification loss of a run.
@@ -96,6 +98,10 @@ pub struct TrainConfig {
     pub config_json: serde_json::Value,
     /// metadata stored in the weights file (e.g. the model config, so `eval` can rebuild it)
     pub metadata: Vec<(String, String)>,
+    /// stop at the next batch with a checkpoint when set (see [`LoopConfig::stop`])
+    pub stop: Option<Arc<AtomicBool>>,
+    /// continue the run of this checkpoint (see [`crate::read_checkpoint`])
+    pub resume: Option<Resume>,
 }
 
 /// What a finished run reports.
@@ -111,6 +117,8 @@ pub struct TrainSummary {
     pub seconds: f64,
     /// the run folder
     pub out_dir: PathBuf,
+    /// whether the run stopped early on [`TrainConfig::stop`] (its checkpoint is written)
+    pub interrupted: bool,
 }
 
 impl TrainSummary {
@@ -200,6 +208,8 @@ pub fn fit<'a>(
         unit: "images".into(),
         config_json: cfg.config_json.clone(),
         metadata: cfg.metadata.clone(),
+        stop: cfg.stop.clone(),
+        resume: cfg.resume.clone(),
     };
     let s = run_loop(&mut step, train, Some(test), &lc)?;
     let get = |l: &Logs, k: &str| l.get(k).unwrap_or(f64::NAN);
@@ -222,6 +232,7 @@ pub fn fit<'a>(
         train_seconds: s.train_seconds,
         seconds: s.seconds,
         out_dir: s.out_dir,
+        interrupted: s.interrupted,
     })
 }
 
@@ -278,6 +289,8 @@ mod tests {
             quiet: true,
             config_json: serde_json::json!({"test": true}),
             metadata: vec![("model".into(), "blobs".into())],
+            stop: None,
+            resume: None,
         };
         let opt = Optimization {
             optimizer: &mut sgd,

@@ -15,7 +15,7 @@ use super::{in_module, py_float};
 use crate::{functional, Module, ParamBuilder};
 use deepnet_tensor::{Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What both dropout layers hold: the drop probability, the mode, and their own generator,
 /// seeded from the parameter store's when the layer is built, so a seeded store reproduces a
@@ -23,18 +23,17 @@ use std::sync::Mutex;
 struct DropState {
     p: f64,
     training: AtomicBool,
-    gen: Mutex<Generator>,
+    gen: Arc<Mutex<Generator>>,
     path: String,
 }
 
 impl DropState {
     fn new(p: f64, pb: &ParamBuilder) -> Result<DropState> {
         functional::check_dropout_p(p).map_err(|e| in_module(e, pb.path()))?;
-        let seed = pb.with_generator(|g| g.next_u64());
         Ok(DropState {
             p,
             training: AtomicBool::new(true),
-            gen: Mutex::new(Generator::new(seed)),
+            gen: pb.generator(),
             path: pb.path().to_string(),
         })
     }
@@ -65,7 +64,7 @@ impl DropState {
     }
 
     fn generator(&self) -> std::sync::MutexGuard<'_, Generator> {
-        self.gen.lock().unwrap_or_else(|e| e.into_inner())
+        crate::params::lock(&self.gen)
     }
 }
 

@@ -31,7 +31,7 @@ use super::{in_module, py_float};
 use crate::{functional, Module, ParamBuilder};
 use deepnet_tensor::{Device, Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The settings of a recurrent sequence layer, PyTorch's constructor arguments plus the canon's
 /// options. [`RnnConfig::new`] gives PyTorch's defaults.
@@ -154,7 +154,7 @@ pub(crate) struct SequenceRunner {
     cfg: RnnConfig,
     op: &'static str,
     training: AtomicBool,
-    gen: Mutex<Generator>,
+    gen: Arc<Mutex<Generator>>,
     path: String,
 }
 
@@ -165,16 +165,20 @@ impl SequenceRunner {
     /// The dropout seed is drawn whatever the dropout, so that the parameters of modules
     /// built after this one do not depend on the setting.
     pub(crate) fn new(op: &'static str, cfg: &RnnConfig, pb: &ParamBuilder) -> SequenceRunner {
-        let seed = pb.with_generator(|g| g.next_u64());
-        SequenceRunner::from_parts(op, cfg, seed, pb.path().to_string())
+        SequenceRunner::from_parts(op, cfg, pb.generator(), pb.path().to_string())
     }
 
-    fn from_parts(op: &'static str, cfg: &RnnConfig, seed: u64, path: String) -> SequenceRunner {
+    fn from_parts(
+        op: &'static str,
+        cfg: &RnnConfig,
+        gen: Arc<Mutex<Generator>>,
+        path: String,
+    ) -> SequenceRunner {
         SequenceRunner {
             cfg: cfg.clone(),
             op,
             training: AtomicBool::new(true),
-            gen: Mutex::new(Generator::new(seed)),
+            gen,
             path,
         }
     }
@@ -287,7 +291,7 @@ impl SequenceRunner {
         let mut zero: Option<Tensor> = None;
         for layer in 0..nl {
             if layer > 0 && cfg.dropout > 0.0 && self.is_training() {
-                let mut g = self.gen.lock().unwrap_or_else(|e| e.into_inner());
+                let mut g = crate::params::lock(&self.gen);
                 inp = functional::dropout(&inp, cfg.dropout, true, &mut g)?;
             }
             let width = inp.dims()[2];
@@ -498,7 +502,8 @@ impl<C: RecurrentCell> Stack<C> {
     #[cfg(test)]
     pub(crate) fn with_cells<D>(&self, cells: Vec<D>) -> Stack<D> {
         let r = &self.runner;
-        let runner = SequenceRunner::from_parts(r.op, &r.cfg, 0, r.path.clone());
+        let gen = Arc::new(Mutex::new(Generator::new(0)));
+        let runner = SequenceRunner::from_parts(r.op, &r.cfg, gen, r.path.clone());
         runner.set_training(false);
         Stack { runner, cells }
     }

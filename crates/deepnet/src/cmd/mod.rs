@@ -8,6 +8,7 @@ pub mod data;
 pub mod eval;
 pub mod finetune;
 pub mod predict;
+pub mod resume;
 pub mod show;
 pub mod summary;
 pub mod train;

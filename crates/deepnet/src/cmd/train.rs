@@ -123,6 +123,10 @@ pub struct TrainArgs {
     /// Number of output classes (default: the dataset's).
     #[arg(long, value_name = "K")]
     pub num_classes: Option<usize>,
+    /// Continue the run in RUN_DIR from its checkpoint (after Ctrl-C or a crash), with the
+    /// run's own flags; it ends with the weights an uninterrupted run would have.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -214,6 +218,15 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
 }
 
 pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    let argv = super::resume::train_argv();
+    let (a, resume) = match &a.resume {
+        Some(dir) => {
+            let ck = dir.join("checkpoint.safetensors");
+            let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
+            (super::resume::resumed_args(dir, &argv)?, Some(r))
+        }
+        None => (a, None),
+    };
     if a.epochs == 0 {
         return Err("--epochs: expected at least 1".into());
     }
@@ -298,7 +311,10 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let out = run_dir(a.out.as_deref(), &spec.name, &dataset_name)?;
+    let out = match &resume {
+        Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
+        None => run_dir(a.out.as_deref(), &spec.name, &dataset_name)?,
+    };
     let config_json = json!({
         "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
         "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
@@ -308,7 +324,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
         "train_samples": train.len(), "init_from": a.init_from.as_ref().map(|p| p.display().to_string()),
-        "reset_head": reset, "freeze": a.freeze,
+        "reset_head": reset, "freeze": a.freeze, "argv": argv,
     });
     let cfg = TrainConfig {
         epochs: a.epochs,
@@ -331,6 +347,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
                 json!({"mean": norm.0, "std": norm.1}).to_string(),
             ),
         ],
+        stop: Some(super::resume::stop_flag()),
+        resume,
     };
     if !json_out {
         eprintln!(
@@ -363,6 +381,14 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         scheduler: sched.as_mut().map(|s| s.as_mut() as &mut dyn LrScheduler),
     };
     let s = fit(model.as_ref(), &store, opt, train, test, &cfg).map_err(msg)?;
+    if s.interrupted {
+        eprintln!(
+            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
+            out.join("checkpoint.safetensors").display(),
+            out.display()
+        );
+        std::process::exit(130);
+    }
     let last = s.last().ok_or("no epoch ran")?;
     let ips = s.images_per_sec(train_len);
     if json_out {
