@@ -7,6 +7,9 @@
 //! - [`Mnist`]: MNIST and Fashion-MNIST from a directory with the standard file names.
 //! - [`transforms`]: scaling, normalization, Gaussian noise (seeded).
 //! - [`DataLoader`]: seeded per-epoch shuffling, `drop_last`, background prefetching.
+//! - [`sequence`]: right-padded sequence datasets that keep the true lengths
+//!   ([`SequenceDataset`], [`SequenceBatch`]) and how they reach a recurrent layer.
+//! - [`ucr`]: the UCR/UEA time-series archive (`.ts` and UCR-2018 `.tsv`), [`TimeSeriesDataset`].
 //!
 //! Shape contract: a batch is images `(B, *sample_shape)` f32 and labels `(B,)` i64; MNIST samples
 //! are `(1, 28, 28)`, so MNIST batches are `(B, 1, 28, 28)` (or `(B, 784)` after
@@ -31,13 +34,17 @@ mod error;
 pub mod idx;
 mod loader;
 mod mnist;
+pub mod sequence;
 pub mod transforms;
+pub mod ucr;
 
 pub use dataset::{Dataset, InMemoryDataset};
 pub use error::{DataError, Result};
 pub use idx::{read_idx, write_idx, IdxArray};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
+pub use sequence::{PaddedSequences, SequenceBatch, SequenceDataset};
+pub use ucr::{load_ucr, load_ucr_tsv, load_ucr_with, TimeSeriesDataset, UcrOptions};
 
 #[cfg(test)]
 pub(crate) mod testutil {
