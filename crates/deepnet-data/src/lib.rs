@@ -9,6 +9,8 @@
 //! - [`DataLoader`]: seeded per-epoch shuffling, `drop_last`, background prefetching.
 //! - [`sequence`]: right-padded sequence datasets that keep the true lengths
 //!   ([`SequenceDataset`], [`SequenceBatch`]) and how they reach a recurrent layer.
+//! - [`text`]: character-level language-model windows over a text ([`CharVocab`],
+//!   [`CharLmDataset`]).
 //! - [`ucr`]: the UCR/UEA time-series archive (`.ts` and UCR-2018 `.tsv`), [`TimeSeriesDataset`].
 //!
 //! Shape contract: a batch is images `(B, *sample_shape)` f32 and labels `(B,)` i64; MNIST samples
@@ -35,6 +37,7 @@ pub mod idx;
 mod loader;
 mod mnist;
 pub mod sequence;
+pub mod text;
 pub mod transforms;
 pub mod ucr;
 
@@ -44,6 +47,7 @@ pub use idx::{read_idx, write_idx, IdxArray};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
 pub use sequence::{PaddedSequences, SequenceBatch, SequenceDataset};
+pub use text::{load_text, CharLmConfig, CharLmDataset, CharVocab};
 pub use ucr::{load_ucr, load_ucr_tsv, load_ucr_with, TimeSeriesDataset, UcrOptions};
 
 #[cfg(test)]
