@@ -12,6 +12,8 @@
 //! - [`text`]: character-level language-model windows over a text ([`CharVocab`],
 //!   [`CharLmDataset`]).
 //! - [`ucr`]: the UCR/UEA time-series archive (`.ts` and UCR-2018 `.tsv`), [`TimeSeriesDataset`].
+//! - [`reviews`]: the fine-food reviews CSV as word-id sequences ([`WordVocab`],
+//!   [`ReviewsDataset`]).
 //!
 //! Shape contract: a batch is images `(B, *sample_shape)` f32 and labels `(B,)` i64; MNIST samples
 //! are `(1, 28, 28)`, so MNIST batches are `(B, 1, 28, 28)` (or `(B, 784)` after
@@ -36,6 +38,7 @@ mod error;
 pub mod idx;
 mod loader;
 mod mnist;
+pub mod reviews;
 pub mod sequence;
 pub mod text;
 pub mod transforms;
@@ -46,6 +49,7 @@ pub use error::{DataError, Result};
 pub use idx::{read_idx, write_idx, IdxArray};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
+pub use reviews::{load_reviews, tokenize, ReviewsConfig, ReviewsDataset, WordVocab};
 pub use sequence::{PaddedSequences, SequenceBatch, SequenceDataset};
 pub use text::{load_text, CharLmConfig, CharLmDataset, CharVocab};
 pub use ucr::{load_ucr, load_ucr_tsv, load_ucr_with, TimeSeriesDataset, UcrOptions};

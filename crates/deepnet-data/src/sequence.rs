@@ -1,4 +1,4 @@
-//! What the sequence datasets ([`crate::ucr`], `reviews`) share: right-padded storage
+//! What the sequence datasets ([`crate::ucr`], [`crate::reviews`]) share: right-padded storage
 //! that keeps every sequence's true length, batches that carry those lengths, and reading a UTF-8
 //! text file with errors that name the line.
 //!

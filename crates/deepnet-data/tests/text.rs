@@ -2,22 +2,9 @@
 //! READMEs state (skipped with a message when the folder is missing).
 
 use deepnet_data::{load_text, CharLmConfig, CharLmDataset, CharVocab, Dataset};
-use std::path::{Path, PathBuf};
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is missing (it comes with the shared data folder)",
-            p.display()
-        );
-        None
-    }
-}
+mod common;
+use common::shared_data as shared;
 
 #[test]
 fn shakespeare_vocab_split_and_round_trip() {

@@ -4,19 +4,12 @@
 
 use deepnet_data::ucr::read_ts;
 use deepnet_data::{load_ucr, load_ucr_tsv, load_ucr_with, Dataset, SequenceDataset, UcrOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 
 fn ucr_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/timeseries-ucr-uea");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!(
-            "skipped: {} is missing (the UCR/UEA sets come with the shared data folder)",
-            d.display()
-        );
-        None
-    }
+    common::shared_data("timeseries-ucr-uea")
 }
 
 /// name, train count, test count, dimensions, shortest and longest series, class names
