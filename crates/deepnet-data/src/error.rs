@@ -139,6 +139,20 @@ pub enum DataError {
         /// The file names tried.
         tried: Vec<String>,
     },
+    /// A text file (a `.ts`/`.tsv` series file, a CSV file, a text corpus) with a bad line:
+    /// `{path}:{line}: {field}: {msg}`, e.g.
+    /// `GunPoint_TRAIN.ts:20: value 3 of dimension 0: "1.5x" is not a number`.
+    #[error("{}:{line}: {field}: {msg}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based) where the problem is, or where the record holding it starts.
+        line: usize,
+        /// The field: a header key (`@seriesLength`), a column (`label`), `value 3 of dimension 0`.
+        field: String,
+        /// What was wrong and what was expected.
+        msg: String,
+    },
     /// A bad argument (zero batch size, non-positive std, mismatched lengths, ...).
     #[error("{op}: {msg}")]
     InvalidArgument {
@@ -171,6 +185,21 @@ impl DataError {
         DataError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A parse error at `line` (1-based) of `path` in `field`.
+    pub(crate) fn parse(
+        path: impl Into<PathBuf>,
+        line: usize,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
+        DataError::Parse {
+            path: path.into(),
+            line,
+            field: field.into(),
+            msg: msg.into(),
         }
     }
 
@@ -226,6 +255,16 @@ mod tests {
             num_classes: 10,
         };
         assert_eq!(e.to_string(), "l.idx: label 12 at index 5 is not in 0..10");
+        let e = DataError::parse(
+            "d/GunPoint_TRAIN.ts",
+            20,
+            "value 3 of dimension 0",
+            "\"1.5x\" is not a number",
+        );
+        assert_eq!(
+            e.to_string(),
+            "d/GunPoint_TRAIN.ts:20: value 3 of dimension 0: \"1.5x\" is not a number"
+        );
         let t: DataError = deepnet_tensor::Error::msg("boom").into();
         assert_eq!(t.to_string(), "boom");
     }

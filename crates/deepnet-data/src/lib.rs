@@ -7,6 +7,13 @@
 //! - [`Mnist`]: MNIST and Fashion-MNIST from a directory with the standard file names.
 //! - [`transforms`]: scaling, normalization, Gaussian noise (seeded).
 //! - [`DataLoader`]: seeded per-epoch shuffling, `drop_last`, background prefetching.
+//! - [`sequence`]: right-padded sequence datasets that keep the true lengths
+//!   ([`SequenceDataset`], [`SequenceBatch`]) and how they reach a recurrent layer.
+//! - [`text`]: character-level language-model windows over a text ([`CharVocab`],
+//!   [`CharLmDataset`]).
+//! - [`ucr`]: the UCR/UEA time-series archive (`.ts` and UCR-2018 `.tsv`), [`TimeSeriesDataset`].
+//! - [`reviews`]: the fine-food reviews CSV as word-id sequences ([`WordVocab`],
+//!   [`ReviewsDataset`]).
 //!
 //! Shape contract: a batch is images `(B, *sample_shape)` f32 and labels `(B,)` i64; MNIST samples
 //! are `(1, 28, 28)`, so MNIST batches are `(B, 1, 28, 28)` (or `(B, 784)` after
@@ -32,7 +39,11 @@ pub mod file;
 pub mod idx;
 mod loader;
 mod mnist;
+pub mod reviews;
+pub mod sequence;
+pub mod text;
 pub mod transforms;
+pub mod ucr;
 
 pub use dataset::{Dataset, InMemoryDataset};
 pub use error::{DataError, Result};
@@ -40,6 +51,10 @@ pub use file::{read_regular_file, MAX_FILE_BYTES};
 pub use idx::{read_idx, write_idx, IdxArray};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
+pub use reviews::{load_reviews, tokenize, ReviewsConfig, ReviewsDataset, WordVocab};
+pub use sequence::{PaddedSequences, SequenceBatch, SequenceDataset};
+pub use text::{load_text, CharLmConfig, CharLmDataset, CharVocab};
+pub use ucr::{load_ucr, load_ucr_tsv, load_ucr_with, TimeSeriesDataset, UcrOptions};
 
 #[cfg(test)]
 pub(crate) mod testutil {

@@ -154,6 +154,19 @@ impl DataLoader {
         }
     }
 
+    /// The sample indices of every batch of epoch `epoch`, in the order
+    /// [`DataLoader::iter_epoch`] yields the batches (the last one shorter, or dropped with
+    /// `drop_last`). Training code that needs more per sample than `(x, y)` (the true lengths of
+    /// a [`crate::SequenceDataset`]) looks them up with these.
+    pub fn batch_indices(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let order = self.epoch_indices(epoch);
+        order
+            .chunks(self.batch_size)
+            .take(self.len())
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
     /// The batches of epoch `epoch`, each a `Result<(images, labels)>`. After an error the
     /// iterator ends. Dropping it early stops the background thread.
     pub fn iter_epoch(&self, epoch: u64) -> Batches {
@@ -361,6 +374,11 @@ mod tests {
         assert_eq!(epoch(&again.clone().prefetch(0), 1), e1);
         assert_eq!(epoch(&again.prefetch(5), 0), e0);
         assert_eq!(l.epoch_indices(1), e1.concat());
+        assert_eq!(
+            l.batch_indices(1),
+            e1,
+            "batch_indices matches iter_epoch batch by batch"
+        );
         let other = DataLoader::new(ds(103), 10).unwrap().shuffle(true).seed(43);
         assert_ne!(epoch(&other, 0), e0);
         // no shuffling: dataset order
@@ -378,6 +396,7 @@ mod tests {
         let e = epoch(&l, 0);
         assert_eq!(e.len(), 10);
         assert!(e.iter().all(|b| b.len() == 10));
+        assert_eq!(l.batch_indices(0), e);
         let small = DataLoader::new(ds(7), 10).unwrap().drop_last(true);
         assert!(small.is_empty());
         assert_eq!(small.iter_epoch(0).count(), 0);
