@@ -19,6 +19,7 @@ pub mod plot;
 pub mod progress;
 pub mod run_loop;
 pub mod safetensors;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
@@ -33,6 +34,7 @@ pub use plot::{plot_curves, Plot};
 pub use progress::{EpochProgress, Progress, ProgressMode};
 pub use run_loop::{evaluate_step, run_loop, LoopConfig, RunSummary, TrainStep};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
+pub use tensorboard::{EventImage, EventWriter};
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };

@@ -123,6 +123,10 @@ pub struct TrainArgs {
     /// Number of output classes (default: the dataset's).
     #[arg(long, value_name = "K")]
     pub num_classes: Option<usize>,
+    /// Also write TensorBoard event files into RUN/tensorboard (view with `tensorboard
+    /// --logdir RUN`): per-batch and per-epoch metrics, learning rate, per-layer gradient norms.
+    #[arg(long)]
+    pub tensorboard: bool,
     /// Continue the run in RUN_DIR from its checkpoint (after Ctrl-C or a crash), with the
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
@@ -349,6 +353,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         ],
         stop: Some(super::resume::stop_flag()),
         resume,
+        tensorboard: a.tensorboard,
     };
     if !json_out {
         eprintln!(
