@@ -20,7 +20,9 @@ pub mod progress;
 pub mod run_loop;
 pub mod safetensors;
 pub mod tensorboard;
+pub mod torch_pickle;
 pub mod trainer;
+pub mod zip_stored;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use checkpoint::{read_checkpoint, rng_states, rng_tensors, Resume};
@@ -35,6 +37,10 @@ pub use progress::{EpochProgress, Progress, ProgressMode};
 pub use run_loop::{evaluate_step, run_loop, LoopConfig, RunSummary, TrainStep};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
 pub use tensorboard::{EventImage, EventWriter};
+pub use torch_pickle::{
+    load_torch_checkpoint, parse_torch_checkpoint, save_torch_checkpoint,
+    serialize_torch_checkpoint,
+};
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };

@@ -34,7 +34,7 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Inspect a dataset: sizes, image shape, pixel statistics, class counts.
     Data(cmd::data::DataArgs),
-    /// Convert saved weights: --fully-convolutional turns Linear layers into convolutions.
+    /// Convert weights: PyTorch .pt <-> safetensors, or --fully-convolutional.
     Convert(cmd::convert::ConvertArgs),
     /// Draw a trained CNN's first-layer filters or one image's feature maps as a PNG grid.
     Show(cmd::show::ShowArgs),
