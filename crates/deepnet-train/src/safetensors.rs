@@ -160,7 +160,7 @@ pub fn serialize_safetensors(
 }
 
 /// Saves tensors and string metadata as a safetensors file, atomically (see
-/// [`write_atomic`](crate::atomic::write_atomic)). `tensors` is typically
+/// [`crate::atomic::write_atomic`]). `tensors` is typically
 /// `ParamStore::state_dict()`.
 pub fn save_safetensors(
     path: impl AsRef<Path>,

@@ -1,7 +1,7 @@
 //! Classification, the one-liner of the general loop: [`fit`] trains a classifier with the loss
 //! of the run's choice ([`LossKind`]), L1/L2 penalties, gradient clipping, the max-norm
 //! constraint and the gradient-health monitor (all in [`ModelStep`]), evaluates it after every
-//! epoch and writes the run folder (see [`crate::run_loop`]).
+//! epoch and writes the run folder (see [`crate::run_loop()`]).
 
 use crate::checkpoint::Resume;
 use crate::logs::Logs;
