@@ -6,7 +6,7 @@
 //! cargo run --release -p deepnet --example mlp_mnist
 //! ```
 //!
-//! About 97.5% test accuracy after 3 epochs, a few seconds per epoch on 2 cores.
+//! About 97% test accuracy after 3 epochs (97.27% measured), a few seconds per epoch on 2 cores.
 
 use deepnet::data::{DataLoader, Dataset, Mnist, Split};
 use deepnet::nn::layers::{Flatten, Linear, ReLU, Sequential};
