@@ -7,7 +7,7 @@
 //! cargo run --release -p deepnet --example custom_cnn
 //! ```
 //!
-//! About 98.5% test accuracy on the MNIST shipped in `data/mnist` after 2 epochs.
+//! About 98% test accuracy on the MNIST shipped in `data/mnist` after 2 epochs (98.19% measured).
 
 use deepnet::data::{Dataset, Mnist, Split};
 use deepnet::nn::layers::{Conv2d, Conv2dConfig, Linear, MaxPool2d};
