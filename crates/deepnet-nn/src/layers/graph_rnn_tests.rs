@@ -3,6 +3,7 @@
 //! gradient checks and errors.
 
 use super::*;
+use crate::layers::test_util::max_abs_diff;
 use crate::layers::{GRUCell, GruForm};
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
@@ -32,11 +33,6 @@ fn sample_graph() -> Graph {
         (5, 2, 1),
     ];
     Graph::new(6, &e).unwrap()
-}
-
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()))
 }
 
 #[test]

@@ -42,12 +42,12 @@
 //!
 //! The cells of one anti-diagonal (`a + b = k` in scan coordinates) depend only on the diagonal
 //! before, so each diagonal is one step: the `Hg + Wg - 1` steps each gather the previous
-//! diagonal's states (a shifted view padded with the zero state at the border), make one batched
-//! matmul `(4, L*N, 2H) @ (4, 2H, 5H)` for all four directions and all `L` cells of the diagonal,
-//! and one set of elementwise gate ops. The input projection of every cell and direction is one
-//! batched matmul before the scan. The directions share the schedule: each reads the grid through
-//! its own flip, which is folded into the gathers before and after the scan. Gradients flow
-//! through autograd (the ops are ordinary tensor ops).
+//! diagonal's states (a shifted view, padded with the zero state at the border), make one batched
+//! matmul `(4, L*N, F + 1 + 2H) @ (4, F + 1 + 2H, 5H)` of every cell's `[x; 1; h_1; h_2]` with
+//! `[W_ih | b | W_hh]^T` for all four directions and all `L` cells of the diagonal, and one set
+//! of elementwise gate ops. The directions share the schedule: each reads the grid through its own
+//! flip, which is folded into one gather of the patches before the scan and one of the states
+//! after it. Gradients flow through autograd (the ops are ordinary tensor ops).
 
 use super::in_module;
 use crate::{Init, Module, ParamBuilder};

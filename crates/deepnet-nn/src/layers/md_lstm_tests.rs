@@ -3,14 +3,11 @@
 //! on, gradient checks and errors.
 
 use super::*;
+use crate::layers::test_util::{max_abs_diff, max_abs_param, sig};
 use crate::layers::LSTMCell;
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
 use deepnet_tensor::DType;
-
-fn sig(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
 
 fn layer(c: usize, hs: usize, patch: (usize, usize), bias: bool, seed: u64) -> MdLstm2d {
     let store = ParamStore::with_dtype(seed, DType::F64);
@@ -91,11 +88,6 @@ fn naive(m: &MdLstm2d, x: &Tensor) -> Vec<f64> {
     out
 }
 
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()))
-}
-
 #[test]
 fn keys_shapes_init_and_repr() {
     let store = ParamStore::new(0);
@@ -114,11 +106,7 @@ fn keys_shapes_init_and_repr() {
     // per direction 5H*(F + 2H + 1) with F = 16
     assert_eq!(store.num_params(), 4 * 40 * (16 + 16 + 1));
     let bound = 1.0 / 8f64.sqrt();
-    let max = store
-        .all_params()
-        .iter()
-        .flat_map(|(_, t)| t.to_vec_f64())
-        .fold(0f64, |m, v| m.max(v.abs()));
+    let max = max_abs_param(&store);
     assert!(max <= bound && max > 0.95 * bound, "{max} vs {bound}");
     assert_eq!(m.describe(), "MdLstm2d(1, 8, patch_size=(4, 4))");
     assert_eq!(m.out_channels(), 32);

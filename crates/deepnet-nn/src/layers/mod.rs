@@ -17,6 +17,8 @@ mod rnn;
 mod rnn_canon;
 mod sequential;
 #[cfg(test)]
+mod test_util;
+#[cfg(test)]
 mod train_test;
 mod tree_lstm;
 

@@ -3,14 +3,11 @@
 //! checks and errors.
 
 use super::*;
+use crate::layers::test_util::{max_abs_diff, sig};
 use crate::layers::LSTMCell;
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
 use deepnet_tensor::DType;
-
-fn sig(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
 
 fn layer(f: usize, h: usize, bias: bool, seed: u64) -> ChildSumTreeLSTM {
     let store = ParamStore::with_dtype(seed, DType::F64);
@@ -31,11 +28,6 @@ fn sample() -> Forest {
         None,
     ];
     Forest::from_parents(&p).unwrap()
-}
-
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()))
 }
 
 /// The equations of the module docs, one node at a time by recursion, in plain f64.
