@@ -25,8 +25,10 @@ pub mod alexnet;
 pub mod arch;
 pub mod fully_conv;
 pub mod googlenet;
+pub mod graph_tasks;
 mod head;
 pub mod lenet;
+pub mod md_lstm;
 pub mod mlp;
 pub mod recurrent;
 pub mod resnet;
@@ -39,7 +41,11 @@ pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
+pub use graph_tasks::{
+    BitGraph, BoolExpr, BroadcastBit, ExprTree, GgnnNodeClassifier, TreeLstmClassifier,
+};
 pub use lenet::{LeNet5, LeNet5Config};
+pub use md_lstm::{MdLstmClassifier, MdLstmClassifierConfig, MdPooling};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
 pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
