@@ -22,6 +22,7 @@ use gemm::{gemm, Parallelism};
 const ROW_BLOCK: usize = 48;
 /// Weight gradients with at least this many output channels (rows) run on the packed kernel
 /// transposed (channels across its 32-wide register tile); fewer run as dot products.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const WGRAD_PACKED_M: usize = 32;
 
 /// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).

@@ -147,6 +147,7 @@ fn results_do_not_depend_on_the_thread_count() {
 /// `cargo test --release -p deepnet-tensor --lib conv2d_timing -- --ignored --nocapture`).
 #[test]
 #[ignore]
+#[cfg(target_arch = "x86_64")]
 fn conv2d_timing() {
     use super::super::conv_direct::forced;
     let time = |name: &str, g: Geom, cout: usize| {

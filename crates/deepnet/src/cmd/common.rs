@@ -76,7 +76,8 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
-    /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128).
+    /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128), or
+    /// md_lstm (a 2-D LSTM scanning 4x4 patches from the four corners).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -280,6 +281,15 @@ impl ModelSpec {
                     init: self.init.parse().map_err(|e| format!("--init: {e}"))?,
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
+            }
+            "md_lstm" => {
+                let cfg =
+                    deepnet::models::MdLstmClassifierConfig::for_input(&self.input, self.classes)
+                        .map_err(|e| format!("--model md_lstm: {e}"))?;
+                Ok(Box::new(
+                    deepnet::models::MdLstmClassifier::new(&cfg, &store.root())
+                        .map_err(|e| format!("--model md_lstm: {e}"))?,
+                ))
             }
             rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
                 deepnet::models::build_recurrent_model(

@@ -63,7 +63,7 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Optimizer (default: sgd; adam for lstm, gru and rnn).
+    /// Optimizer (default: sgd; adam for lstm, gru, rnn and md_lstm).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerName>,
     /// SGD momentum.
@@ -85,7 +85,8 @@ pub struct TrainArgs {
     /// Max-norm constraint on each neuron's incoming weight vector.
     #[arg(long)]
     pub max_norm: Option<f64>,
-    /// Clip the global gradient norm (default: off; 1.0 for lstm, gru and rnn; 0 turns it off).
+    /// Clip the global gradient norm (default: off; 1.0 for lstm, gru, rnn and md_lstm; 0 turns
+    /// it off).
     #[arg(long)]
     pub clip_norm: Option<f64>,
     /// Clip each gradient element to [-v, v].
@@ -139,7 +140,8 @@ impl TrainArgs {
     /// many steps occasionally explode; any flag given still wins.
     fn recurrent(&self) -> bool {
         self.model.arch.is_none()
-            && deepnet::models::RECURRENT_MODELS.contains(&self.model.model.as_str())
+            && (deepnet::models::RECURRENT_MODELS.contains(&self.model.model.as_str())
+                || self.model.model == "md_lstm")
     }
 
     /// `--optimizer`, or the model's default.
