@@ -269,10 +269,24 @@ pub(crate) struct DirectPlan {
     pub weight_grad: bool,
 }
 
-/// The direct kernels' share of this convolution: only f32 on AVX-512, and never for empty
-/// operands.
+/// Whether `g` has every window that fits (`ho`, `wo` as the window formula gives them): not
+/// so for the adjoint of a transposed convolution with `output_padding >= stride` (see
+/// [`Geom`]), which the direct kernels (they size their output from the padded input) must
+/// not take.
+fn all_windows(g: &Geom) -> bool {
+    let fit = |size: usize, p: usize, k: usize, d: usize, s: usize| {
+        (size + 2 * p)
+            .checked_sub(d * (k - 1) + 1)
+            .map(|r| r / s + 1)
+    };
+    fit(g.h, g.ph, g.kh, g.dh, g.sh) == Some(g.ho) && fit(g.w, g.pw, g.kw, g.dw, g.sw) == Some(g.wo)
+}
+
+/// The direct kernels' share of this convolution: only f32 on AVX-512, never for empty
+/// operands, and only where the output has every window that fits.
 fn direct_plan<T: Float>(g: &Geom, groups: usize, cout: usize) -> DirectPlan {
-    let empty = g.n * cout * g.l() == 0 || g.k(g.c / groups) == 0 || g.chw() == 0;
+    let empty =
+        g.n * cout * g.l() == 0 || g.k(g.c / groups) == 0 || g.chw() == 0 || !all_windows(g);
     #[cfg(target_arch = "x86_64")]
     if T::as_f32(&[]).is_some() && !empty {
         return super::conv_direct::plan(g, g.c / groups, cout / groups);
@@ -377,8 +391,37 @@ pub(crate) fn batch_chunks(n: usize) -> usize {
     n.clamp(1, 16)
 }
 
+/// The transposed convolution, the adjoint of [`conv2d`] with geometry `g`: `x` (the adjoint's
+/// output shape, `(N, C_out, H_out, W_out)`) -> `(N, C, H, W)`, the input gradient of that
+/// convolution for the output gradient `x`, plus `b: (C,)` when given. `w: (C_out, C/groups,
+/// kH, kW)`.
+pub(crate) fn conv_transpose2d<T: Float>(
+    g: &Geom,
+    groups: usize,
+    cout: usize,
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+) -> Vec<T> {
+    // the input gradient never reads the convolution's input: an empty slice stands for it
+    let (y, _) = conv2d_backward(g, groups, cout, &[], w, x, true, false);
+    let mut y = y.expect("the input gradient was asked for");
+    let hw = g.h * g.w;
+    if let (Some(b), true) = (b, g.chw() > 0) {
+        par::chunks_mut(&mut y, g.chw(), |_, yi| {
+            for (plane, &bv) in yi.chunks_exact_mut(hw).zip(b) {
+                for v in plane {
+                    *v += bv;
+                }
+            }
+        });
+    }
+    y
+}
+
 /// Gradients of [`conv2d`] with respect to the input (when `need_dx`) and the weight (when
-/// `need_dw`), given `gy: (N, C_out, H_out, W_out)` contiguous.
+/// `need_dw`), given `gy: (N, C_out, H_out, W_out)` contiguous. `x` is read only for the
+/// weight gradient (it may be empty otherwise).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_backward<T: Float>(
     g: &Geom,
@@ -461,7 +504,6 @@ fn gemm_backward<T: Float>(
     let task = |cols: &mut [T], (ci, (dxc, dwc)): (usize, (&mut &mut [T], &mut &mut [T]))| {
         for j in 0..per.min(g.n - ci * per) {
             let i = ci * per + j;
-            let xi = &x[i * g.chw()..(i + 1) * g.chw()];
             let gi = &gy[i * cout * l..(i + 1) * cout * l];
             for grp in 0..groups {
                 let gg = Mat {
@@ -472,6 +514,7 @@ fn gemm_backward<T: Float>(
                 let xr = grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w;
                 if need_dw {
                     // dW_g += gy_g (cog x l) @ cols^T (l x kd)
+                    let xi = &x[i * g.chw()..(i + 1) * g.chw()];
                     let src: &[T] = if direct {
                         &xi[xr.clone()]
                     } else {

@@ -10,12 +10,12 @@ use crate::primitive::{ConvSpec, Geom};
 use crate::{DType, Error, Result, Storage, Tensor};
 
 /// `"5x3"`: a pair as `HxW`.
-fn pair(p: (usize, usize)) -> String {
+pub(super) fn pair(p: (usize, usize)) -> String {
     format!("{}x{}", p.0, p.1)
 }
 
 /// The float dtype shared by all `ts`, or an error naming `op`.
-fn common_float(op: &'static str, ts: &[&Tensor]) -> Result<DType> {
+pub(super) fn common_float(op: &'static str, ts: &[&Tensor]) -> Result<DType> {
     let d = ts[0].dtype();
     for t in ts {
         if !t.dtype().is_float() || t.dtype() != d {
@@ -91,7 +91,7 @@ pub(crate) fn window_geom(
     })
 }
 
-fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
+pub(super) fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
     if t.rank() != 4 {
         return Err(Error::Rank {
             op,

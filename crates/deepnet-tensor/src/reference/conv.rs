@@ -148,6 +148,34 @@ pub(super) fn conv2d_backward(
     ))
 }
 
+/// The transposed convolution, by definition the adjoint of [`conv2d`] with `spec`: every
+/// product term `y[yi] += x[xi] * w[wi]` of that convolution is, transposed,
+/// `out[xi] += self[yi] * w[wi]`. `self: (N, C_out, H_out, W_out)` (the convolution's output
+/// shape) -> `(N, C, H, W)`, plus `b[c]` on channel `c`; in f64, rounded once.
+pub(super) fn conv_transpose2d(
+    (s, l): (&RefStorage, &Layout),
+    (w, wl): (&RefStorage, &Layout),
+    b: Option<(&RefStorage, &Layout)>,
+    spec: &ConvSpec,
+) -> Result<RefStorage> {
+    const OP: &str = "conv_transpose2d";
+    s.expect_float(OP)?;
+    w.expect_dtype(OP, s.dtype)?;
+    if let Some((b, _)) = b {
+        b.expect_dtype(OP, s.dtype)?;
+    }
+    let cv = Conv::new(spec);
+    let (x, wv) = (s.values(l), w.values(wl));
+    let bias = b.map(|(b, bl)| b.values(bl));
+    let (g, hw) = (&spec.g, spec.g.h * spec.g.w);
+    // `i / (H W) % C` is the channel of output element `i`
+    let mut out: Vec<f64> = (0..g.n * g.chw())
+        .map(|i| bias.as_ref().map_or(0.0, |b| b[i / hw % g.c]))
+        .collect();
+    cv.for_each_term(|yi, xi, wi| out[xi] += x[yi] * wv[wi]);
+    Ok(RefStorage::rounded(s.dtype, out))
+}
+
 /// Calls `f(column matrix position, input position)` for every entry of the unfolded matrix
 /// of `g` that reads an input element (padding entries are skipped; their positions are
 /// still counted).
