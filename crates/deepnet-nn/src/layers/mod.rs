@@ -4,6 +4,7 @@
 
 mod activation;
 mod conv;
+mod conv_transpose;
 mod dropout;
 mod embedding;
 mod linear;
@@ -16,9 +17,11 @@ mod rnn_canon;
 mod sequential;
 #[cfg(test)]
 mod train_test;
+mod upsample;
 
 pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use conv::{conv_arithmetic, Conv2d, Conv2dConfig};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use dropout::Dropout;
 pub use dropout::Dropout2d;
 pub use embedding::Embedding;
@@ -35,6 +38,7 @@ pub use rnn_canon::{
     PeepholeVariant, MGU,
 };
 pub use sequential::Sequential;
+pub use upsample::Upsample;
 
 use deepnet_tensor::Error;
 

@@ -102,6 +102,24 @@ pub(super) fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Appends the bias gradient of a convolution, `gy: (N, C_out, H, W)` summed over `(N, H, W)`,
+/// to the gradients `out` when the op had a bias (`inputs[2]`): `None` unless it tracks
+/// gradients.
+pub(super) fn push_bias_grad(
+    out: &mut Vec<Option<Tensor>>,
+    inputs: &[Tensor],
+    gy: &Tensor,
+) -> Result<()> {
+    if let Some(b) = inputs.get(2) {
+        out.push(if b.tracks_grad() {
+            Some(gy.sum([0, 2, 3], false)?)
+        } else {
+            None
+        });
+    }
+    Ok(())
+}
+
 /// Backward of [`Tensor::conv2d`]: input and weight gradients from the device's fused kernel,
 /// bias gradient by summing `gy` over `(N, H, W)`.
 struct Conv2dBackward(ConvSpec);
@@ -125,13 +143,7 @@ impl Backward for Conv2dBackward {
             dx.map(|s| Tensor::from_storage(s, x.shape().clone())),
             dw.map(|s| Tensor::from_storage(s, w.shape().clone())),
         ];
-        if let Some(b) = inputs.get(2) {
-            out.push(if b.tracks_grad() {
-                Some(gy.sum([0, 2, 3], false)?)
-            } else {
-                None
-            });
-        }
+        push_bias_grad(&mut out, inputs, &gy)?;
         Ok(out)
     }
 }

@@ -13,7 +13,7 @@
 //! input sizes that convolution maps to `H` is meant: it adds rows at the bottom (and
 //! columns at the right) that no input reaches (they hold the bias).
 
-use super::conv::{common_float, pair, rank4};
+use super::conv::{common_float, pair, push_bias_grad, rank4};
 use crate::autograd::Backward;
 use crate::primitive::{ConvSpec, Geom};
 use crate::{Error, Result, Tensor};
@@ -53,13 +53,7 @@ impl Backward for ConvTranspose2dBackward {
             None
         };
         let mut out = vec![dx, dw];
-        if let Some(b) = inputs.get(2) {
-            out.push(if b.tracks_grad() {
-                Some(gy.sum([0, 2, 3], false)?)
-            } else {
-                None
-            });
-        }
+        push_bias_grad(&mut out, inputs, &gy)?;
         Ok(out)
     }
 }

@@ -31,53 +31,47 @@ fn for_each_term(r: &Resize, bilinear: bool, mut f: impl FnMut(usize, usize, f64
     }
 }
 
-/// The resize of `x` (`bilinear` or nearest), in f64, rounded once.
-fn forward(
+/// The resize of `x` (`bilinear` or nearest) or, with `backward`, the input gradient from the
+/// output gradient `x`: the same terms read the other way; in f64, rounded once.
+fn apply(
     (s, l): (&RefStorage, &Layout),
     r: &Resize,
     op: &'static str,
     bilinear: bool,
+    backward: bool,
 ) -> Result<RefStorage> {
     s.expect_float(op)?;
     let x = s.values(l);
-    let mut y = vec![0.0; r.n * r.out_len()];
-    for_each_term(r, bilinear, |o, i, wt| y[o] += wt * x[i]);
+    let mut y = vec![0.0; r.n * if backward { r.in_len() } else { r.out_len() }];
+    for_each_term(r, bilinear, |o, i, wt| {
+        if backward {
+            y[i] += wt * x[o];
+        } else {
+            y[o] += wt * x[i];
+        }
+    });
     Ok(RefStorage::rounded(s.dtype, y))
-}
-
-/// The input gradient of the resize from the output gradient `gy`, in f64, rounded once.
-fn backward(
-    (s, l): (&RefStorage, &Layout),
-    r: &Resize,
-    op: &'static str,
-    bilinear: bool,
-) -> Result<RefStorage> {
-    s.expect_float(op)?;
-    let gy = s.values(l);
-    let mut dx = vec![0.0; r.n * r.in_len()];
-    for_each_term(r, bilinear, |o, i, wt| dx[i] += wt * gy[o]);
-    Ok(RefStorage::rounded(s.dtype, dx))
 }
 
 /// Nearest-neighbour resize: output `(i, j)` copies input `(r.nearest_row(i), r.nearest_col(j))`.
 pub(super) fn nearest(x: (&RefStorage, &Layout), r: &Resize) -> Result<RefStorage> {
-    forward(x, r, "upsample_nearest2d", false)
+    apply(x, r, "upsample_nearest2d", false, false)
 }
 
 /// The input gradient of [`nearest`].
 pub(super) fn nearest_backward(gy: (&RefStorage, &Layout), r: &Resize) -> Result<RefStorage> {
-    backward(gy, r, "upsample_nearest2d_backward", false)
+    apply(gy, r, "upsample_nearest2d_backward", false, true)
 }
 
 /// Bilinear resize: each output the weighted sum of its four inputs (rows by
 /// `r.linear_row`, columns by `r.linear_col`).
 pub(super) fn bilinear(x: (&RefStorage, &Layout), r: &Resize) -> Result<RefStorage> {
-    forward(x, r, "upsample_bilinear2d", true)
+    apply(x, r, "upsample_bilinear2d", true, false)
 }
 
 /// The input gradient of [`bilinear`].
 pub(super) fn bilinear_backward(gy: (&RefStorage, &Layout), r: &Resize) -> Result<RefStorage> {
-    backward(gy, r, "upsample_bilinear2d_backward", true)
+    apply(gy, r, "upsample_bilinear2d_backward", true, true)
 }
 
 #[cfg(test)]

@@ -72,6 +72,13 @@ pub enum Workload {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// The upsampling layers of a DCGAN generator for MNIST (transposed convolutions 7x7 ->
+    /// 14x14 -> 28x28, nearest and bilinear resizes), forward and forward + backward.
+    Convt {
+        /// batch size
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+    },
     /// Training steps of the MLP 784-256-128-10 on one fixed batch.
     MlpTrain {
         /// batch size
@@ -105,6 +112,7 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
             let r = super::bench_train::recurrent_train("gru", batch, seconds)?;
             return report_train("gru-train", "GRU 28x28 -> 128 -> fc10", batch, &r, json);
         }
+        Workload::Convt { batch } => return super::bench_convt::convt(batch, json),
         _ => {}
     }
     let _guard = dt::no_grad();
@@ -115,7 +123,8 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
         | Workload::LenetTrain { .. }
         | Workload::CifarTrain { .. }
         | Workload::LstmTrain { .. }
-        | Workload::GruTrain { .. } => unreachable!("training workloads are handled above"),
+        | Workload::GruTrain { .. }
+        | Workload::Convt { .. } => unreachable!("training workloads are handled above"),
     }
 }
 
@@ -147,9 +156,9 @@ fn report_train(
 }
 
 /// Best and median seconds of one call.
-struct Timing {
-    best: f64,
-    median: f64,
+pub(super) struct Timing {
+    pub best: f64,
+    pub median: f64,
     reps: usize,
     /// Minor page faults per timed call (first touch of fresh memory), where Linux reports them.
     faults: Option<f64>,
@@ -164,7 +173,10 @@ fn minor_faults() -> Option<u64> {
 
 /// Times `f`: a warm-up of at least two calls (and ~10% of the budget), then enough timed calls
 /// to fill `target_s` seconds (at least 5).
-fn measure(target_s: f64, mut f: impl FnMut() -> Result<(), String>) -> Result<Timing, String> {
+pub(super) fn measure(
+    target_s: f64,
+    mut f: impl FnMut() -> Result<(), String>,
+) -> Result<Timing, String> {
     let start = Instant::now();
     let mut warm = 0u32;
     while warm < 2 || start.elapsed().as_secs_f64() < 0.1 * target_s {
