@@ -159,6 +159,10 @@ fn report_train(
 pub(super) struct Timing {
     pub best: f64,
     pub median: f64,
+    /// CPU seconds (user and system, all threads) per timed call, where the OS reports them:
+    /// with one kernel thread, the compute time whatever else runs on the machine (with more,
+    /// it includes the idle workers' spinning)
+    pub cpu: Option<f64>,
     reps: usize,
     /// Minor page faults per timed call (first touch of fresh memory), where Linux reports them.
     faults: Option<f64>,
@@ -169,6 +173,22 @@ fn minor_faults() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after_name = &stat[stat.rfind(')')? + 1..];
     after_name.split_whitespace().nth(7)?.parse().ok()
+}
+
+/// CPU seconds this process has used so far (user and system, all threads).
+fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given, which is plain data.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(secs(u.ru_utime) + secs(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Times `f`: a warm-up of at least two calls (and ~10% of the budget), then enough timed calls
@@ -187,6 +207,7 @@ pub(super) fn measure(
     let reps = ((target_s / per_call) as usize).clamp(5, 1_000_000);
     let mut times = Vec::with_capacity(reps);
     let faults0 = minor_faults();
+    let cpu0 = cpu_seconds();
     for _ in 0..reps {
         let t = Instant::now();
         f()?;
@@ -195,10 +216,12 @@ pub(super) fn measure(
     let faults = minor_faults()
         .zip(faults0)
         .map(|(b, a)| b.saturating_sub(a) as f64 / reps as f64);
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / reps as f64);
     times.sort_by(f64::total_cmp);
     Ok(Timing {
         best: times[0],
         median: times[reps / 2],
+        cpu,
         reps,
         faults,
     })

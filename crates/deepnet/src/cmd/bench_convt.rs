@@ -2,7 +2,8 @@
 //! alone and forward + backward (input, weight and bias gradients): the transposed convolutions
 //! 128 -> 64 channels, 7x7 -> 14x14 and 64 -> 1, 14x14 -> 28x28 (kernel 4, stride 2, padding 1),
 //! and, for comparison, nearest and bilinear upsampling by 2 of 64 channels of 14x14.
-//! `tools/bench/torch_convt.py` times the same in PyTorch.
+//! `tools/bench/torch_convt.py` times the same in PyTorch. Each line also gives the CPU time
+//! per call: with `--threads 1`, a measure that other processes on the machine do not disturb.
 
 use super::bench::{measure, Timing};
 use deepnet::tensor::{self as dt, DType, Generator, Tensor};
@@ -65,7 +66,7 @@ pub fn convt(batch: usize, json: bool) -> Result<(), String> {
     let threads = dt::num_threads();
     if !json {
         println!(
-            "DCGAN upsampling layers, batch {batch}, {threads} threads, {} (ms per batch, best of the timed calls)",
+            "DCGAN upsampling layers, batch {batch}, {threads} threads, {} (ms per batch: best of the timed calls; CPU: mean CPU time per call)",
             dt::cpu_isa()
         );
     }
@@ -129,12 +130,15 @@ fn row(w: &Workload, batch: usize, fwd: &Timing, train: &Timing, macs: f64, json
         } else {
             String::new()
         };
+        let cpu = |t: &Timing| t.cpu.map_or("?".into(), |c| format!("{:.1}", c * 1e3));
         println!(
-            "  {:<30} forward {:7.2} ms  forward+backward {:7.2} ms  ({:.0} images/s{rate})",
+            "  {:<30} forward {:7.2} ms  forward+backward {:7.2} ms  ({:.0} images/s{rate}; CPU {} / {} ms)",
             w.name,
             fwd.best * 1e3,
             train.best * 1e3,
-            per_s(train.best)
+            per_s(train.best),
+            cpu(fwd),
+            cpu(train)
         );
     }
     json!({
@@ -142,5 +146,6 @@ fn row(w: &Workload, batch: usize, fwd: &Timing, train: &Timing, macs: f64, json
         "forward_ms_median": fwd.median * 1e3, "train_ms": train.best * 1e3,
         "train_ms_median": train.median * 1e3, "train_images_per_sec": per_s(train.best),
         "forward_gflops": gflops(fwd.best, 1.0), "train_gflops": gflops(train.best, 3.0),
+        "forward_cpu_ms": fwd.cpu.map(|c| c * 1e3), "train_cpu_ms": train.cpu.map(|c| c * 1e3),
     })
 }
