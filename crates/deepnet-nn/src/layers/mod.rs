@@ -4,6 +4,7 @@
 
 mod activation;
 mod conv;
+mod conv_transpose;
 mod dropout;
 mod embedding;
 mod graph_rnn;
@@ -21,9 +22,11 @@ mod test_util;
 #[cfg(test)]
 mod train_test;
 mod tree_lstm;
+mod upsample;
 
 pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use conv::{conv_arithmetic, Conv2d, Conv2dConfig};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use dropout::Dropout;
 pub use dropout::Dropout2d;
 pub use embedding::Embedding;
@@ -43,6 +46,7 @@ pub use rnn_canon::{
 };
 pub use sequential::Sequential;
 pub use tree_lstm::{ChildSumTreeLSTM, Forest};
+pub use upsample::Upsample;
 
 use deepnet_tensor::Error;
 

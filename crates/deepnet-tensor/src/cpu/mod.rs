@@ -22,6 +22,7 @@ pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
 pub(crate) mod strided;
+pub(crate) mod upsample;
 pub(crate) mod vexp;
 
 use crate::{Element, FloatElement, HostData, Layout};

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_convt;
 pub mod bench_train;
 pub mod common;
 pub mod convert;
