@@ -118,6 +118,19 @@ impl Cifar10 {
     pub const PIXELS: usize = 3 * 32 * 32;
     /// Bytes per record (label and pixels).
     pub const RECORD: usize = 1 + Self::PIXELS;
+    /// The class names, in label order (as `batches.meta.txt` lists them).
+    pub const CLASS_NAMES: [&'static str; 10] = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ];
 
     /// The binary files of `split` in `dir`: `data_batch_1.bin` ... `data_batch_5.bin` or
     /// `test_batch.bin`. Errors name the directory and the files missing.

@@ -253,6 +253,47 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The image-folder layout of `root` (`root/<class>/<image>`): the class names (the
+/// subfolders, sorted) and every image file with its class index (classes in order, files sorted
+/// within each). Errors name the folder when it has no class subfolder or no image.
+#[allow(clippy::type_complexity)]
+pub fn list_image_folder(root: &Path) -> Result<(Vec<String>, Vec<(PathBuf, i64)>)> {
+    let mut classes: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(root).map_err(|e| DataError::io(root, e))? {
+        let p = e.map_err(|e| DataError::io(root, e))?.path();
+        if p.is_dir() {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| DataError::format(&p, "a class folder name must be UTF-8"))?;
+            classes.push(name.to_string());
+        }
+    }
+    classes.sort();
+    if classes.is_empty() {
+        return Err(DataError::format(
+            root,
+            "no class subfolders (expected root/<class>/<image>.png)",
+        ));
+    }
+    let mut samples = Vec::new();
+    for (i, c) in classes.iter().enumerate() {
+        for f in list_images(&root.join(c))? {
+            samples.push((f, i as i64));
+        }
+    }
+    if samples.is_empty() {
+        return Err(DataError::format(
+            root,
+            format!(
+                "no PNG or JPEG images in its {} class folders",
+                classes.len()
+            ),
+        ));
+    }
+    Ok((classes, samples))
+}
+
 /// A labelled dataset in the image-folder layout: `root/<class>/<image>`, one subfolder per
 /// class. Classes are the subfolder names sorted (class `i` is the `i`-th name), images within
 /// a class are sorted by file name; files other than PNG/JPEG are ignored. Images are decoded
@@ -278,39 +319,7 @@ impl ImageFolder {
                 "the spec must give a size (H, W): a dataset's samples share one shape",
             ));
         };
-        let mut classes: Vec<String> = Vec::new();
-        for e in std::fs::read_dir(root).map_err(|e| DataError::io(root, e))? {
-            let p = e.map_err(|e| DataError::io(root, e))?.path();
-            if p.is_dir() {
-                let name = p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .ok_or_else(|| DataError::format(&p, "a class folder name must be UTF-8"))?;
-                classes.push(name.to_string());
-            }
-        }
-        classes.sort();
-        if classes.is_empty() {
-            return Err(DataError::format(
-                root,
-                "no class subfolders (expected root/<class>/<image>.png)",
-            ));
-        }
-        let mut samples = Vec::new();
-        for (i, c) in classes.iter().enumerate() {
-            for f in list_images(&root.join(c))? {
-                samples.push((f, i as i64));
-            }
-        }
-        if samples.is_empty() {
-            return Err(DataError::format(
-                root,
-                format!(
-                    "no PNG or JPEG images in its {} class folders",
-                    classes.len()
-                ),
-            ));
-        }
+        let (classes, samples) = list_image_folder(root)?;
         Ok(ImageFolder {
             root: root.into(),
             classes,
