@@ -14,7 +14,12 @@
 //! | `vgg11` ... `vgg19_bn` | [`Vgg`] | 3x224x224 | 132,863,336 ... 143,678,248 |
 //! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
 //! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
+//! | `keras_cifar10_cnn` | [`KerasCifar10Cnn`] (pretrained Keras weights load) | 3x32x32, raw 0..255 | 968,394 |
+//! | `mini_xception` | [`MiniXception`] (pretrained Keras weights load) | 1x64x64 in [-1, 1] | 56,951 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//!
+//! [`keras_import::import_keras`] builds `keras_cifar10_cnn` or `mini_xception` from a Keras
+//! export, converting the Keras layouts on load ([`keras`]).
 //!
 //! [`check_input`] checks, before training, that an input shape flows through a model and
 //! reports windows that do not tile their inputs, with the arithmetic.
@@ -27,8 +32,13 @@ pub mod fully_conv;
 pub mod googlenet;
 pub mod graph_tasks;
 mod head;
+pub mod keras;
+pub mod keras_cifar10_cnn;
+pub mod keras_import;
+pub mod keras_layers;
 pub mod lenet;
 pub mod md_lstm;
+pub mod mini_xception;
 pub mod mlp;
 pub mod recurrent;
 pub mod resnet;
@@ -44,8 +54,12 @@ pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use graph_tasks::{
     BitGraph, BoolExpr, BroadcastBit, ExprTree, GgnnNodeClassifier, TreeLstmClassifier,
 };
+pub use keras_cifar10_cnn::{KerasCifar10Cnn, KerasCifar10CnnConfig};
+pub use keras_import::{import_keras, keras_zoo_model, KerasZooModel, KERAS_MODELS};
+pub use keras_layers::{MaxPool2dSame, SeparableConv2d};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use md_lstm::{MdLstmClassifier, MdLstmClassifierConfig, MdPooling};
+pub use mini_xception::{MiniXception, MiniXceptionConfig, XceptionBlock};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
 pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
@@ -78,6 +92,8 @@ pub const CONV_MODELS: &[&str] = &[
     "resnet50",
     "resnet101",
     "resnet152",
+    "keras_cifar10_cnn",
+    "mini_xception",
 ];
 
 /// The recurrent sequence classifiers by registry name, for `--model` (see [`recurrent`]).
@@ -141,7 +157,8 @@ pub(crate) fn out_size(what: &str, size: usize, k: usize, s: usize, p: usize) ->
 /// (`[C, H, W]`) and `num_classes` outputs, under `pb`. The ImageNet models take any input
 /// channel count and size their pools adaptively (GoogLeNet needs 3 channels); LeNet-5, ZF Net
 /// and the small CNN size their classifier from `input`. Unknown names are errors listing the
-/// known ones.
+/// known ones. `keras_cifar10_cnn` and `mini_xception` are built with Keras's batch-norm epsilon
+/// `1e-3` (load their pretrained weights with [`import_keras`]).
 pub fn build_conv_model(
     name: &str,
     input: &[usize],
@@ -171,6 +188,26 @@ pub fn build_conv_model(
             },
             pb,
         )?),
+        "keras_cifar10_cnn" => Box::new(KerasCifar10Cnn::new(
+            &KerasCifar10CnnConfig {
+                in_channels: c,
+                input_size: (h, w),
+                num_classes,
+                ..Default::default()
+            },
+            pb,
+        )?),
+        "mini_xception" => {
+            MiniXception::check_size(h, w)?;
+            Box::new(MiniXception::new(
+                &MiniXceptionConfig {
+                    in_channels: c,
+                    num_classes,
+                    ..Default::default()
+                },
+                pb,
+            )?)
+        }
         "alexnet" => Box::new(AlexNet::new(
             &AlexNetConfig {
                 num_classes,

@@ -3,8 +3,11 @@
 //! `eval` and `predict`).
 
 use clap::Args;
-use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
-use deepnet::models::{Activation, ArchSpec, Mlp, MlpConfig};
+use deepnet::data::{read_regular_file, transforms, InMemoryDataset, Mnist, Split};
+use deepnet::models::{
+    import_keras, keras_zoo_model, Activation, ArchSpec, KerasZooModel, Mlp, MlpConfig,
+    KERAS_MODELS,
+};
 use deepnet::nn::{Module, ParamStore};
 use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
@@ -367,6 +370,60 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
     })
 }
 
+/// A zoo model with pretrained Keras weights, loaded from a Keras export.
+pub struct KerasModel {
+    /// the model, in evaluation mode
+    pub model: Box<dyn Module>,
+    /// its input, classes and pixel scaling
+    pub info: &'static KerasZooModel,
+}
+
+/// Loads the Keras export `weights` (a safetensors file of tensors in Keras layouts, keyed
+/// `<layer>/<variable>`) into the zoo model `name` (`--model`), converting the layouts. The
+/// architecture JSON `keras_model_config.json` beside the file, when there, gives the batch
+/// norms' epsilon and is checked against the zoo model; without it a note says that Keras's
+/// defaults are assumed. Errors name the file, and the Keras key and shapes that do not fit.
+pub fn load_keras(name: &str, weights: &Path) -> CliResult<KerasModel> {
+    let info = keras_zoo_model(name).ok_or_else(|| {
+        format!(
+            "--model {name}: --model selects a zoo model for a Keras export, one of {}; a \
+             weights file written by deepnet train names its model itself (leave --model out)",
+            KERAS_MODELS.map(|m| m.name).join(", ")
+        )
+    })?;
+    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+    if let Some((_, m)) = meta.iter().find(|(k, _)| k == "deepnet.model") {
+        return Err(format!(
+            "{}: written by deepnet train (deepnet.model = {m}), not a Keras export: leave out \
+             --model {name}",
+            weights.display()
+        ));
+    }
+    check_finite_tensors(&tensors, weights)?;
+    let config_path = weights.with_file_name("keras_model_config.json");
+    let config = if config_path.is_file() {
+        let bytes = read_regular_file(&config_path, 64 << 20).map_err(msg)?;
+        Some(String::from_utf8(bytes).map_err(|e| format!("{}: {e}", config_path.display()))?)
+    } else {
+        eprintln!(
+            "note: no {} beside the weights: Keras's default batch-norm epsilon (1e-3) is \
+             assumed and the architecture is not checked",
+            config_path.display()
+        );
+        None
+    };
+    let model =
+        import_keras(name, &tensors, config.as_deref(), &ParamStore::new(0)).map_err(|e| {
+            let file = if e.to_string().starts_with("keras model config") {
+                &config_path
+            } else {
+                weights
+            };
+            format!("{}: {e}", file.display())
+        })?;
+    Ok(KerasModel { model, info })
+}
+
 /// The local date and time as `2026-11-29_20-35-07` (UTC where the local zone is unknown).
 pub fn local_stamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -457,21 +514,21 @@ pub fn check_finite_tensors(
     Ok(())
 }
 
-/// Checks that samples of `shape` (from `source`) fit the model of `weights`.
+/// Checks that samples of `shape` (from `source`) fit the input `expected` of the model of
+/// `weights`.
 pub fn check_sample_shape(
     weights: &Path,
-    spec: &ModelSpec,
+    expected: &[usize],
     source: &Path,
     shape: &[usize],
 ) -> CliResult<()> {
-    if shape == spec.input.as_slice() {
+    if shape == expected {
         return Ok(());
     }
     Err(format!(
-        "{}: samples of {} have shape {shape:?}, the model expects {:?}",
+        "{}: samples of {} have shape {shape:?}, the model expects {expected:?}",
         weights.display(),
         source.display(),
-        spec.input
     ))
 }
 

@@ -43,7 +43,7 @@ pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
         SplitName::Test => Split::Test,
     };
     let data = load_split(&dir, split, trained.norm)?;
-    check_sample_shape(&a.weights, &trained.spec, &dir, &data.sample_shape())?;
+    check_sample_shape(&a.weights, &trained.spec.input, &dir, &data.sample_shape())?;
     let n = data.len();
     let data: Arc<dyn Dataset> = Arc::new(data);
     let (loss, acc) = evaluate(

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod finetune;
+pub mod image_input;
 pub mod predict;
 pub mod resume;
 pub mod show;

@@ -33,3 +33,20 @@ pub fn temp_dir(file: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// `../shared/data/<rel>` (beside the repository) when it exists; otherwise `None`, after
+/// printing that the test is skipped and why.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is missing (it comes with the shared data folder)",
+            p.display()
+        );
+        None
+    }
+}
