@@ -15,6 +15,8 @@
 //! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
 //! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//! | `vae` | [`MlpVae`] | 1x28x28 | 652,824 (784-400-20-400-784) |
+//! | `gan` | [`Gan::mlp`] | code 100 -> 1x28x28 | 1,486,352 (G) + 1,460,225 (D) |
 //!
 //! [`check_input`] checks, before training, that an input shape flows through a model and
 //! reports windows that do not tile their inputs, with the arithmetic.
@@ -24,6 +26,7 @@
 pub mod alexnet;
 pub mod arch;
 pub mod fully_conv;
+pub mod gan;
 pub mod googlenet;
 mod head;
 pub mod lenet;
@@ -33,11 +36,13 @@ pub mod resnet;
 pub mod seq2seq;
 pub mod shape_check;
 pub mod small_cnn;
+pub mod vae;
 pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
+pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
@@ -46,6 +51,7 @@ pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
 pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
+pub use vae::{MlpVae, MlpVaeConfig, VariationalAutoencoder};
 pub use vgg::{Vgg, VggConfig, VggDepth};
 
 use deepnet_nn::layers::{conv_arithmetic, Conv2d, Conv2dConfig};
