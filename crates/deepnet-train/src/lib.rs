@@ -9,7 +9,9 @@
 
 pub mod atomic;
 mod error;
+pub mod gan_step;
 pub mod image_grid;
+pub mod inception;
 pub mod logs;
 pub mod metrics;
 pub mod model_step;
@@ -19,10 +21,13 @@ pub mod progress;
 pub mod run_loop;
 pub mod safetensors;
 pub mod trainer;
+pub mod vae_step;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use error::{Result, TrainError};
+pub use gan_step::GanStep;
 pub use image_grid::{save_image_grid, GridInfo, GridOptions};
+pub use inception::{inception_score, predict_probs, SampleScore};
 pub use logs::{read_metrics_table, EpochLogs, Logs, MetricsTable};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
 pub use model_step::{ModelStep, Objective, Regularization};
@@ -34,3 +39,4 @@ pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_saf
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };
+pub use vae_step::vae_objective;

@@ -2,7 +2,8 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    load_split, msg, pixel_stats, resolve_dataset, CliResult, ModelArgs, ModelSpec,
+    dataset_name, default_run_dir, load_train_test, msg, pixel_stats, resolve_dataset, CliResult,
+    ModelArgs, ModelSpec,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Mnist, Split};
@@ -54,12 +55,12 @@ pub struct TrainArgs {
     /// mnist, fashion-mnist, or a directory holding the four IDX files.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Training batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Passes over the training set (default: 10; gan: 30).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training batch size (default: 64; vae and gan: 128).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -72,8 +73,9 @@ pub struct TrainArgs {
     /// Weight decay in the optimizer (coupled in sgd/adam/rmsprop/adagrad, decoupled in adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    #[arg(long, value_enum, default_value_t = SchedulerName::Cosine)]
-    pub scheduler: SchedulerName,
+    /// Learning-rate schedule (default: cosine; vae and gan: none).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerName>,
     #[arg(long, value_enum, default_value_t = LossName::CrossEntropy)]
     pub loss: LossName,
     /// L1 penalty coefficient on the weights.
@@ -103,6 +105,8 @@ pub struct TrainArgs {
     /// Use only the first N training and test samples (quick runs and smoke tests).
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub gen: super::train_gen::GenArgs,
 }
 
 impl TrainArgs {
@@ -121,6 +125,21 @@ impl TrainArgs {
         } else {
             OptimizerName::Sgd
         })
+    }
+
+    /// `--epochs`, or the classifiers' default.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(10)
+    }
+
+    /// `--batch-size`, or the classifiers' default.
+    fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(64)
+    }
+
+    /// `--scheduler`, or the classifiers' default.
+    fn scheduler(&self) -> SchedulerName {
+        self.scheduler.unwrap_or(SchedulerName::Cosine)
     }
 
     /// `--clip-norm`, or the model's default; 0 is off.
@@ -194,10 +213,13 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
 }
 
 pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
-    if a.epochs == 0 {
+    if super::train_gen::handles(&a) {
+        return super::train_gen::run(a, json_out);
+    }
+    if a.epochs() == 0 {
         return Err("--epochs: expected at least 1".into());
     }
-    if a.batch_size == 0 {
+    if a.batch_size() == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
     for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
@@ -217,15 +239,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
-    let mut train = load_split(&dir, Split::Train, norm)?;
-    let mut test = load_split(&dir, Split::Test, norm)?;
-    if let Some(n) = a.limit {
-        if n == 0 {
-            return Err("--limit: expected at least 1".into());
-        }
-        train = train.take(n);
-        test = test.take(n);
-    }
+    let (train, test) = load_train_test(&dir, norm, a.limit)?;
     let spec = ModelSpec::from_args(&a.model, train.sample_shape(), Mnist::NUM_CLASSES)?;
     let store = ParamStore::new(a.seed);
     let model = spec.build(&store)?;
@@ -238,13 +252,13 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
+    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler() {
         SchedulerName::None => None,
         SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
+            CosineAnnealingLR::new(opt.as_mut(), a.epochs() as u64, 0.0).map_err(msg)?,
         )),
         SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+            StepLR::new(opt.as_mut(), (a.epochs() as u64 / 3).max(1), 0.1).map_err(msg)?,
         )),
     };
     let loss = match a.loss {
@@ -253,29 +267,23 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         LossName::MultiHingeSquared => LossKind::MultiHingeSquared,
         LossName::Mse => LossKind::Mse,
     };
-    let dataset_name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let out = a.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("runs/{}-{dataset_name}-{t}", spec.name))
-    });
+    let dataset_name = dataset_name(&dir);
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&spec.name, &dataset_name));
     let config_json = json!({
-        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
-        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
+        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs(),
+        "batch_size": a.batch_size(), "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
-        "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
+        "scheduler": format!("{:?}", a.scheduler()).to_lowercase(), "loss": format!("{:?}", a.loss),
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
     });
     let cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
+        epochs: a.epochs(),
+        batch_size: a.batch_size(),
         seed: a.seed,
         out_dir: out.clone(),
         loss,
@@ -306,7 +314,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             dir.display(),
             train.len(),
             test.len(),
-            a.epochs,
+            a.epochs(),
             out.display()
         );
     }
@@ -323,7 +331,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
-                   "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
+                   "epochs": a.epochs(), "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
                    "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
                    "out": s.out_dir.display().to_string()})
@@ -333,7 +341,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             "test accuracy {:.2}% (loss {:.4}) after {} epochs in {:.1} s ({:.0} images/s); run folder {}",
             100.0 * last.test_acc,
             last.test_loss,
-            a.epochs,
+            a.epochs(),
             s.seconds,
             ips,
             s.out_dir.display()
