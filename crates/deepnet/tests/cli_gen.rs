@@ -5,17 +5,8 @@
 
 mod common;
 
-use common::{deepnet, json_line, stderr, temp_dir};
+use common::{deepnet, json_line, png_size, stderr, temp_dir};
 use deepnet::data::read_idx;
-use std::path::Path;
-
-/// Width and height from a PNG's IHDR chunk.
-fn png_size(path: &Path) -> (u32, u32) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[1..4], b"PNG");
-    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    (be(16), be(20))
-}
 
 /// Runs deepnet and returns its JSON summary, failing with its stderr.
 fn ok_json(args: &[&str]) -> serde_json::Value {
@@ -32,7 +23,7 @@ fn fails(args: &[&str]) -> String {
 }
 
 /// A 28x28 MNIST grid of `r x c` at the default scale 2 with 1-pixel borders.
-fn grid_size(r: u32, c: u32) -> (u32, u32) {
+fn grid_size(r: u64, c: u64) -> (u64, u64) {
     (c * 57 + 1, r * 57 + 1)
 }
 

@@ -55,7 +55,7 @@ pub struct TrainArgs {
     /// mnist, fashion-mnist, or a directory holding the four IDX files.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set (default: 10; gan: 30).
+    /// Passes over the training set (default: 10; gan: 15).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Training batch size (default: 64; vae and gan: 128).

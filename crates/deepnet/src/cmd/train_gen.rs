@@ -4,7 +4,7 @@
 //! | model | recipe (the defaults) |
 //! |---|---|
 //! | `vae` | PyTorch's example: 784-400-20-400-784, Adam 1e-3, batch 128, 10 epochs, constant rate |
-//! | `gan` | G 100-256-512-1024-784, D 784-1024-512-256-1, Adam 2e-4 (betas 0.5, 0.999) for each, batch 128, 30 epochs |
+//! | `gan` | G 100-256-512-1024-784, D 784-1024-512-256-1, Adam 2e-4 (betas 0.5, 0.999) for each, batch 128, 15 epochs |
 //!
 //! `--code` sets the code size, `--epochs`, `--batch-size`, `--lr`, `--weight-decay`,
 //! `--seed`, `--limit`, `--dataset` and `--out` work as for classifiers; the VAE also takes
@@ -54,7 +54,7 @@ struct Recipe {
 fn recipe(a: &TrainArgs) -> CliResult<Recipe> {
     let gan = a.model.model == "gan";
     let r = Recipe {
-        epochs: a.epochs.unwrap_or(if gan { 30 } else { 10 }),
+        epochs: a.epochs.unwrap_or(if gan { 15 } else { 10 }),
         batch_size: a.batch_size.unwrap_or(128),
         lr: a.lr.unwrap_or(if gan { 2e-4 } else { 1e-3 }),
         betas: if gan { (0.5, 0.999) } else { (0.9, 0.999) },
