@@ -17,6 +17,8 @@
 //! | `keras_cifar10_cnn` | [`KerasCifar10Cnn`] (pretrained Keras weights load) | 3x32x32, raw 0..255 | 968,394 |
 //! | `mini_xception` | [`MiniXception`] (pretrained Keras weights load) | 1x64x64 in [-1, 1] | 56,951 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//! | `vae` | [`MlpVae`] | 1x28x28 | 652,824 (784-400-20-400-784) |
+//! | `gan` | [`Gan::mlp`] | code 100 -> 1x28x28 | 1,486,352 (G) + 1,460,225 (D) |
 //!
 //! [`keras_import::import_keras`] builds `keras_cifar10_cnn` or `mini_xception` from a Keras
 //! export, converting the Keras layouts on load ([`keras`]).
@@ -29,6 +31,7 @@
 pub mod alexnet;
 pub mod arch;
 pub mod fully_conv;
+pub mod gan;
 pub mod googlenet;
 pub mod graph_tasks;
 mod head;
@@ -45,11 +48,13 @@ pub mod resnet;
 pub mod seq2seq;
 pub mod shape_check;
 pub mod small_cnn;
+pub mod vae;
 pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
+pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use graph_tasks::{
     BitGraph, BoolExpr, BroadcastBit, ExprTree, GgnnNodeClassifier, TreeLstmClassifier,
@@ -66,6 +71,7 @@ pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
 pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
+pub use vae::{MlpVae, MlpVaeConfig, VariationalAutoencoder};
 pub use vgg::{Vgg, VggConfig, VggDepth};
 
 use deepnet_nn::layers::{conv_arithmetic, Conv2d, Conv2dConfig};

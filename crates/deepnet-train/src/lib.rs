@@ -10,7 +10,9 @@
 pub mod atomic;
 pub mod checkpoint;
 mod error;
+pub mod gan_step;
 pub mod image_grid;
+pub mod inception;
 pub mod logs;
 pub mod metrics;
 pub mod model_step;
@@ -22,12 +24,15 @@ pub mod safetensors;
 pub mod tensorboard;
 pub mod torch_pickle;
 pub mod trainer;
+pub mod vae_step;
 pub mod zip_stored;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use checkpoint::{read_checkpoint, rng_states, rng_tensors, Resume};
 pub use error::{Result, TrainError};
+pub use gan_step::GanStep;
 pub use image_grid::{save_image_grid, GridInfo, GridOptions};
+pub use inception::{inception_score, predict_probs, SampleScore};
 pub use logs::{read_history, read_metrics_table, EpochLogs, Logs, MetricsTable};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
 pub use model_step::{ModelStep, Objective, Regularization};
@@ -44,3 +49,4 @@ pub use torch_pickle::{
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };
+pub use vae_step::vae_objective;

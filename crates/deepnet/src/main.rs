@@ -1,6 +1,5 @@
-//! The `deepnet` command line: `deepnet train | eval | predict | summary | bench | data |
-//! convert | show`.
-//! (`sample` comes with the generative models.)
+//! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | score |
+//! bench | data | convert | show`.
 
 mod cmd;
 
@@ -30,6 +29,11 @@ enum Command {
     Predict(cmd::predict::PredictArgs),
     /// Print a model's layers, output shapes and parameter counts.
     Summary(cmd::summary::SummaryArgs),
+    /// Make new data with a trained generative model (vae, gan): a PNG grid, an IDX file, a
+    /// latent walk.
+    Sample(cmd::sample::SampleArgs),
+    /// Score generated images with a trained classifier: Inception Score and class shares.
+    Score(cmd::score::ScoreArgs),
     /// Measure kernel and training throughput.
     Bench(cmd::bench::BenchArgs),
     /// Inspect a dataset: sizes, image shape, pixel statistics, class counts.
@@ -81,6 +85,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args, json),
         Command::Summary(args) => cmd::summary::run(args, json),
         Command::Predict(args) => cmd::predict::run(args, json),
+        Command::Sample(args) => cmd::sample::run(args, json),
+        Command::Score(args) => cmd::score::run(args, json),
         Command::Data(args) => cmd::data::run(args, json),
         Command::Convert(args) => cmd::convert::run(args, json),
         Command::Show(args) => cmd::show::run(args, json),

@@ -62,11 +62,34 @@ pub fn resolve_dataset(name: &str) -> CliResult<PathBuf> {
         })
 }
 
+/// The dataset's name for run folders and summaries: its directory's name.
+pub fn dataset_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
 /// Loads a split scaled to [0, 1], then normalized with `(mean, std)`.
 pub fn load_split(dir: &Path, split: Split, norm: (f32, f32)) -> CliResult<InMemoryDataset> {
     let mut ds = Mnist::load(dir, split).map_err(msg)?;
     transforms::normalize(ds.images_mut(), norm.0, norm.1).map_err(msg)?;
     Ok(ds)
+}
+
+/// The training and test splits, normalized with `norm`, each cut to its first `limit` samples
+/// when given (`--limit`, at least 1).
+pub fn load_train_test(
+    dir: &Path,
+    norm: (f32, f32),
+    limit: Option<usize>,
+) -> CliResult<(InMemoryDataset, InMemoryDataset)> {
+    let train = load_split(dir, Split::Train, norm)?;
+    let test = load_split(dir, Split::Test, norm)?;
+    match limit {
+        None => Ok((train, test)),
+        Some(0) => Err("--limit: expected at least 1".into()),
+        Some(n) => Ok((train.take(n), test.take(n))),
+    }
 }
 
 /// The mean and standard deviation of a split's pixels (after scaling to [0, 1]).
@@ -80,7 +103,8 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
     /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128), or
-    /// md_lstm (a 2-D LSTM scanning 4x4 patches from the four corners).
+    /// md_lstm (a 2-D LSTM scanning 4x4 patches from the four corners), or the generative
+    /// vae (784-400-20-400-784) and gan (MLP pair), which train on their own recipe (see --code).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -130,6 +154,8 @@ pub struct ModelSpec {
     pub init: String,
     /// the `--arch` spec in canonical form, when `name` is `"arch"`
     pub arch: Option<String>,
+    /// the code size of a generative model (`vae`, `gan`); stored as `code` only when set
+    pub code: Option<usize>,
 }
 
 impl ModelSpec {
@@ -173,6 +199,7 @@ impl ModelSpec {
             input,
             classes,
             arch,
+            code: None,
         })
     }
 
@@ -188,6 +215,9 @@ impl ModelSpec {
         }
         if let Some(arch) = &self.arch {
             v["arch"] = json!(arch);
+        }
+        if let Some(code) = self.code {
+            v["code"] = json!(code);
         }
         v
     }
@@ -252,6 +282,15 @@ impl ModelSpec {
                 .unwrap_or("default")
                 .to_string(),
             arch,
+            code: match v.get("code") {
+                None => None,
+                Some(c) => Some(c.as_u64().filter(|&c| c > 0).ok_or_else(|| {
+                    format!(
+                        "{}: deepnet.model.code must be a positive size, got {c}",
+                        source.display()
+                    )
+                })? as usize),
+            },
         })
     }
 
@@ -294,6 +333,10 @@ impl ModelSpec {
                         .map_err(|e| format!("--model md_lstm: {e}"))?,
                 ))
             }
+            g if super::generative::GENERATIVE_MODELS.contains(&g) => Err(format!(
+                "--model {g}: a generative model has no classifier to build; it trains with \
+                 `deepnet train --model {g}` and makes images with `deepnet sample`"
+            )),
             rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
                 deepnet::models::build_recurrent_model(
                     rec,
@@ -322,24 +365,53 @@ pub struct TrainedModel {
     pub norm: (f32, f32),
 }
 
+/// A weights file written by `deepnet train`: its tensors, its metadata and the model spec
+/// stored in it (`deepnet.model`). Errors name the file.
+pub struct WeightsFile {
+    /// the tensors, by key
+    pub tensors: Vec<(String, deepnet::tensor::Tensor)>,
+    /// the metadata entries
+    pub meta: Vec<(String, String)>,
+    /// the model's description
+    pub spec: ModelSpec,
+}
+
+impl WeightsFile {
+    /// Reads `weights` and the spec in its metadata.
+    pub fn read(weights: &Path) -> CliResult<Self> {
+        let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+        let spec = ModelSpec::from_json(&meta_value(&meta, "deepnet.model", weights)?, weights)?;
+        Ok(WeightsFile {
+            tensors,
+            meta,
+            spec,
+        })
+    }
+
+    /// The metadata entry `key`; its absence means the file was not written by `train`.
+    pub fn get(&self, key: &str, weights: &Path) -> CliResult<String> {
+        meta_value(&self.meta, key, weights)
+    }
+}
+
+fn meta_value(meta: &[(String, String)], key: &str, weights: &Path) -> CliResult<String> {
+    meta.iter()
+        .find(|(m, _)| m == key)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| {
+            format!(
+                "{}: metadata has no \"{key}\": not a weights file written by deepnet train",
+                weights.display()
+            )
+        })
+}
+
 /// Loads a weights file written by `deepnet train`: its metadata says how to rebuild the model
 /// and how to normalize the inputs. Errors name the file; a tensor that does not fit the model
 /// is named with both shapes (strict loading: missing and unexpected keys are errors too).
 pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
-    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-    let get = |k: &str| {
-        meta.iter()
-            .find(|(m, _)| m == k)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| {
-                format!(
-                    "{}: metadata has no \"{k}\": not a weights file written by deepnet train",
-                    weights.display()
-                )
-            })
-    };
-    let spec = ModelSpec::from_json(&get("deepnet.model")?, weights)?;
-    let norm: Value = serde_json::from_str(&get("deepnet.normalize")?)
+    let file = WeightsFile::read(weights)?;
+    let norm: Value = serde_json::from_str(&file.get("deepnet.normalize", weights)?)
         .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
     let stat = |k: &str| {
         norm.get(k)
@@ -347,26 +419,26 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
             .map(|v| v as f32)
             .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
     };
-    check_finite_tensors(&tensors, weights)?;
+    check_finite_tensors(&file.tensors, weights)?;
     // the metadata's sizes are only trusted as far as the file's tensors back them: the model is
     // built under their element count, so a damaged size cannot make it allocate more
-    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    let held: usize = file.tensors.iter().map(|(_, t)| t.numel()).sum();
     let store = ParamStore::new(0).limit_elements(held);
-    let model = spec.build(&store).map_err(|e| {
+    let model = file.spec.build(&store).map_err(|e| {
         format!(
             "{}: deepnet.model does not match the tensors: {e}",
             weights.display()
         )
     })?;
     store
-        .load_state_dict(&tensors, true)
+        .load_state_dict(&file.tensors, true)
         .map_err(|e| format!("{}: {e}", weights.display()))?;
     // inference only: dropout off, batch norm on its running statistics
     model.set_training(false);
     Ok(TrainedModel {
         model,
         norm: (stat("mean")?, stat("std")?),
-        spec,
+        spec: file.spec,
     })
 }
 
@@ -601,6 +673,25 @@ mod tests {
         let back =
             ModelSpec::from_json(&s.to_json().to_string(), Path::new("m.safetensors")).unwrap();
         assert_eq!(s, back);
+        // a code size is stored only when there is one, and must be a positive size
+        assert!(s.to_json().get("code").is_none());
+        let g = ModelSpec {
+            name: "vae".into(),
+            code: Some(7),
+            ..s.clone()
+        };
+        let file = Path::new("m.safetensors");
+        assert_eq!(
+            ModelSpec::from_json(&g.to_json().to_string(), file).unwrap(),
+            g
+        );
+        let mut j = g.to_json();
+        j["code"] = json!(0);
+        let e = ModelSpec::from_json(&j.to_string(), file).unwrap_err();
+        assert!(
+            e.contains("deepnet.model.code") && e.contains("got 0"),
+            "{e}"
+        );
         let store = ParamStore::new(0);
         assert!(s.build(&store).is_ok());
         let bad = ModelSpec {

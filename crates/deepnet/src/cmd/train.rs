@@ -2,7 +2,8 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs, ModelSpec,
+    dataset_name, load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs,
+    ModelSpec,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Mnist, Split};
@@ -54,12 +55,12 @@ pub struct TrainArgs {
     /// mnist, fashion-mnist, or a directory holding the four IDX files.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Training batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Passes over the training set (default: 10; gan: 15).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training batch size (default: 64; vae and gan: 128).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -72,8 +73,9 @@ pub struct TrainArgs {
     /// Weight decay in the optimizer (coupled in sgd/adam/rmsprop/adagrad, decoupled in adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    #[arg(long, value_enum, default_value_t = SchedulerName::Cosine)]
-    pub scheduler: SchedulerName,
+    /// Learning-rate schedule (default: cosine; vae and gan: none).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerName>,
     #[arg(long, value_enum, default_value_t = LossName::CrossEntropy)]
     pub loss: LossName,
     /// L1 penalty coefficient on the weights.
@@ -132,6 +134,8 @@ pub struct TrainArgs {
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub gen: super::train_gen::GenArgs,
 }
 
 impl TrainArgs {
@@ -151,6 +155,21 @@ impl TrainArgs {
         } else {
             OptimizerName::Sgd
         })
+    }
+
+    /// `--epochs`, or the classifiers' default.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(10)
+    }
+
+    /// `--batch-size`, or the classifiers' default.
+    fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(64)
+    }
+
+    /// `--scheduler`, or the classifiers' default.
+    fn scheduler(&self) -> SchedulerName {
+        self.scheduler.unwrap_or(SchedulerName::Cosine)
     }
 
     /// `--clip-norm`, or the model's default; 0 is off.
@@ -233,10 +252,13 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
         None => (a, None),
     };
-    if a.epochs == 0 {
+    if super::train_gen::handles(&a) {
+        return super::train_gen::run(a, json_out);
+    }
+    if a.epochs() == 0 {
         return Err("--epochs: expected at least 1".into());
     }
-    if a.batch_size == 0 {
+    if a.batch_size() == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
     for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
@@ -298,13 +320,13 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
+    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler() {
         SchedulerName::None => None,
         SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
+            CosineAnnealingLR::new(opt.as_mut(), a.epochs() as u64, 0.0).map_err(msg)?,
         )),
         SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+            StepLR::new(opt.as_mut(), (a.epochs() as u64 / 3).max(1), 0.1).map_err(msg)?,
         )),
     };
     let loss = match a.loss {
@@ -313,19 +335,16 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         LossName::MultiHingeSquared => LossKind::MultiHingeSquared,
         LossName::Mse => LossKind::Mse,
     };
-    let dataset_name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let dataset_name = dataset_name(&dir);
     let out = match &resume {
         Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
         None => run_dir(a.out.as_deref(), &spec.name, &dataset_name)?,
     };
     let config_json = json!({
-        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
-        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
+        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs(),
+        "batch_size": a.batch_size(), "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
-        "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
+        "scheduler": format!("{:?}", a.scheduler()).to_lowercase(), "loss": format!("{:?}", a.loss),
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
@@ -333,8 +352,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "reset_head": reset, "freeze": a.freeze, "argv": argv,
     });
     let cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
+        epochs: a.epochs(),
+        batch_size: a.batch_size(),
         seed: a.seed,
         out_dir: out.clone(),
         loss,
@@ -368,7 +387,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             dir.display(),
             train.len(),
             test.len(),
-            a.epochs,
+            a.epochs(),
             out.display()
         );
         if a.init_from.is_some() || frozen > 0 {
@@ -402,7 +421,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
-                   "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
+                   "epochs": a.epochs(), "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
                    "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
                    "out": s.out_dir.display().to_string()})
@@ -412,7 +431,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             "test accuracy {:.2}% (loss {:.4}) after {} epochs in {:.1} s ({:.0} images/s); run folder {}",
             100.0 * last.test_acc,
             last.test_loss,
-            a.epochs,
+            a.epochs(),
             s.seconds,
             ips,
             s.out_dir.display()
