@@ -9,6 +9,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+mod crc;
 mod error;
 pub mod gan_step;
 pub mod image_grid;

@@ -12,37 +12,11 @@
 //!
 //! `tools/tensorboard/check_events.py` reads a file back with TensorBoard's own reader.
 
+use crate::crc::crc32c;
 use crate::error::{Result, TrainError};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// CRC-32C (Castagnoli), the checksum TFRecords use.
-fn crc32c(bytes: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0x82F6_3B78 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    static TABLE: [u32; 256] = table();
-    !bytes.iter().fold(!0u32, |c, &b| {
-        TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
-    })
-}
 
 /// TFRecord's masked CRC: rotated and offset so that a CRC of data holding CRCs stays strong.
 fn masked_crc(bytes: &[u8]) -> u32 {
@@ -179,14 +153,6 @@ fn wall_time() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32c_matches_the_standard_check_values() {
-        // RFC 3720 B.4 and the common "123456789" check value
-        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
-        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
-        assert_eq!(crc32c(&[0xffu8; 32]), 0x62A8_AB43);
-    }
 
     /// Reads the records back, checking both CRCs of each.
     fn records(bytes: &[u8]) -> Vec<Vec<u8>> {

@@ -84,32 +84,7 @@ pub fn read_entries(b: &[u8]) -> Result<Vec<ZipEntry>, String> {
     Ok(out)
 }
 
-/// CRC-32 (IEEE), the checksum ZIP entries carry.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    static TABLE: [u32; 256] = table();
-    !bytes.iter().fold(!0u32, |c, &b| {
-        TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
-    })
-}
+pub use crate::crc::crc32;
 
 /// Writes a ZIP archive of stored entries, each entry's data aligned to 64 bytes (as PyTorch
 /// does, padding the local header's extra field).
