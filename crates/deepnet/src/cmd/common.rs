@@ -158,6 +158,12 @@ pub struct ModelSpec {
     pub code: Option<usize>,
 }
 
+/// Whether model `name` is built from the MLP settings (`hidden`, `activation`, `dropout`,
+/// `init`): the MLP itself, and the fully connected VAE and GAN, whose widths they are.
+fn uses_mlp_settings(name: &str) -> bool {
+    matches!(name, "mlp" | "vae" | "gan")
+}
+
 impl ModelSpec {
     /// The spec from command-line flags. `--arch` is parsed here (and stored in its canonical
     /// form); it may not come with a `--model` other than the default.
@@ -181,7 +187,7 @@ impl ModelSpec {
             a.model.clone()
         };
         // the MLP flags mean nothing to other models: they are not carried (nor recorded)
-        let mlp = name == "mlp";
+        let mlp = uses_mlp_settings(&name);
         Ok(ModelSpec {
             hidden: if mlp { a.hidden.clone() } else { Vec::new() },
             activation: if mlp {
@@ -206,8 +212,8 @@ impl ModelSpec {
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
     pub fn to_json(&self) -> Value {
         let mut v = json!({"name": self.name, "input": self.input, "classes": self.classes});
-        if self.name == "mlp" {
-            // the MLP's own settings; other models have none of these
+        if uses_mlp_settings(&self.name) {
+            // the MLP's own settings (also the VAE's and GAN's); other models have none
             v["hidden"] = json!(self.hidden);
             v["activation"] = json!(self.activation);
             v["dropout"] = json!(self.dropout);
@@ -264,7 +270,7 @@ impl ModelSpec {
         Ok(ModelSpec {
             input: usizes("input")?,
             classes: field("classes")?.as_u64().unwrap_or(0) as usize,
-            hidden: if name == "mlp" {
+            hidden: if uses_mlp_settings(&name) {
                 usizes("hidden")?
             } else {
                 Vec::new()
