@@ -23,11 +23,13 @@
 
 pub mod alexnet;
 pub mod arch;
+pub mod autoencoder;
 pub mod fully_conv;
 pub mod googlenet;
 mod head;
 pub mod lenet;
 pub mod mlp;
+pub mod pca;
 pub mod recurrent;
 pub mod resnet;
 pub mod seq2seq;
@@ -37,10 +39,15 @@ pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
+pub use autoencoder::{
+    evaluate_autoencoder, squared_error_per_image, AeEvaluation, AeObjective, AeOutput,
+    Autoencoder, AutoencoderConfig, Noise, AUTOENCODER_MODELS,
+};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
+pub use pca::{principal_angles, Pca};
 pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
