@@ -23,6 +23,10 @@ pub struct GridOptions {
     /// border colour (RGB); also fills the empty cells of the last row. Not black or white,
     /// which the images themselves use.
     pub border_rgb: [u8; 3],
+    /// a fixed value range `(black, white)` for every image, values outside it clamped (e.g.
+    /// `(0, 1)` for intensities, so that a faint reconstruction looks faint); `None` scales
+    /// each image to its own range
+    pub range: Option<(f64, f64)>,
 }
 
 impl Default for GridOptions {
@@ -32,6 +36,7 @@ impl Default for GridOptions {
             scale: 0,
             border: 1,
             border_rgb: [40, 70, 140],
+            range: None,
         }
     }
 }
@@ -55,8 +60,9 @@ pub struct GridInfo {
 
 /// Draws `images` (`(N, C, H, W)`, `C` = 1 for gray or 3 for RGB, any float dtype) as a grid
 /// and writes the PNG to `path` atomically. Each image is min-max normalized on its own (over
-/// all its channels, so an RGB filter keeps its colour balance); a constant image is black and
-/// non-finite values are drawn as its minimum. Errors name the file, or the shape that is not
+/// all its channels, so an RGB filter keeps its colour balance), or mapped from
+/// [`GridOptions::range`]; a constant image is black and non-finite values are drawn as its
+/// minimum. Errors name the file, or the shape that is not
 /// an image stack.
 pub fn save_image_grid(
     path: impl AsRef<Path>,
@@ -111,15 +117,11 @@ pub fn save_image_grid(
     let per = c * h * w;
     for (i, img) in values.chunks_exact(per).enumerate() {
         let finite = img.iter().copied().filter(|v| v.is_finite());
-        let lo = finite.clone().fold(f64::INFINITY, f64::min);
-        let hi = finite.fold(f64::NEG_INFINITY, f64::max);
-        let level = |v: f64| -> u8 {
-            if hi <= lo || !v.is_finite() {
-                0
-            } else {
-                (255.0 * (v - lo) / (hi - lo)).round() as u8
-            }
-        };
+        let (lo, hi) = opts.range.unwrap_or_else(|| {
+            let lo = finite.clone().fold(f64::INFINITY, f64::min);
+            (lo, finite.fold(f64::NEG_INFINITY, f64::max))
+        });
+        let level = |v: f64| gray_level(v, lo, hi);
         let (x0, y0) = (b + (i % cols) * (tw + b), b + (i / cols) * (th + b));
         for y in 0..th {
             for x in 0..tw {
@@ -166,6 +168,16 @@ pub fn save_image_grid(
     }
 }
 
+/// `v` on a 0..=255 scale from `lo` (black) to `hi` (white), clamped; 0 when the range is
+/// empty or `v` is not finite.
+fn gray_level(v: f64, lo: f64, hi: f64) -> u8 {
+    if hi <= lo || !v.is_finite() {
+        0
+    } else {
+        (255.0 * ((v - lo) / (hi - lo)).clamp(0.0, 1.0)).round() as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +188,15 @@ mod tests {
         assert_eq!(&b[1..4], b"PNG");
         let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         (be(16), be(20))
+    }
+
+    #[test]
+    fn levels_map_the_range_and_clamp() {
+        assert_eq!(gray_level(0.5, 0.0, 1.0), 128);
+        assert_eq!(gray_level(1.7, 0.0, 1.0), 255);
+        assert_eq!(gray_level(-0.2, 0.0, 1.0), 0);
+        assert_eq!(gray_level(3.0, 2.0, 2.0), 0);
+        assert_eq!(gray_level(f64::NAN, 0.0, 1.0), 0);
     }
 
     #[test]

@@ -15,9 +15,11 @@ pub mod metrics;
 pub mod model_step;
 pub mod monitor;
 pub mod plot;
+pub mod probe;
 pub mod progress;
 pub mod run_loop;
 pub mod safetensors;
+pub mod scatter;
 pub mod trainer;
 
 pub use atomic::{write_atomic, write_atomic_with};
@@ -28,9 +30,11 @@ pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLo
 pub use model_step::{ModelStep, Objective, Regularization};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};
+pub use probe::{probe_accuracy, ProbeConfig};
 pub use progress::{EpochProgress, Progress, ProgressMode};
 pub use run_loop::{evaluate_step, run_loop, LoopConfig, RunSummary, TrainStep};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
+pub use scatter::{save_scatter_panels, ScatterPanel};
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };
