@@ -4,8 +4,10 @@
 
 use clap::Args;
 use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
+use deepnet::models::autoencoder::{self, Autoencoder, AutoencoderConfig, AUTOENCODER_MODELS};
 use deepnet::models::{Activation, ArchSpec, Mlp, MlpConfig};
 use deepnet::nn::{Module, ParamStore};
+use deepnet::tensor::Tensor;
 use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -126,6 +128,12 @@ pub struct ModelSpec {
     pub init: String,
     /// the `--arch` spec in canonical form, when `name` is `"arch"`
     pub arch: Option<String>,
+    /// the code size `K` of an autoencoder or of `pca` (`--code`); `None` for the other models
+    pub code: Option<usize>,
+    /// an autoencoder's code activation (`linear`, `sigmoid`, `relu`, ...)
+    pub code_activation: Option<String>,
+    /// an autoencoder's output (`sigmoid` or `linear`)
+    pub output: Option<String>,
 }
 
 impl ModelSpec {
@@ -158,7 +166,63 @@ impl ModelSpec {
             dropout: a.dropout,
             init: a.init.clone(),
             arch,
+            code: None,
+            code_activation: None,
+            output: None,
         })
+    }
+
+    /// The spec of a reconstruction model: `pca` or one of the autoencoders, whose encoder
+    /// hidden widths and activation go in `hidden` and `activation`.
+    pub fn reconstruction(
+        name: &str,
+        input: Vec<usize>,
+        cfg: Option<&AutoencoderConfig>,
+        code: usize,
+    ) -> Self {
+        ModelSpec {
+            name: name.into(),
+            input,
+            classes: 0,
+            hidden: cfg.map(|c| c.hidden.clone()).unwrap_or_default(),
+            activation: "relu".into(),
+            dropout: 0.0,
+            init: "default".into(),
+            arch: None,
+            code: Some(code),
+            code_activation: cfg.map(|c| autoencoder::activation_name(c.code_activation).into()),
+            output: cfg.map(|c| c.output.name().into()),
+        }
+    }
+
+    /// Whether this is `pca` or an autoencoder: a model that reconstructs its input.
+    pub fn is_reconstruction(&self) -> bool {
+        self.name == "pca" || AUTOENCODER_MODELS.contains(&self.name.as_str())
+    }
+
+    /// The autoencoder this spec describes (its name must be one of the autoencoders).
+    pub fn autoencoder_config(&self) -> CliResult<AutoencoderConfig> {
+        let missing = |f: &str| format!("autoencoder {}: the spec lacks \"{f}\"", self.name);
+        let cfg = AutoencoderConfig {
+            in_features: self.input.iter().product(),
+            hidden: self.hidden.clone(),
+            code: self.code.ok_or_else(|| missing("code"))?,
+            activation: self.activation.parse().map_err(msg)?,
+            code_activation: autoencoder::parse_optional_activation(
+                self.code_activation
+                    .as_deref()
+                    .ok_or_else(|| missing("code_activation"))?,
+            )
+            .map_err(|e| format!("--code-activation: {e}"))?,
+            output: self
+                .output
+                .as_deref()
+                .ok_or_else(|| missing("output"))?
+                .parse()
+                .map_err(|e| format!("--output: {e}"))?,
+        };
+        cfg.validate().map_err(|e| format!("--code: {e}"))?;
+        Ok(cfg)
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
@@ -170,6 +234,15 @@ impl ModelSpec {
         });
         if let Some(arch) = &self.arch {
             v["arch"] = json!(arch);
+        }
+        if let Some(k) = self.code {
+            v["code"] = json!(k);
+        }
+        if let Some(c) = &self.code_activation {
+            v["code_activation"] = json!(c);
+        }
+        if let Some(o) = &self.output {
+            v["output"] = json!(o);
         }
         v
     }
@@ -226,6 +299,12 @@ impl ModelSpec {
                 .unwrap_or("default")
                 .to_string(),
             arch,
+            code: v.get("code").and_then(|c| c.as_u64()).map(|c| c as usize),
+            code_activation: v
+                .get("code_activation")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            output: v.get("output").and_then(|c| c.as_str()).map(str::to_string),
         })
     }
 
@@ -259,6 +338,12 @@ impl ModelSpec {
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
             }
+            "pca" => Err(
+                "pca: a fitted projection, not a network (load it with deepnet reconstruct)".into(),
+            ),
+            ae if AUTOENCODER_MODELS.contains(&ae) => Ok(Box::new(
+                Autoencoder::new(&self.autoencoder_config()?, &store.root()).map_err(msg)?,
+            )),
             rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
                 deepnet::models::build_recurrent_model(
                     rec,
@@ -291,6 +376,28 @@ pub struct TrainedModel {
 /// and how to normalize the inputs. Errors name the file; a tensor that does not fit the model
 /// is named with both shapes (strict loading: missing and unexpected keys are errors too).
 pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
+    let (tensors, spec, norm) = load_weights(weights)?;
+    if spec.is_reconstruction() {
+        return Err(format!(
+            "{}: a {} model reconstructs its input rather than classifying it; use deepnet reconstruct",
+            weights.display(),
+            spec.name
+        ));
+    }
+    let store = ParamStore::new(0);
+    let model = spec.build(&store)?;
+    store
+        .load_state_dict(&tensors, true)
+        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    // inference only: dropout off, batch norm on its running statistics
+    model.set_training(false);
+    Ok(TrainedModel { model, norm, spec })
+}
+
+/// The tensors of a weights file written by `deepnet train`, the model its metadata describes
+/// (`deepnet.model`) and the `(mean, std)` its inputs were normalized with
+/// (`deepnet.normalize`). Errors name the file and the missing or bad field.
+pub fn load_weights(weights: &Path) -> CliResult<WeightsFile> {
     let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
     let get = |k: &str| {
         meta.iter()
@@ -312,19 +419,12 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
             .map(|v| v as f32)
             .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
     };
-    let store = ParamStore::new(0);
-    let model = spec.build(&store)?;
-    store
-        .load_state_dict(&tensors, true)
-        .map_err(|e| format!("{}: {e}", weights.display()))?;
-    // inference only: dropout off, batch norm on its running statistics
-    model.set_training(false);
-    Ok(TrainedModel {
-        model,
-        norm: (stat("mean")?, stat("std")?),
-        spec,
-    })
+    let norm = (stat("mean")?, stat("std")?);
+    Ok((tensors, spec, norm))
 }
+
+/// What [`load_weights`] reads: the tensors, the model spec and the input normalization.
+pub type WeightsFile = (Vec<(String, Tensor)>, ModelSpec, (f32, f32));
 
 /// Checks that samples of `shape` (from `source`) fit the model of `weights`.
 pub fn check_sample_shape(

@@ -7,6 +7,8 @@ pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod predict;
+pub mod reconstruct;
 pub mod show;
 pub mod summary;
 pub mod train;
+pub mod train_ae;

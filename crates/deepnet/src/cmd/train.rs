@@ -54,12 +54,12 @@ pub struct TrainArgs {
     /// mnist, fashion-mnist, or a directory holding the four IDX files.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Training batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Passes over the training set (default: 10; the autoencoders' recipes have their own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training batch size (default: 64; the autoencoders' recipes have their own).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -103,6 +103,8 @@ pub struct TrainArgs {
     /// Use only the first N training and test samples (quick runs and smoke tests).
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub ae: super::train_ae::AeArgs,
 }
 
 impl TrainArgs {
@@ -131,7 +133,7 @@ impl TrainArgs {
     }
 }
 
-fn positive(name: &str, v: f64) -> CliResult<()> {
+pub(super) fn positive(name: &str, v: f64) -> CliResult<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
@@ -139,7 +141,7 @@ fn positive(name: &str, v: f64) -> CliResult<()> {
     }
 }
 
-fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
+pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     let lr = a.lr.unwrap_or(match a.optimizer_name() {
         OptimizerName::Sgd => 0.05,
         OptimizerName::Adagrad => 0.01,
@@ -193,11 +195,12 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
-pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
-    if a.epochs == 0 {
+/// Checks the flags every training run shares; `epochs` and `batch_size` are the run's.
+pub(super) fn check_flags(a: &TrainArgs, epochs: usize, batch_size: usize) -> CliResult<()> {
+    if epochs == 0 {
         return Err("--epochs: expected at least 1".into());
     }
-    if a.batch_size == 0 {
+    if batch_size == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
     for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
@@ -214,15 +217,59 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             positive(name, v)?;
         }
     }
+    if a.limit == Some(0) {
+        return Err("--limit: expected at least 1".into());
+    }
+    Ok(())
+}
+
+/// The learning-rate schedule of `--scheduler` over `epochs`, stepping `opt`.
+pub(super) fn scheduler(
+    a: &TrainArgs,
+    opt: &mut dyn Optimizer,
+    epochs: usize,
+) -> CliResult<Option<Box<dyn LrScheduler>>> {
+    Ok(match a.scheduler {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt, epochs as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt, (epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    })
+}
+
+/// `--out`, or `runs/<model>-<dataset>-<unix time>`.
+pub(super) fn run_folder(a: &TrainArgs, model: &str, dataset: &str) -> PathBuf {
+    a.out.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("runs/{model}-{dataset}-{t}"))
+    })
+}
+
+/// The folder name of the dataset directory (`mnist`, `fashion-mnist`, ...).
+pub(super) fn dataset_name(dir: &std::path::Path) -> String {
+    dir.file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    if super::train_ae::handles(&a) {
+        return super::train_ae::run(a, json_out);
+    }
+    let (epochs, batch_size) = (a.epochs.unwrap_or(10), a.batch_size.unwrap_or(64));
+    check_flags(&a, epochs, batch_size)?;
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
     let mut train = load_split(&dir, Split::Train, norm)?;
     let mut test = load_split(&dir, Split::Test, norm)?;
     if let Some(n) = a.limit {
-        if n == 0 {
-            return Err("--limit: expected at least 1".into());
-        }
         train = train.take(n);
         test = test.take(n);
     }
@@ -238,35 +285,18 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
-        SchedulerName::None => None,
-        SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
-        )),
-        SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
-        )),
-    };
+    let mut sched = scheduler(&a, opt.as_mut(), epochs)?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
         LossName::MultiHinge => LossKind::MultiHinge,
         LossName::MultiHingeSquared => LossKind::MultiHingeSquared,
         LossName::Mse => LossKind::Mse,
     };
-    let dataset_name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let out = a.out.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("runs/{}-{dataset_name}-{t}", spec.name))
-    });
+    let dataset_name = dataset_name(&dir);
+    let out = run_folder(&a, &spec.name, &dataset_name);
     let config_json = json!({
-        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
-        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
+        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": epochs,
+        "batch_size": batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
         "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
@@ -274,8 +304,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "normalize": {"mean": norm.0, "std": norm.1},
     });
     let cfg = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
+        epochs,
+        batch_size,
         seed: a.seed,
         out_dir: out.clone(),
         loss,
@@ -306,7 +336,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             dir.display(),
             train.len(),
             test.len(),
-            a.epochs,
+            epochs,
             out.display()
         );
     }
@@ -323,7 +353,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
-                   "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
+                   "epochs": epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
                    "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
                    "out": s.out_dir.display().to_string()})
@@ -333,7 +363,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             "test accuracy {:.2}% (loss {:.4}) after {} epochs in {:.1} s ({:.0} images/s); run folder {}",
             100.0 * last.test_acc,
             last.test_loss,
-            a.epochs,
+            epochs,
             s.seconds,
             ips,
             s.out_dir.display()
