@@ -30,6 +30,7 @@
 
 pub mod alexnet;
 pub mod arch;
+pub mod autoencoder;
 pub mod fully_conv;
 pub mod gan;
 pub mod googlenet;
@@ -43,6 +44,7 @@ pub mod lenet;
 pub mod md_lstm;
 pub mod mini_xception;
 pub mod mlp;
+pub mod pca;
 pub mod recurrent;
 pub mod resnet;
 pub mod seq2seq;
@@ -53,6 +55,10 @@ pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
+pub use autoencoder::{
+    evaluate_autoencoder, squared_error_per_image, AeEvaluation, AeObjective, AeOutput,
+    Autoencoder, AutoencoderConfig, Noise, AUTOENCODER_MODELS,
+};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
@@ -66,6 +72,7 @@ pub use lenet::{LeNet5, LeNet5Config};
 pub use md_lstm::{MdLstmClassifier, MdLstmClassifierConfig, MdPooling};
 pub use mini_xception::{MiniXception, MiniXceptionConfig, XceptionBlock};
 pub use mlp::{Activation, Mlp, MlpConfig, WeightInit};
+pub use pca::{principal_angles, Pca};
 pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};

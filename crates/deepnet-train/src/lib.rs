@@ -19,9 +19,11 @@ pub mod metrics;
 pub mod model_step;
 pub mod monitor;
 pub mod plot;
+pub mod probe;
 pub mod progress;
 pub mod run_loop;
 pub mod safetensors;
+pub mod scatter;
 pub mod tensorboard;
 pub mod torch_pickle;
 pub mod trainer;
@@ -39,9 +41,11 @@ pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLo
 pub use model_step::{ModelStep, Objective, Regularization};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};
+pub use probe::{probe_accuracy, ProbeConfig};
 pub use progress::{EpochProgress, Progress, ProgressMode};
 pub use run_loop::{evaluate_step, run_loop, LoopConfig, RunSummary, TrainStep};
 pub use safetensors::{load_safetensors, load_safetensors_with_metadata, save_safetensors};
+pub use scatter::{save_scatter_panels, ScatterPanel};
 pub use tensorboard::{EventImage, EventWriter};
 pub use torch_pickle::{
     load_torch_checkpoint, parse_torch_checkpoint, save_torch_checkpoint,

@@ -1,5 +1,5 @@
 //! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | score |
-//! bench | data | convert | show`.
+//! reconstruct | bench | data | convert | show`.
 
 mod cmd;
 
@@ -19,6 +19,8 @@ struct Cli {
     command: Command,
 }
 
+// parsed once per process: the size of the train flags' variant does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: an MLP on the MNIST shipped in data/).
@@ -42,6 +44,8 @@ enum Command {
     Convert(cmd::convert::ConvertArgs),
     /// Draw a trained CNN's first-layer filters or one image's feature maps as a PNG grid.
     Show(cmd::show::ShowArgs),
+    /// Draw test digits over their reconstructions by PCA and autoencoders, one row per model.
+    Reconstruct(cmd::reconstruct::ReconstructArgs),
 }
 
 /// Keeps freed buffers in the process for reuse. A training step allocates and frees the same
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Data(args) => cmd::data::run(args, json),
         Command::Convert(args) => cmd::convert::run(args, json),
         Command::Show(args) => cmd::show::run(args, json),
+        Command::Reconstruct(args) => cmd::reconstruct::run(args, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

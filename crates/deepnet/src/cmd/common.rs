@@ -4,6 +4,7 @@
 
 use clap::Args;
 use deepnet::data::{read_regular_file, transforms, InMemoryDataset, Mnist, Split};
+use deepnet::models::autoencoder::{self, Autoencoder, AutoencoderConfig, AUTOENCODER_MODELS};
 use deepnet::models::{
     import_keras, keras_zoo_model, Activation, ArchSpec, KerasZooModel, Mlp, MlpConfig,
     KERAS_MODELS,
@@ -154,14 +155,20 @@ pub struct ModelSpec {
     pub init: String,
     /// the `--arch` spec in canonical form, when `name` is `"arch"`
     pub arch: Option<String>,
-    /// the code size of a generative model (`vae`, `gan`); stored as `code` only when set
+    /// the code size `K` of a generative model (`vae`, `gan`), an autoencoder or `pca`
+    /// (`--code`); stored as `code` only when set
     pub code: Option<usize>,
+    /// an autoencoder's code activation (`linear`, `sigmoid`, `relu`, ...)
+    pub code_activation: Option<String>,
+    /// an autoencoder's output (`sigmoid` or `linear`)
+    pub output: Option<String>,
 }
 
 /// Whether model `name` is built from the MLP settings (`hidden`, `activation`, `dropout`,
-/// `init`): the MLP itself, and the fully connected VAE and GAN, whose widths they are.
+/// `init`): the MLP itself, the fully connected VAE and GAN, whose widths they are, and the
+/// autoencoders (their encoder's widths and activation).
 fn uses_mlp_settings(name: &str) -> bool {
-    matches!(name, "mlp" | "vae" | "gan")
+    matches!(name, "mlp" | "vae" | "gan") || AUTOENCODER_MODELS.contains(&name)
 }
 
 impl ModelSpec {
@@ -206,7 +213,62 @@ impl ModelSpec {
             classes,
             arch,
             code: None,
+            code_activation: None,
+            output: None,
         })
+    }
+
+    /// The spec of a reconstruction model: `pca` or one of the autoencoders, whose encoder
+    /// hidden widths and activation go in `hidden` and `activation`.
+    pub fn reconstruction(
+        name: &str,
+        input: Vec<usize>,
+        cfg: Option<&AutoencoderConfig>,
+        code: usize,
+    ) -> Self {
+        ModelSpec {
+            name: name.into(),
+            input,
+            classes: 0,
+            hidden: cfg.map(|c| c.hidden.clone()).unwrap_or_default(),
+            activation: "relu".into(),
+            dropout: 0.0,
+            init: "default".into(),
+            arch: None,
+            code: Some(code),
+            code_activation: cfg.map(|c| autoencoder::activation_name(c.code_activation).into()),
+            output: cfg.map(|c| c.output.name().into()),
+        }
+    }
+
+    /// Whether this is `pca` or an autoencoder: a model that reconstructs its input.
+    pub fn is_reconstruction(&self) -> bool {
+        self.name == "pca" || AUTOENCODER_MODELS.contains(&self.name.as_str())
+    }
+
+    /// The autoencoder this spec describes (its name must be one of the autoencoders).
+    pub fn autoencoder_config(&self) -> CliResult<AutoencoderConfig> {
+        let missing = |f: &str| format!("autoencoder {}: the spec lacks \"{f}\"", self.name);
+        let cfg = AutoencoderConfig {
+            in_features: self.input.iter().product(),
+            hidden: self.hidden.clone(),
+            code: self.code.ok_or_else(|| missing("code"))?,
+            activation: self.activation.parse().map_err(msg)?,
+            code_activation: autoencoder::parse_optional_activation(
+                self.code_activation
+                    .as_deref()
+                    .ok_or_else(|| missing("code_activation"))?,
+            )
+            .map_err(|e| format!("--code-activation: {e}"))?,
+            output: self
+                .output
+                .as_deref()
+                .ok_or_else(|| missing("output"))?
+                .parse()
+                .map_err(|e| format!("--output: {e}"))?,
+        };
+        cfg.validate().map_err(|e| format!("--code: {e}"))?;
+        Ok(cfg)
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
@@ -224,6 +286,12 @@ impl ModelSpec {
         }
         if let Some(code) = self.code {
             v["code"] = json!(code);
+        }
+        if let Some(c) = &self.code_activation {
+            v["code_activation"] = json!(c);
+        }
+        if let Some(o) = &self.output {
+            v["output"] = json!(o);
         }
         v
     }
@@ -297,6 +365,11 @@ impl ModelSpec {
                     )
                 })? as usize),
             },
+            code_activation: v
+                .get("code_activation")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            output: v.get("output").and_then(|c| c.as_str()).map(str::to_string),
         })
     }
 
@@ -342,6 +415,12 @@ impl ModelSpec {
             g if super::generative::GENERATIVE_MODELS.contains(&g) => Err(format!(
                 "--model {g}: a generative model has no classifier to build; it trains with \
                  `deepnet train --model {g}` and makes images with `deepnet sample`"
+            )),
+            "pca" => Err(
+                "pca: a fitted projection, not a network (load it with deepnet reconstruct)".into(),
+            ),
+            ae if AUTOENCODER_MODELS.contains(&ae) => Ok(Box::new(
+                Autoencoder::new(&self.autoencoder_config()?, &store.root()).map_err(msg)?,
             )),
             rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
                 deepnet::models::build_recurrent_model(
@@ -398,6 +477,19 @@ impl WeightsFile {
     pub fn get(&self, key: &str, weights: &Path) -> CliResult<String> {
         meta_value(&self.meta, key, weights)
     }
+
+    /// The `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`).
+    pub fn norm(&self, weights: &Path) -> CliResult<(f32, f32)> {
+        let norm: Value = serde_json::from_str(&self.get("deepnet.normalize", weights)?)
+            .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
+        let stat = |k: &str| {
+            norm.get(k)
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32)
+                .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
+        };
+        Ok((stat("mean")?, stat("std")?))
+    }
 }
 
 fn meta_value(meta: &[(String, String)], key: &str, weights: &Path) -> CliResult<String> {
@@ -417,14 +509,14 @@ fn meta_value(meta: &[(String, String)], key: &str, weights: &Path) -> CliResult
 /// is named with both shapes (strict loading: missing and unexpected keys are errors too).
 pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
     let file = WeightsFile::read(weights)?;
-    let norm: Value = serde_json::from_str(&file.get("deepnet.normalize", weights)?)
-        .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
-    let stat = |k: &str| {
-        norm.get(k)
-            .and_then(|v| v.as_f64())
-            .map(|v| v as f32)
-            .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
-    };
+    if file.spec.is_reconstruction() {
+        return Err(format!(
+            "{}: a {} model reconstructs its input rather than classifying it; use deepnet reconstruct",
+            weights.display(),
+            file.spec.name
+        ));
+    }
+    let norm = file.norm(weights)?;
     check_finite_tensors(&file.tensors, weights)?;
     // the metadata's sizes are only trusted as far as the file's tensors back them: the model is
     // built under their element count, so a damaged size cannot make it allocate more
@@ -443,7 +535,7 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
     model.set_training(false);
     Ok(TrainedModel {
         model,
-        norm: (stat("mean")?, stat("std")?),
+        norm,
         spec: file.spec,
     })
 }

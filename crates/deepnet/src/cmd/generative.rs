@@ -49,6 +49,8 @@ pub fn recipe_spec(name: &str, code: Option<usize>, input: Vec<usize>) -> CliRes
         init: "default".into(),
         arch: None,
         code: Some(code),
+        code_activation: None,
+        output: None,
     })
 }
 

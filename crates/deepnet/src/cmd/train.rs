@@ -55,10 +55,12 @@ pub struct TrainArgs {
     /// mnist, fashion-mnist, or a directory holding the four IDX files.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set (default: 10; gan: 15).
+    /// Passes over the training set (default: 10; gan: 15; the autoencoders' recipes have
+    /// their own).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training batch size (default: 64; vae and gan: 128).
+    /// Training batch size (default: 64; vae and gan: 128; the autoencoders' recipes have
+    /// their own).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
@@ -134,8 +136,13 @@ pub struct TrainArgs {
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Code size of pca, an autoencoder or a generative model (default: 30 for pca and the
+    /// autoencoders, 20 for vae, 100 for gan); pca takes 1 to the input's size, the
+    /// autoencoders and the VAE less than it.
+    #[arg(long, value_name = "K")]
+    pub code: Option<usize>,
     #[command(flatten)]
-    pub gen: super::train_gen::GenArgs,
+    pub ae: super::train_ae::AeArgs,
 }
 
 impl TrainArgs {
@@ -149,7 +156,7 @@ impl TrainArgs {
     }
 
     /// `--optimizer`, or the model's default.
-    fn optimizer_name(&self) -> OptimizerName {
+    pub(super) fn optimizer_name(&self) -> OptimizerName {
         self.optimizer.unwrap_or(if self.recurrent() {
             OptimizerName::Adam
         } else {
@@ -168,19 +175,19 @@ impl TrainArgs {
     }
 
     /// `--scheduler`, or the classifiers' default.
-    fn scheduler(&self) -> SchedulerName {
+    pub(super) fn scheduler(&self) -> SchedulerName {
         self.scheduler.unwrap_or(SchedulerName::Cosine)
     }
 
     /// `--clip-norm`, or the model's default; 0 is off.
-    fn clip_norm(&self) -> Option<f64> {
+    pub(super) fn clip_norm(&self) -> Option<f64> {
         self.clip_norm
             .or(self.recurrent().then_some(1.0))
             .filter(|&v| v != 0.0)
     }
 }
 
-fn positive(name: &str, v: f64) -> CliResult<()> {
+pub(super) fn positive(name: &str, v: f64) -> CliResult<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
@@ -188,7 +195,7 @@ fn positive(name: &str, v: f64) -> CliResult<()> {
     }
 }
 
-fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
+pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     let lr = a.lr.unwrap_or(match a.optimizer_name() {
         OptimizerName::Sgd => 0.05,
         OptimizerName::Adagrad => 0.01,
@@ -242,23 +249,12 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
-pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
-    let argv = super::resume::train_argv();
-    let (a, resume) = match &a.resume {
-        Some(dir) => {
-            let ck = dir.join("checkpoint.safetensors");
-            let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
-            (super::resume::resumed_args(dir, &argv)?, Some(r))
-        }
-        None => (a, None),
-    };
-    if super::train_gen::handles(&a) {
-        return super::train_gen::run(a, json_out);
-    }
-    if a.epochs() == 0 {
+/// Checks the flags every training run shares; `epochs` and `batch_size` are the run's.
+pub(super) fn check_flags(a: &TrainArgs, epochs: usize, batch_size: usize) -> CliResult<()> {
+    if epochs == 0 {
         return Err("--epochs: expected at least 1".into());
     }
-    if a.batch_size() == 0 {
+    if batch_size == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
     for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
@@ -275,15 +271,66 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             positive(name, v)?;
         }
     }
+    if a.limit == Some(0) {
+        return Err("--limit: expected at least 1".into());
+    }
+    Ok(())
+}
+
+/// The learning-rate schedule `which` over `epochs`, stepping `opt`.
+pub(super) fn scheduler(
+    which: SchedulerName,
+    opt: &mut dyn Optimizer,
+    epochs: usize,
+) -> CliResult<Option<Box<dyn LrScheduler>>> {
+    Ok(match which {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt, epochs as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt, (epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    })
+}
+
+pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    let argv = super::resume::train_argv();
+    let (a, resume) = match &a.resume {
+        Some(dir) => {
+            let ck = dir.join("checkpoint.safetensors");
+            let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
+            (super::resume::resumed_args(dir, &argv)?, Some(r))
+        }
+        None => (a, None),
+    };
+    let other = if super::train_gen::handles(&a) {
+        Some("generative")
+    } else if super::train_ae::handles(&a) {
+        Some("reconstruction")
+    } else {
+        None
+    };
+    if let (Some(kind), Some(dir)) = (other, &a.resume) {
+        return Err(format!(
+            "--resume {}: resuming a {kind} model ({}) is not supported yet; start the run again",
+            dir.display(),
+            a.model.model
+        ));
+    }
+    if super::train_gen::handles(&a) {
+        return super::train_gen::run(a, json_out);
+    }
+    if super::train_ae::handles(&a) {
+        return super::train_ae::run(a, json_out);
+    }
+    check_flags(&a, a.epochs(), a.batch_size())?;
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
     let mut train = load_split(&dir, Split::Train, norm)?;
     let mut test = load_split(&dir, Split::Test, norm)?;
     if let Some(n) = a.limit {
-        if n == 0 {
-            return Err("--limit: expected at least 1".into());
-        }
         train = train.take(n);
         test = test.take(n);
     }
@@ -320,15 +367,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler() {
-        SchedulerName::None => None,
-        SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs() as u64, 0.0).map_err(msg)?,
-        )),
-        SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs() as u64 / 3).max(1), 0.1).map_err(msg)?,
-        )),
-    };
+    let mut sched = scheduler(a.scheduler(), opt.as_mut(), a.epochs())?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
         LossName::MultiHinge => LossKind::MultiHinge,

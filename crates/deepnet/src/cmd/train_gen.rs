@@ -15,7 +15,6 @@
 use super::common::{dataset_name, load_train_test, msg, resolve_dataset, run_dir, CliResult};
 use super::generative::{recipe_spec, Generative, GENERATIVE_MODELS};
 use super::train::{OptimizerName, SchedulerName, TrainArgs};
-use clap::Args;
 use deepnet::data::Dataset;
 use deepnet::nn::optim::{Adam, AdamConfig, CosineAnnealingLR, LrScheduler, StepLR};
 use deepnet::nn::ParamStore;
@@ -26,15 +25,6 @@ use deepnet::train::{
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// The flags of the generative models.
-#[derive(Args, Clone, Debug, Default)]
-pub struct GenArgs {
-    /// Code size of a generative model (default: vae 20, gan 100); a VAE code may not be larger
-    /// than the image.
-    #[arg(long)]
-    pub code: Option<usize>,
-}
 
 /// Whether `train` hands these arguments to this module.
 pub fn handles(a: &TrainArgs) -> bool {
@@ -113,7 +103,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let dir = resolve_dataset(&a.dataset)?;
     // intensities in [0, 1]: a Bernoulli decoder needs them, a tanh generator maps them to [-1, 1]
     let (train, test) = load_train_test(&dir, (0.0, 1.0), a.limit)?;
-    let spec = recipe_spec(&name, a.gen.code, train.sample_shape())?;
+    let spec = recipe_spec(&name, a.code, train.sample_shape())?;
     let store = ParamStore::new(a.seed);
     let model = Generative::build(&spec, &store)?;
     let dataset = dataset_name(&dir);
@@ -135,6 +125,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
                 json!({"mean": 0.0, "std": 1.0}).to_string(),
             ),
         ],
+        tensorboard: a.tensorboard,
         ..LoopConfig::new(r.epochs, r.batch_size, &out)
     };
     if !json_out {
