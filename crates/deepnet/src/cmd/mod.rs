@@ -12,3 +12,4 @@ pub mod resume;
 pub mod show;
 pub mod summary;
 pub mod train;
+pub mod train_seq;

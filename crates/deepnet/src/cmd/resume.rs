@@ -84,13 +84,28 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
             extra.join(" ")
         ));
     }
+    let argv = run_argv(dir)?;
+    let w =
+        Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(argv)).map_err(|e| {
+            format!(
+                "--resume: the flags in {}: {e}",
+                dir.join("config.json").display()
+            )
+        })?;
+    let mut args = w.args;
+    args.out = Some(dir.to_path_buf());
+    args.resume = None;
+    Ok(args)
+}
+
+/// The `train` flags of the run in `dir`, kept in its `config.json` as `argv`.
+pub fn run_argv(dir: &Path) -> CliResult<Vec<String>> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
-    let argv: Vec<String> = v
-        .get("argv")
+    v.get("argv")
         .and_then(|a| a.as_array())
         .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
         .ok_or_else(|| {
@@ -98,13 +113,7 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
                 "--resume: {} has no \"argv\" list: not a run of deepnet train that can resume",
                 cfg_path.display()
             )
-        })?;
-    let w = Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(argv))
-        .map_err(|e| format!("--resume: the flags in {}: {e}", cfg_path.display()))?;
-    let mut args = w.args;
-    args.out = Some(dir.to_path_buf());
-    args.resume = None;
-    Ok(args)
+        })
 }
 
 #[cfg(test)]

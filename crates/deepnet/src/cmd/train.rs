@@ -127,6 +127,8 @@ pub struct TrainArgs {
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub seq: super::train_seq::SeqArgs,
 }
 
 impl TrainArgs {
@@ -163,7 +165,7 @@ fn positive(name: &str, v: f64) -> CliResult<()> {
     }
 }
 
-fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
+pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     let lr = a.lr.unwrap_or(match a.optimizer_name() {
         OptimizerName::Sgd => 0.05,
         OptimizerName::Adagrad => 0.01,
@@ -217,6 +219,22 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
+/// The learning-rate schedule of `--scheduler` over `a.epochs`, stepped once per epoch.
+pub(super) fn scheduler(
+    a: &TrainArgs,
+    opt: &mut dyn Optimizer,
+) -> CliResult<Option<Box<dyn LrScheduler>>> {
+    Ok(match a.scheduler {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt, a.epochs as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt, (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    })
+}
+
 pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let argv = super::resume::train_argv();
     let (a, resume) = match &a.resume {
@@ -246,6 +264,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         if let Some(v) = v {
             positive(name, v)?;
         }
+    }
+    if super::train_seq::is_sequence_dataset(&a.dataset) {
+        return super::train_seq::run(a, resume, argv, json_out);
     }
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
@@ -292,15 +313,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
-        SchedulerName::None => None,
-        SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
-        )),
-        SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
-        )),
-    };
+    let mut sched = scheduler(&a, opt.as_mut())?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
         LossName::MultiHinge => LossKind::MultiHinge,
