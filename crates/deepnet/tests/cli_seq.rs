@@ -63,7 +63,7 @@ fn ucr_gru_trains_and_eval_reproduces_its_test_accuracy() {
     let c = config(&out);
     assert_eq!(c["optimizer"], "adam", "{c}");
     assert_eq!(c["clip_norm"].as_f64(), Some(1.0), "{c}");
-    assert_eq!(c["batch_size"].as_u64(), Some(4), "a tenth of 40: {c}");
+    assert_eq!(c["batch_size"].as_u64(), Some(10), "a quarter of 40: {c}");
     assert_eq!(c["epochs"].as_u64(), Some(1), "{c}");
     assert_eq!(c["model"]["hidden_size"].as_u64(), Some(8), "{c}");
     assert_eq!(
