@@ -15,7 +15,7 @@
 //! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
 //! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
-//! | series `lstm` / `gru` | [`SeriesRnnClassifier`] | LxF, NaN-padded | 17,672 / 13,384 (F = 1, hidden 64, 8 classes) |
+//! | series `lstm` / `gru` / `rnn` | [`SeriesRnnClassifier`] | LxF, NaN-padded | 17,672 / 13,384 (F = 1, hidden 64, 8 classes) |
 //! | `fcn` | [`Fcn`] | LxF, NaN-padded | 265,736 (F = 1, 8 classes) |
 //! | `bigru` | [`ReviewClassifier`] | L token ids, 0-padded | 1,330,178 (vocab 20,000, embed 64, hidden 64) |
 //!
@@ -50,7 +50,7 @@ pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
 pub use sequence_tasks::{
     Fcn, FcnConfig, Pooling, ReviewClassifier, ReviewClassifierConfig, SeriesRnnClassifier,
-    SeriesRnnConfig, SeriesRnnKind,
+    SeriesRnnConfig,
 };
 pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};

@@ -3,7 +3,7 @@
 //!
 //! | model | input `x` | layers |
 //! |---|---|---|
-//! | [`SeriesRnnClassifier`] | `(N, L, F)` f32, NaN after each series | LSTM or GRU (lengths) -> last state or mean over valid steps -> `Linear` |
+//! | [`SeriesRnnClassifier`] | `(N, L, F)` f32, NaN after each series | LSTM, GRU or RNN (lengths) -> last state or mean over valid steps -> `Linear` |
 //! | [`Fcn`] | `(N, L, F)` f32, NaN after each series | 3 x (Conv 1-D, BatchNorm, ReLU) -> mean over valid steps -> `Linear` (Wang et al. 2017) |
 //! | [`ReviewClassifier`] | `(N, L)` token ids, 0 after each text | Embedding -> bidirectional GRU (lengths) -> `[h_fwd, h_bwd]` -> `Linear` |
 //!
@@ -37,7 +37,7 @@ mod series;
 mod text;
 
 pub use fcn::{Fcn, FcnConfig};
-pub use series::{Pooling, SeriesRnnClassifier, SeriesRnnConfig, SeriesRnnKind};
+pub use series::{Pooling, SeriesRnnClassifier, SeriesRnnConfig};
 pub use text::{ReviewClassifier, ReviewClassifierConfig};
 
 /// The value that marks a padding step of a time-series batch (every value of the step).

@@ -8,8 +8,8 @@
 //! logits, and the gradient of `(logits * W).sum()` for every parameter.
 
 use deepnet_models::{
-    Fcn, FcnConfig, Pooling, ReviewClassifier, ReviewClassifierConfig, SeriesRnnClassifier,
-    SeriesRnnConfig,
+    Fcn, FcnConfig, Pooling, RecurrentKind, ReviewClassifier, ReviewClassifierConfig,
+    SeriesRnnClassifier, SeriesRnnConfig,
 };
 use deepnet_nn::{Module, ParamStore};
 use deepnet_tensor::{DType, Tensor};
@@ -82,7 +82,11 @@ fn build(case: &Value) -> (ParamStore, Box<dyn Module>) {
         "series" => Box::new(
             SeriesRnnClassifier::new(
                 &SeriesRnnConfig {
-                    kind: c["kind"].as_str().unwrap().parse().unwrap(),
+                    kind: c["kind"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<RecurrentKind>()
+                        .unwrap(),
                     input_size: size(c, "input_size"),
                     hidden_size: size(c, "hidden_size"),
                     num_layers: size(c, "num_layers"),

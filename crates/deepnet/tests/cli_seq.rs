@@ -137,7 +137,7 @@ fn fcn_trains_on_a_univariate_problem_and_bad_pairs_are_refused() {
     for (args, want) in [
         (
             &["--model", "bigru", "--dataset", "ucr:GunPoint"][..],
-            "--model bigru: a UCR/UEA problem trains lstm, gru or fcn",
+            "--model bigru: a UCR/UEA problem trains lstm, gru, rnn or fcn",
         ),
         (
             &["--model", "gru", "--dataset", "ucr:NoSuchProblem"][..],

@@ -1,9 +1,9 @@
-//! [`SeriesRnnClassifier`]: an LSTM or GRU over NaN-padded time series, pooled over each
+//! [`SeriesRnnClassifier`]: an LSTM, GRU or Elman RNN over NaN-padded time series, pooled over each
 //! series' own steps, and a linear head.
 //!
 //! | layer | module | output (`N` series of `F` features, longest `L` steps) |
 //! |---|---|---|
-//! | `rnn` | LSTM / GRU(F, hidden, num_layers, batch_first=True, bidirectional) | `(N, L, D*hidden)`, `h_n` |
+//! | `rnn` | LSTM / GRU / RNN(F, hidden, num_layers, batch_first=True, bidirectional) | `(N, L, D*hidden)`, `h_n` |
 //! | (pool) | last state `h_n` of the last layer, or the mean of the outputs over valid steps | `(N, D*hidden)` |
 //! | `fc` | Linear(D*hidden, classes) | `(N, classes)` |
 //!
@@ -14,50 +14,12 @@
 
 use super::{mean_over_valid, split_nan_padding};
 use crate::join;
+use crate::recurrent::RecurrentKind;
 use crate::shape_check::{forward_child, label};
-use deepnet_nn::layers::{Linear, RnnConfig, GRU, LSTM};
+use deepnet_nn::layers::{Linear, RnnConfig, GRU, LSTM, RNN};
 use deepnet_nn::{Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
-use std::fmt;
 use std::str::FromStr;
-
-/// The recurrent layer of a [`SeriesRnnClassifier`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeriesRnnKind {
-    /// `torch.nn.LSTM`
-    Lstm,
-    /// `torch.nn.GRU`
-    Gru,
-}
-
-impl SeriesRnnKind {
-    /// `lstm` or `gru`.
-    pub fn name(self) -> &'static str {
-        match self {
-            SeriesRnnKind::Lstm => "lstm",
-            SeriesRnnKind::Gru => "gru",
-        }
-    }
-}
-
-impl fmt::Display for SeriesRnnKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SeriesRnnKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "lstm" => Ok(SeriesRnnKind::Lstm),
-            "gru" => Ok(SeriesRnnKind::Gru),
-            _ => Err(Error::msg(format!(
-                "unknown recurrent layer \"{s}\" (expected lstm or gru)"
-            ))),
-        }
-    }
-}
 
 /// What the head of a sequence classifier sees of the recurrent outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +56,8 @@ impl FromStr for Pooling {
 /// The shape of a [`SeriesRnnClassifier`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesRnnConfig {
-    /// the recurrent layer
-    pub kind: SeriesRnnKind,
+    /// the recurrent layer: LSTM, GRU or the Elman RNN
+    pub kind: RecurrentKind,
     /// features per step, `F`
     pub input_size: usize,
     /// hidden state size (64)
@@ -114,7 +76,7 @@ pub struct SeriesRnnConfig {
 
 impl SeriesRnnConfig {
     /// One layer of 64 units of `kind`, one direction, mean pooling.
-    pub fn new(kind: SeriesRnnKind, input_size: usize, classes: usize) -> Self {
+    pub fn new(kind: RecurrentKind, input_size: usize, classes: usize) -> Self {
         SeriesRnnConfig {
             kind,
             input_size,
@@ -131,6 +93,7 @@ impl SeriesRnnConfig {
 enum Rnn {
     Lstm(LSTM),
     Gru(GRU),
+    Elman(RNN),
 }
 
 impl Rnn {
@@ -138,6 +101,7 @@ impl Rnn {
         match self {
             Rnn::Lstm(m) => m,
             Rnn::Gru(m) => m,
+            Rnn::Elman(m) => m,
         }
     }
 }
@@ -169,8 +133,9 @@ impl SeriesRnnClassifier {
         };
         let rp = pb.push("rnn");
         let rnn = match cfg.kind {
-            SeriesRnnKind::Lstm => Rnn::Lstm(LSTM::new(&rcfg, &rp)?),
-            SeriesRnnKind::Gru => Rnn::Gru(GRU::new(&rcfg, &rp)?),
+            RecurrentKind::Lstm => Rnn::Lstm(LSTM::new(&rcfg, &rp)?),
+            RecurrentKind::Gru => Rnn::Gru(GRU::new(&rcfg, &rp)?),
+            RecurrentKind::Rnn => Rnn::Elman(RNN::new(&rcfg, &rp)?),
         };
         let width = rcfg.num_directions() * cfg.hidden_size;
         Ok(SeriesRnnClassifier {
@@ -196,6 +161,7 @@ impl SeriesRnnClassifier {
                 (out, h)
             }
             Rnn::Gru(m) => m.forward_with_state(&x, None, Some(&lengths))?,
+            Rnn::Elman(m) => m.forward_with_state(&x, None, Some(&lengths))?,
         };
         match self.cfg.pooling {
             Pooling::Mean => mean_over_valid(&out, 1, &lengths),
@@ -227,8 +193,9 @@ impl Module for SeriesRnnClassifier {
         format!(
             "Series{}Classifier(pooling={})",
             match self.cfg.kind {
-                SeriesRnnKind::Lstm => "LSTM",
-                SeriesRnnKind::Gru => "GRU",
+                RecurrentKind::Lstm => "LSTM",
+                RecurrentKind::Gru => "GRU",
+                RecurrentKind::Rnn => "RNN",
             },
             self.cfg.pooling.name()
         )

@@ -46,6 +46,19 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// After a run that stopped on Ctrl-C (`interrupted`), says where its checkpoint is and how to
+/// continue, and exits with 130 (128 + SIGINT); returns otherwise.
+pub fn exit_if_interrupted(interrupted: bool, out: &Path) {
+    if interrupted {
+        eprintln!(
+            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
+            out.join("checkpoint.safetensors").display(),
+            out.display()
+        );
+        std::process::exit(130);
+    }
+}
+
 /// The arguments of `train` on this command line (what follows the `train` subcommand).
 pub fn train_argv() -> Vec<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();

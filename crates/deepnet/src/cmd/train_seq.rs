@@ -2,7 +2,7 @@
 //!
 //! - `--dataset ucr:NAME` (a problem of `../shared/data/timeseries-ucr-uea`) or `ucr:PATH/NAME`
 //!   (`PATH/NAME/NAME_TRAIN.ts` and `_TEST.ts`, or the UCR-2018 `.tsv` pair) with `--model lstm`,
-//!   `gru` ([`SeriesRnnClassifier`]) or `fcn` ([`Fcn`], the archive's published baseline);
+//!   `gru`, `rnn` ([`SeriesRnnClassifier`]) or `fcn` ([`Fcn`], the archive's published baseline);
 //! - `--dataset reviews` (`../shared/data/fine-foods-reviews`) or `reviews:DIR` with `--model
 //!   bigru` ([`ReviewClassifier`]).
 //!
@@ -33,8 +33,8 @@ use deepnet::data::{
     ReviewsDataset, SequenceDataset as _, TimeSeriesDataset, UcrOptions, WordVocab,
 };
 use deepnet::models::{
-    Fcn, FcnConfig, Pooling, ReviewClassifier, ReviewClassifierConfig, SeriesRnnClassifier,
-    SeriesRnnConfig, SeriesRnnKind,
+    Fcn, FcnConfig, Pooling, RecurrentKind, ReviewClassifier, ReviewClassifierConfig,
+    SeriesRnnClassifier, SeriesRnnConfig,
 };
 use deepnet::nn::{Module, ParamStore};
 use deepnet::tensor::{Result as TensorResult, Tensor};
@@ -49,17 +49,16 @@ use std::sync::Arc;
 /// The flags of `train` that only sequence tasks read.
 #[derive(Args, Clone, Debug)]
 pub struct SeqArgs {
-    /// Sequence tasks: features of the recurrent state, per direction (default 64 for lstm/gru
-    /// on ucr:*, 64 for bigru).
+    /// Sequence tasks: features of the recurrent state, per direction (64).
     #[arg(long, value_name = "H")]
     pub hidden_size: Option<usize>,
     /// Sequence tasks: stacked recurrent layers.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub num_layers: usize,
-    /// ucr:* with lstm/gru: also read each series backwards.
+    /// ucr:* with lstm/gru/rnn: also read each series backwards.
     #[arg(long)]
     pub bidirectional: bool,
-    /// ucr:* with lstm/gru: what the head sees, the final state (last) or the mean of the
+    /// ucr:* with lstm/gru/rnn: what the head sees, the final state (last) or the mean of the
     /// outputs over the series' steps (mean). Default: last for series of at most 64 steps,
     /// mean for longer ones (whose final state has forgotten their start).
     #[arg(long, value_name = "last|mean")]
@@ -68,8 +67,9 @@ pub struct SeqArgs {
     /// per epoch).
     #[arg(long, value_name = "N")]
     pub passes: Option<usize>,
-    /// reviews: tokens kept of each review.
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    /// reviews: tokens kept of each review (the median review has 52 tokens, 80% have at most
+    /// 100; a batch runs as many steps as its longest review).
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_len: usize,
     /// reviews: word ids, <pad> and <unk> included (the most frequent words of the train split).
     #[arg(long, value_name = "N", default_value_t = 20_000)]
@@ -277,7 +277,7 @@ impl SeqModel {
             return Err("--hidden-size: expected at least 1".into());
         }
         match (source, model) {
-            (Source::Ucr { .. }, "lstm" | "gru") => Ok(SeqModel::Series(SeriesRnnConfig {
+            (Source::Ucr { .. }, "lstm" | "gru" | "rnn") => Ok(SeqModel::Series(SeriesRnnConfig {
                 hidden_size: hidden,
                 num_layers: layers(s.num_layers)?,
                 bidirectional: s.bidirectional,
@@ -305,7 +305,7 @@ impl SeqModel {
                 }))
             }
             (Source::Ucr { .. }, m) => Err(format!(
-                "--model {m}: a UCR/UEA problem trains lstm, gru or fcn"
+                "--model {m}: a UCR/UEA problem trains lstm, gru, rnn or fcn"
             )),
             (Source::Reviews { .. }, m) => Err(format!("--model {m}: the reviews train bigru")),
         }
@@ -364,8 +364,8 @@ impl SeqModel {
         };
         let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
         Ok(match name {
-            "lstm" | "gru" => SeqModel::Series(SeriesRnnConfig {
-                kind: name.parse::<SeriesRnnKind>().map_err(msg)?,
+            "lstm" | "gru" | "rnn" => SeqModel::Series(SeriesRnnConfig {
+                kind: name.parse::<RecurrentKind>().map_err(msg)?,
                 input_size: size("input_size")?,
                 hidden_size: size("hidden_size")?,
                 num_layers: size("num_layers")?,
@@ -395,7 +395,7 @@ impl SeqModel {
                 dropout: float("dropout")?,
                 classes: size("classes")?,
             }),
-            _ => return Err(bad("name", "lstm, gru, fcn or bigru")),
+            _ => return Err(bad("name", "lstm, gru, rnn, fcn or bigru")),
         })
     }
 
@@ -622,14 +622,7 @@ pub fn run(
         ..LoopConfig::new(a.epochs, a.batch_size, out.clone())
     };
     let s = run_loop(&mut step, train, Some(test), &lc).map_err(msg)?;
-    if s.interrupted {
-        eprintln!(
-            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
-            out.join("checkpoint.safetensors").display(),
-            out.display()
-        );
-        std::process::exit(130);
-    }
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     let last = s.last().ok_or("no epoch ran")?;
     let get = |l: &deepnet::train::Logs, k: &str| l.get(k).unwrap_or(f64::NAN);
     let (acc, loss) = (get(&last.test, "acc"), get(&last.test, "loss"));
@@ -845,7 +838,7 @@ mod tests {
             SeqModel::Series(SeriesRnnConfig {
                 bidirectional: true,
                 pooling: Pooling::Last,
-                ..SeriesRnnConfig::new(SeriesRnnKind::Lstm, 12, 9)
+                ..SeriesRnnConfig::new(RecurrentKind::Lstm, 12, 9)
             }),
             SeqModel::Fcn(FcnConfig::new(6, 4)),
             SeqModel::Review(ReviewClassifierConfig::new(500)),
@@ -863,7 +856,7 @@ mod tests {
         );
         let e = SeqModel::from_json(&json!({"name": "tcn"}), file).unwrap_err();
         assert!(
-            e.contains("model.name must be lstm, gru, fcn or bigru"),
+            e.contains("model.name must be lstm, gru, rnn, fcn or bigru"),
             "{e}"
         );
     }
@@ -884,7 +877,7 @@ mod tests {
 
     #[test]
     fn recipes_fit_the_training_set() {
-        let series = SeqModel::Series(SeriesRnnConfig::new(SeriesRnnKind::Gru, 1, 2));
+        let series = SeqModel::Series(SeriesRnnConfig::new(RecurrentKind::Gru, 1, 2));
         let r = recipe(&series, 36);
         assert_eq!((r.batch_size, r.passes), (9, 28));
         let r = recipe(&series, 270);
