@@ -93,6 +93,16 @@ fn ucr_gru_trains_and_eval_reproduces_its_test_accuracy() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json_line(&o)["samples"].as_u64(), Some(270));
+
+    // --resume takes the run's own flags from config.json: --epochs 1 was given, so the
+    // finished run stays finished (a recipe default would train 9 more epochs)
+    let o = deepnet(&["train", "--resume", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = json_line(&o);
+    assert_eq!(r["epochs"].as_u64(), Some(1), "{r}");
+    assert_eq!(r["test_accuracy"].as_f64(), Some(acc), "{r}");
+    let rows = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 2, "{rows}");
     let _ = std::fs::remove_dir_all(out);
 }
 

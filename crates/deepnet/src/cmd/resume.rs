@@ -97,9 +97,22 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
             extra.join(" ")
         ));
     }
-    let argv = run_argv(dir)?;
+    // the global flags (--json, --threads) may stand after `train` in the recorded command
+    // line; they are not train's own
+    let mut argv = run_argv(dir)?.into_iter();
+    let mut own = Vec::new();
+    while let Some(a) = argv.next() {
+        match a.as_str() {
+            "--json" => {}
+            "--threads" => {
+                argv.next();
+            }
+            s if s.starts_with("--threads=") => {}
+            _ => own.push(a),
+        }
+    }
     let w =
-        Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(argv)).map_err(|e| {
+        Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(own)).map_err(|e| {
             format!(
                 "--resume: the flags in {}: {e}",
                 dir.join("config.json").display()
@@ -139,7 +152,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("config.json"),
-            r#"{"argv": ["--model", "lenet5", "--epochs", "3", "--out", "elsewhere"]}"#,
+            r#"{"argv": ["--model", "lenet5", "--json", "--epochs", "3", "--threads", "2",
+                "--out", "elsewhere"]}"#,
         )
         .unwrap();
         let given = ["--resume".to_string(), dir.display().to_string()];
