@@ -11,8 +11,8 @@
 //! (see `deepnet_models::sequence_tasks`), since the training loop hands a step only `(x, y)`.
 //!
 //! Every flag of `train` not given takes the task's recipe ([`recipe`]): Adam, a cosine schedule,
-//! gradient norms clipped to 1 for the recurrent models, a batch size and epoch count that reach
-//! the figures in the crate's notes in a minute or two on two cores. The UCR training sets hold
+//! gradient norms clipped to 1 for the recurrent models, a batch size and epoch count measured to
+//! reach good accuracy in about a minute of CPU time per problem (see [`recipe`]). The UCR training sets hold
 //! 36 to 270 series, so an epoch there is several passes over the training set (`--passes`,
 //! each pass freshly shuffled): the loop evaluates, checkpoints and plots once per epoch, not
 //! once per tiny pass.
@@ -21,13 +21,10 @@
 //! dataset, and the z-normalization statistics and class names of a UCR problem or the token
 //! limit of the reviews) and, for the reviews, the vocabulary under `deepnet.vocab`.
 
-use super::common::{check_finite_tensors, msg, repo_root, run_dir, CliResult};
-use super::eval::{EvalArgs, SplitName};
+use super::common::{msg, repo_root, run_dir, CliResult};
 use super::train::{LossName, OptimizerName, TrainArgs};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Args};
-use deepnet::data::reviews::read_reviews;
-use deepnet::data::ucr::{read_ts, read_ucr_tsv, TsFile, ZNorm};
 use deepnet::data::{
     load_reviews, load_ucr_tsv, load_ucr_with, Dataset, PaddedSequences, ReviewsConfig,
     ReviewsDataset, SequenceDataset as _, TimeSeriesDataset, UcrOptions, WordVocab,
@@ -39,8 +36,7 @@ use deepnet::models::{
 use deepnet::nn::{Module, ParamStore};
 use deepnet::tensor::{Result as TensorResult, Tensor};
 use deepnet::train::{
-    classification, evaluate, load_safetensors_with_metadata, run_loop, LoopConfig, LossKind,
-    ModelStep, Optimization, Regularization, Resume,
+    classification, run_loop, LoopConfig, LossKind, ModelStep, Optimization, Regularization, Resume,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -651,238 +647,8 @@ pub fn run(
     Ok(())
 }
 
-/// `deepnet eval` of a weights file written by a sequence run: `None` when neither the file
-/// nor `--dataset` is a sequence task's (the caller goes on with the image models).
-pub fn eval(a: &EvalArgs, json_out: bool) -> Option<CliResult<()>> {
-    let read = load_safetensors_with_metadata(&a.weights);
-    let task = read.as_ref().ok().and_then(|(_, meta)| {
-        meta.iter()
-            .find(|(k, _)| k == TASK_KEY)
-            .map(|(_, v)| v.clone())
-    });
-    match (read, task) {
-        (Ok((tensors, meta)), Some(task)) => Some(eval_task(a, &tensors, &meta, &task, json_out)),
-        (_, None) if is_sequence_dataset(&a.dataset) => Some(Err(format!(
-            "{}: not the weights of a sequence task (no {TASK_KEY} metadata): \
-             --dataset {} needs a model trained by deepnet train --dataset {}",
-            a.weights.display(),
-            a.dataset,
-            a.dataset
-        ))),
-        _ => None,
-    }
-}
-
-fn eval_task(
-    a: &EvalArgs,
-    tensors: &[(String, Tensor)],
-    meta: &[(String, String)],
-    task: &str,
-    json_out: bool,
-) -> CliResult<()> {
-    let w = &a.weights;
-    if a.batch_size == 0 {
-        return Err("--batch-size: expected at least 1".into());
-    }
-    let rec: Value = serde_json::from_str(task)
-        .map_err(|e| format!("{}: {TASK_KEY} is not JSON: {e}", w.display()))?;
-    let spec = SeqModel::from_json(rec.get("model").unwrap_or(&Value::Null), w)?;
-    check_finite_tensors(tensors, w)?;
-    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
-    let store = ParamStore::new(0).limit_elements(held);
-    let model = spec.build(&store).map_err(|e| {
-        format!(
-            "{}: {TASK_KEY} does not match the tensors: {e}",
-            w.display()
-        )
-    })?;
-    store
-        .load_state_dict(tensors, true)
-        .map_err(|e| format!("{}: {e}", w.display()))?;
-    model.set_training(false);
-    // the dataset the run trained on, unless --dataset names another
-    let dataset = if is_sequence_dataset(&a.dataset) {
-        a.dataset.clone()
-    } else {
-        let d = rec
-            .get("dataset")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        d.to_string()
-    };
-    let split = match a.split {
-        SplitName::Train => "TRAIN",
-        SplitName::Test => "TEST",
-    };
-    let data = match parse_source(&dataset)? {
-        Source::Ucr { dir, name } => eval_series(w, &rec, &spec, &dir, &name, split)?,
-        Source::Reviews { dir } => {
-            let words = meta
-                .iter()
-                .find(|(k, _)| k == VOCAB_KEY)
-                .ok_or_else(|| format!("{}: no {VOCAB_KEY} metadata", w.display()))?;
-            let vocab = WordVocab::from_metadata(&words.1)
-                .map_err(|e| format!("{}: {VOCAB_KEY}: {e}", w.display()))?;
-            let max_len = rec
-                .get("max_len")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| format!("{}: {TASK_KEY} lacks max_len", w.display()))?;
-            let file = dir.join(format!("{}.csv", split.to_ascii_lowercase()));
-            let reviews = read_reviews(&file).map_err(msg)?;
-            let ds =
-                ReviewsDataset::new(&reviews, Arc::new(vocab), max_len as usize).map_err(msg)?;
-            ds.sequences().clone()
-        }
-    };
-    let n = data.len();
-    let data: Arc<dyn Dataset> = Arc::new(data);
-    let (loss, acc) =
-        evaluate(model.as_ref(), &data, a.batch_size, LossKind::CrossEntropy).map_err(msg)?;
-    if json_out {
-        println!(
-            "{}",
-            json!({"command": "eval", "weights": w.display().to_string(), "model": spec.name(),
-                   "dataset": dataset, "split": split.to_ascii_lowercase(), "samples": n,
-                   "accuracy": acc, "loss": loss})
-        );
-    } else {
-        println!(
-            "{} on {dataset} {} ({n} sequences): accuracy {:.2}%, cross-entropy {loss:.4}",
-            w.display(),
-            split.to_ascii_lowercase(),
-            100.0 * acc
-        );
-    }
-    Ok(())
-}
-
-/// One split of a UCR problem prepared as in training: the recorded z-normalization, the
-/// recorded class order, NaN padding.
-fn eval_series(
-    w: &Path,
-    rec: &Value,
-    spec: &SeqModel,
-    dir: &Path,
-    name: &str,
-    split: &str,
-) -> CliResult<PaddedSequences> {
-    let field = |k: &str| {
-        rec.get(k)
-            .ok_or_else(|| format!("{}: {TASK_KEY} lacks \"{k}\"", w.display()))
-    };
-    let floats = |v: &Value, k: &str| -> CliResult<Vec<f64>> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .and_then(|a| a.iter().map(Value::as_f64).collect())
-            .ok_or_else(|| format!("{}: {TASK_KEY}: znorm.{k} must be numbers", w.display()))
-    };
-    let classes: Vec<String> = field("classes")?
-        .as_array()
-        .and_then(|a| a.iter().map(|c| c.as_str().map(str::to_string)).collect())
-        .ok_or_else(|| format!("{}: {TASK_KEY}: classes must be names", w.display()))?;
-    let z = field("znorm")?;
-    let znorm = ZNorm {
-        mean: floats(z, "mean")?,
-        std: floats(z, "std")?,
-    };
-    let path = |ext: &str| dir.join(name).join(format!("{name}_{split}.{ext}"));
-    let file: TsFile = if has_ts(dir, name) {
-        read_ts(path("ts")).map_err(msg)?
-    } else {
-        read_ucr_tsv(path("tsv"), Some(&classes)).map_err(msg)?
-    };
-    if file.header.class_labels != classes {
-        return Err(format!(
-            "{}: classes {} differ from the model's {}",
-            file.path.display(),
-            file.header.class_labels.join(" "),
-            classes.join(" ")
-        ));
-    }
-    let want = match spec {
-        SeqModel::Series(c) => c.input_size,
-        SeqModel::Fcn(c) => c.input_size,
-        SeqModel::Review(_) => return Err(format!("{}: a text model for series", w.display())),
-    };
-    if file.dims != want {
-        return Err(format!(
-            "{}: series of {} dimensions, the model of {} takes {want}",
-            file.path.display(),
-            file.dims,
-            w.display()
-        ));
-    }
-    let ds = TimeSeriesDataset::from_file(&file, file.longest(), Some(&znorm), &ucr_options())
-        .map_err(msg)?;
-    Ok(ds.sequences().clone())
-}
+mod eval;
+pub use eval::eval;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn given_tells_flags_on_the_command_line_from_defaults() {
-        let argv = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-        let a = argv("--model gru --dataset ucr:GunPoint --epochs 3 --json");
-        assert!(given(&a, "epochs"));
-        assert!(!given(&a, "batch_size"));
-        assert!(given(&argv("--batch-size=8 --threads 2"), "batch_size"));
-        assert!(!given(&argv("--resume runs/x"), "epochs"));
-    }
-
-    #[test]
-    fn specs_round_trip_and_damaged_ones_are_named() {
-        let file = Path::new("w.safetensors");
-        for spec in [
-            SeqModel::Series(SeriesRnnConfig {
-                bidirectional: true,
-                pooling: Pooling::Last,
-                ..SeriesRnnConfig::new(RecurrentKind::Lstm, 12, 9)
-            }),
-            SeqModel::Fcn(FcnConfig::new(6, 4)),
-            SeqModel::Review(ReviewClassifierConfig::new(500)),
-        ] {
-            let back = SeqModel::from_json(&spec.to_json(), file).unwrap();
-            assert_eq!(back, spec);
-            assert!(back.build(&ParamStore::new(0)).is_ok());
-        }
-        let mut j = SeqModel::Fcn(FcnConfig::new(1, 2)).to_json();
-        j["kernels"] = json!([8, 5]);
-        let e = SeqModel::from_json(&j, file).unwrap_err();
-        assert_eq!(
-            e,
-            "w.safetensors: deepnet.sequence_task: model.kernels must be a list of 3 sizes"
-        );
-        let e = SeqModel::from_json(&json!({"name": "tcn"}), file).unwrap_err();
-        assert!(
-            e.contains("model.name must be lstm, gru, rnn, fcn or bigru"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn datasets_parse_and_unknown_ones_are_named() {
-        assert!(is_sequence_dataset("ucr:GunPoint") && is_sequence_dataset("reviews"));
-        assert!(!is_sequence_dataset("mnist") && !is_sequence_dataset("reviewsx"));
-        let e = parse_source("ucr:").unwrap_err();
-        assert!(e.contains("expected ucr:NAME or ucr:PATH/NAME"), "{e}");
-        let e = parse_source("ucr:/no/such/Set").unwrap_err();
-        assert!(e.contains("/no/such/Set is not a folder"), "{e}");
-        let e = parse_source("ucr:NoSuchProblem").unwrap_err();
-        assert!(e.contains("ucr:NoSuchProblem: not found; looked in"), "{e}");
-        let e = parse_source("reviews:/no/such/dir").unwrap_err();
-        assert!(e.contains("not found"), "{e}");
-    }
-
-    #[test]
-    fn recipes_fit_the_training_set() {
-        let series = SeqModel::Series(SeriesRnnConfig::new(RecurrentKind::Gru, 1, 2));
-        let r = recipe(&series, 36);
-        assert_eq!((r.batch_size, r.passes), (9, 28));
-        let r = recipe(&series, 270);
-        assert_eq!((r.batch_size, r.passes, r.clip_norm), (16, 4, 1.0));
-        let fcn = recipe(&SeqModel::Fcn(FcnConfig::new(1, 2)), 50);
-        assert_eq!((fcn.batch_size, fcn.clip_norm), (5, 0.0));
-    }
-}
+mod tests;
