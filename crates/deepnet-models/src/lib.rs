@@ -17,6 +17,9 @@
 //! | `keras_cifar10_cnn` | [`KerasCifar10Cnn`] (pretrained Keras weights load) | 3x32x32, raw 0..255 | 968,394 |
 //! | `mini_xception` | [`MiniXception`] (pretrained Keras weights load) | 1x64x64 in [-1, 1] | 56,951 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//! | series `lstm` / `gru` / `rnn` | [`SeriesRnnClassifier`] | LxF, NaN-padded | 17,672 / 13,384 (F = 1, hidden 64, 8 classes) |
+//! | `fcn` | [`Fcn`] | LxF, NaN-padded | 265,736 (F = 1, 8 classes) |
+//! | `bigru` | [`ReviewClassifier`] | L token ids, 0-padded | 1,330,178 (vocab 20,000, embed 64, hidden 64) |
 //! | `vae` | [`MlpVae`] | 1x28x28 | 652,824 (784-400-20-400-784) |
 //! | `gan` | [`Gan::mlp`] | code 100 -> 1x28x28 | 1,486,352 (G) + 1,460,225 (D) |
 //!
@@ -48,6 +51,7 @@ pub mod pca;
 pub mod recurrent;
 pub mod resnet;
 pub mod seq2seq;
+pub mod sequence_tasks;
 pub mod shape_check;
 pub mod small_cnn;
 pub mod vae;
@@ -76,6 +80,10 @@ pub use pca::{principal_angles, Pca};
 pub use recurrent::{RecurrentClassifier, RecurrentClassifierConfig, RecurrentKind};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use seq2seq::{Seq2Seq, Seq2SeqConfig, SortedDigits};
+pub use sequence_tasks::{
+    Fcn, FcnConfig, Pooling, ReviewClassifier, ReviewClassifierConfig, SeriesRnnClassifier,
+    SeriesRnnConfig,
+};
 pub use shape_check::{check_input, check_input_traced, forward_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 pub use vae::{MlpVae, MlpVaeConfig, VariationalAutoencoder};

@@ -23,7 +23,7 @@ pub fn msg<E: std::fmt::Display>(e: E) -> String {
 }
 
 /// The repository root as seen from this crate at build time (for the shipped `data/`).
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 

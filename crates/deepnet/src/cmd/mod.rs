@@ -20,3 +20,4 @@ pub mod summary;
 pub mod train;
 pub mod train_ae;
 pub mod train_gen;
+pub mod train_seq;

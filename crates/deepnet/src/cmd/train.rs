@@ -143,6 +143,8 @@ pub struct TrainArgs {
     pub code: Option<usize>,
     #[command(flatten)]
     pub ae: super::train_ae::AeArgs,
+    #[command(flatten)]
+    pub seq: super::train_seq::SeqArgs,
 }
 
 impl TrainArgs {
@@ -324,6 +326,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     if super::train_ae::handles(&a) {
         return super::train_ae::run(a, json_out);
     }
+    if super::train_seq::is_sequence_dataset(&a.dataset) {
+        return super::train_seq::run(a, resume, argv, json_out);
+    }
     check_flags(&a, a.epochs(), a.batch_size())?;
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
@@ -446,14 +451,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         scheduler: sched.as_mut().map(|s| s.as_mut() as &mut dyn LrScheduler),
     };
     let s = fit(model.as_ref(), &store, opt, train, test, &cfg).map_err(msg)?;
-    if s.interrupted {
-        eprintln!(
-            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
-            out.join("checkpoint.safetensors").display(),
-            out.display()
-        );
-        std::process::exit(130);
-    }
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     let last = s.last().ok_or("no epoch ran")?;
     let ips = s.images_per_sec(train_len);
     if json_out {
