@@ -50,12 +50,13 @@
 //! models do (`token 3 "maxpool4" (layers.2): window 4, stride 4, pad 0 on 2: (2 - 4 + 0)/4 + 1
 //! < 1`); windows that fit but do not tile are warned about by [`crate::check_input`].
 
-use crate::shape_check::forward_child;
+use crate::shape_check::{forward_child, onnx_child};
 use crate::{conv, join, out_size};
 use deepnet_nn::layers::{
     AvgPool2d, BatchNorm1d, BatchNorm2d, BatchNormConfig, Dropout, Flatten, Linear, MaxPool2d,
     ReLU, Sequential, Sigmoid, Tanh,
 };
+use deepnet_nn::onnx::{OnnxGraph, OnnxValue};
 use deepnet_nn::{Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 use std::fmt;
@@ -457,6 +458,10 @@ impl Module for ArchNet {
     }
     fn children(&self) -> Vec<(String, &dyn Module)> {
         vec![("layers".to_string(), &self.layers as &dyn Module)]
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        onnx_child(&self.layers, &join(&self.path, "layers"), g, x)
     }
 }
 

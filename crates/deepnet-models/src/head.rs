@@ -3,8 +3,9 @@
 //! keys and traced layer paths match torchvision's.
 
 use crate::join;
-use crate::shape_check::forward_child;
+use crate::shape_check::{forward_child, onnx_child};
 use deepnet_nn::layers::{AdaptiveAvgPool2d, Flatten, Sequential};
+use deepnet_nn::onnx::{OnnxGraph, OnnxValue};
 use deepnet_nn::Module;
 use deepnet_tensor::{Result, Tensor};
 
@@ -65,6 +66,16 @@ impl Module for ConvClassifier {
         c.push(("classifier".into(), &self.classifier));
         c
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let p = |n: &str| join(&self.path, n);
+        let mut h = onnx_child(&self.features, &p("features"), g, x)?;
+        if let Some(pool) = &self.avgpool {
+            h = onnx_child(pool, &p("avgpool"), g, &h)?;
+        }
+        let h = onnx_child(&self.flatten, &p("flatten"), g, &h)?;
+        onnx_child(&self.classifier, &p("classifier"), g, &h)
+    }
 }
 
 /// `impl Module for $model` by handing every call to its `net: ConvClassifier` field.
@@ -85,6 +96,13 @@ macro_rules! conv_classifier_module {
             }
             fn children(&self) -> Vec<(String, &dyn deepnet_nn::Module)> {
                 self.net.children()
+            }
+            fn to_onnx(
+                &self,
+                g: &mut deepnet_nn::onnx::OnnxGraph,
+                x: &deepnet_nn::onnx::OnnxValue,
+            ) -> deepnet_tensor::Result<deepnet_nn::onnx::OnnxValue> {
+                self.net.to_onnx(g, x)
             }
         }
     };

@@ -84,7 +84,7 @@ pub use sequence_tasks::{
     Fcn, FcnConfig, Pooling, ReviewClassifier, ReviewClassifierConfig, SeriesRnnClassifier,
     SeriesRnnConfig,
 };
-pub use shape_check::{check_input, check_input_traced, forward_child};
+pub use shape_check::{check_input, check_input_traced, forward_child, onnx_child};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 pub use vae::{MlpVae, MlpVaeConfig, VariationalAutoencoder};
 pub use vgg::{Vgg, VggConfig, VggDepth};

@@ -3,6 +3,7 @@
 //! way (`layers.0.weight`, `layers.2.weight`, ...), so weights load by name.
 
 use deepnet_nn::layers::{Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh};
+use deepnet_nn::onnx::{OnnxGraph, OnnxValue};
 use deepnet_nn::{FanMode, Init, Module, Nonlinearity, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 use std::str::FromStr;
@@ -183,6 +184,11 @@ impl Module for Mlp {
     }
     fn children(&self) -> Vec<(String, &dyn Module)> {
         vec![("layers".into(), &self.layers as &dyn Module)]
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let h = self.flatten.to_onnx(g, x)?;
+        self.layers.to_onnx(g, &h)
     }
 }
 

@@ -37,12 +37,13 @@
 //! windows do not tile exactly (`(224 - 7 + 6)/2 + 1 = 112.5`), which costs nothing but is what
 //! [`crate::check_input`] reports.
 
-use crate::shape_check::{forward_child, label};
+use crate::shape_check::{forward_child, label, onnx_child};
 use crate::{conv, join};
 use deepnet_nn::layers::{
     AdaptiveAvgPool2d, BatchNorm2d, BatchNormConfig, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
     Sequential,
 };
+use deepnet_nn::onnx::{OnnxGraph, OnnxValue};
 use deepnet_nn::{Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 
@@ -238,6 +239,27 @@ impl Module for Block {
         }
         v
     }
+
+    /// The residual sum as an `Add` node before the last ReLU.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let p = |n: String| join(&self.path, &n);
+        let mut h = x.clone();
+        let last = self.convs.len();
+        for (i, (c, b)) in self.convs.iter().enumerate() {
+            h = onnx_child(c, &p(format!("conv{}", i + 1)), g, &h)?;
+            h = onnx_child(b, &p(format!("bn{}", i + 1)), g, &h)?;
+            if i + 1 < last {
+                h = onnx_child(&self.relu, &p("relu".into()), g, &h)?;
+            }
+        }
+        let identity = match &self.downsample {
+            Some(d) => onnx_child(d, &p("downsample".into()), g, x)?,
+            None => x.clone(),
+        };
+        let sum = h.example.add(&identity.example)?;
+        let sum = g.node("Add", &[&h.name, &identity.name], &[], sum);
+        onnx_child(&self.relu, &p("relu".into()), g, &sum)
+    }
 }
 
 /// A ResNet: `(N, in_channels, H, W)` (any size; 224 is standard) -> `(N, num_classes)`.
@@ -364,6 +386,20 @@ impl Module for ResNet {
         v.push(("flatten".into(), &self.flatten));
         v.push(("fc".into(), &self.fc));
         v
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let p = |n: &str| join(&self.path, n);
+        let mut h = onnx_child(&self.conv1, &p("conv1"), g, x)?;
+        h = onnx_child(&self.bn1, &p("bn1"), g, &h)?;
+        h = onnx_child(&self.relu, &p("relu"), g, &h)?;
+        h = onnx_child(&self.maxpool, &p("maxpool"), g, &h)?;
+        for (i, l) in self.layers.iter().enumerate() {
+            h = onnx_child(l, &p(&format!("layer{}", i + 1)), g, &h)?;
+        }
+        h = onnx_child(&self.avgpool, &p("avgpool"), g, &h)?;
+        h = onnx_child(&self.flatten, &p("flatten"), g, &h)?;
+        onnx_child(&self.fc, &p("fc"), g, &h)
     }
 }
 

@@ -27,6 +27,7 @@
 //! still works, but its leaves run for real (on f32 zeros) and are not checked for tiling.
 
 use deepnet_nn::layers::conv_arithmetic;
+use deepnet_nn::onnx::{OnnxGraph, OnnxValue};
 use deepnet_nn::{record_output, trace_layers, LayerRecord, Module};
 use deepnet_tensor::{no_grad, DType, Error, Result, Tensor};
 use std::cell::RefCell;
@@ -105,6 +106,17 @@ pub fn forward_child(m: &dyn Module, path: &str, x: &Tensor) -> Result<Tensor> {
         record_output(path, m, &y);
     }
     Ok(y)
+}
+
+/// Exports child `m` of a container at the full dotted path `path` into an ONNX graph (see
+/// [`Module::to_onnx`]), errors labelled with the path as [`forward_child`] does.
+pub fn onnx_child(
+    m: &dyn Module,
+    path: &str,
+    g: &mut OnnxGraph,
+    x: &OnnxValue,
+) -> Result<OnnxValue> {
+    m.to_onnx(g, x).map_err(|e| label(e, path))
 }
 
 /// Labels `e` with `path` unless it is empty or `e` already names a module.

@@ -10,6 +10,7 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 mod module;
+pub mod onnx;
 pub mod optim;
 mod params;
 pub mod regularize;

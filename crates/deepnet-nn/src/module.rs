@@ -1,5 +1,6 @@
 //! The `Module` trait: a layer or a model maps a tensor to a tensor.
 
+use crate::onnx::{OnnxGraph, OnnxValue};
 use deepnet_tensor::{Result, Tensor};
 use std::cell::RefCell;
 
@@ -26,6 +27,17 @@ pub trait Module: Send + Sync {
     /// The direct sub-modules with their names, for summaries (empty for leaf layers).
     fn children(&self) -> Vec<(String, &dyn Module)> {
         Vec::new()
+    }
+
+    /// Adds this module's evaluation-mode computation to an ONNX graph (see [`crate::onnx`]):
+    /// `x` is its input, the returned value its output. Layers without an ONNX form keep this
+    /// default, an error naming the layer.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let _ = (g, x);
+        Err(crate::onnx::unsupported(
+            &self.describe(),
+            "this layer has no ONNX form yet",
+        ))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | score |
-//! reconstruct | bench | data | convert | show`.
+//! reconstruct | bench | data | convert | export | show`.
 
 mod cmd;
 
@@ -42,6 +42,8 @@ enum Command {
     Data(cmd::data::DataArgs),
     /// Convert weights: PyTorch .pt <-> safetensors, or --fully-convolutional.
     Convert(cmd::convert::ConvertArgs),
+    /// Export a model as ONNX (--onnx OUT.onnx).
+    Export(cmd::export::ExportArgs),
     /// Draw a trained CNN's first-layer filters or one image's feature maps as a PNG grid.
     Show(cmd::show::ShowArgs),
     /// Draw test digits over their reconstructions by PCA and autoencoders, one row per model.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Score(args) => cmd::score::run(args, json),
         Command::Data(args) => cmd::data::run(args, json),
         Command::Convert(args) => cmd::convert::run(args, json),
+        Command::Export(args) => cmd::export::run(args, json),
         Command::Show(args) => cmd::show::run(args, json),
         Command::Reconstruct(args) => cmd::reconstruct::run(args, json),
     };

@@ -2,6 +2,7 @@
 //! except [`Flatten`].
 
 use super::py_float;
+use crate::onnx::{Attr, OnnxGraph, OnnxValue};
 use crate::Module;
 use deepnet_tensor::{Result, Tensor};
 
@@ -16,6 +17,11 @@ impl Module for Sigmoid {
     fn describe(&self) -> String {
         "Sigmoid()".into()
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        Ok(g.node("Sigmoid", &[&x.name], &[], y))
+    }
 }
 
 /// `tanh(x)` elementwise (`torch.nn.Tanh`). Shapes: `(*)` -> `(*)`.
@@ -28,6 +34,11 @@ impl Module for Tanh {
     }
     fn describe(&self) -> String {
         "Tanh()".into()
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        Ok(g.node("Tanh", &[&x.name], &[], y))
     }
 }
 
@@ -42,6 +53,11 @@ impl Module for ReLU {
     }
     fn describe(&self) -> String {
         "ReLU()".into()
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        Ok(g.node("Relu", &[&x.name], &[], y))
     }
 }
 
@@ -79,6 +95,12 @@ impl Module for LeakyReLU {
             py_float(self.negative_slope)
         )
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let alpha = Attr::Float("alpha", self.negative_slope as f32);
+        Ok(g.node("LeakyRelu", &[&x.name], &[alpha], y))
+    }
 }
 
 /// `exp(x) / sum(exp(x))` along `dim` (`torch.nn.Softmax(dim)`), computed stably.
@@ -103,6 +125,12 @@ impl Module for Softmax {
     fn describe(&self) -> String {
         format!("Softmax(dim={})", self.dim)
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let axis = Attr::Int("axis", self.dim as i64);
+        Ok(g.node("Softmax", &[&x.name], &[axis], y))
+    }
 }
 
 /// `x - logsumexp(x)` along `dim` (`torch.nn.LogSoftmax(dim)`), computed stably; pair it with
@@ -126,6 +154,12 @@ impl Module for LogSoftmax {
     }
     fn describe(&self) -> String {
         format!("LogSoftmax(dim={})", self.dim)
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let axis = Attr::Int("axis", self.dim as i64);
+        Ok(g.node("LogSoftmax", &[&x.name], &[axis], y))
     }
 }
 
@@ -166,6 +200,37 @@ impl Module for Flatten {
             self.start_dim, self.end_dim
         )
     }
+
+    /// `Flatten(axis=1)` for the usual `(N, *) -> (N, prod)`, else a `Reshape` that keeps the
+    /// batch dim free; merging the batch dim itself is not exported.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let rank = x.example.rank() as isize;
+        let start = if self.start_dim < 0 {
+            self.start_dim + rank
+        } else {
+            self.start_dim
+        };
+        let end = if self.end_dim < 0 {
+            self.end_dim + rank
+        } else {
+            self.end_dim
+        };
+        if start == 0 {
+            return Err(crate::onnx::unsupported(
+                &self.describe(),
+                "merging the batch dim cannot be exported with a free batch size",
+            ));
+        }
+        if start == 1 && end == rank - 1 {
+            return Ok(g.node("Flatten", &[&x.name], &[Attr::Int("axis", 1)], y));
+        }
+        // 0 copies the input's batch dim
+        let mut shape = vec![0i64];
+        shape.extend(y.dims()[1..].iter().map(|&d| d as i64));
+        let s = g.int64_constant("shape", &shape);
+        Ok(g.node("Reshape", &[&x.name, &s], &[], y))
+    }
 }
 
 /// Returns its input unchanged (`torch.nn.Identity`). Shapes: `(*)` -> `(*)`.
@@ -178,6 +243,11 @@ impl Module for Identity {
     }
     fn describe(&self) -> String {
         "Identity()".into()
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        Ok(g.node("Identity", &[&x.name], &[], y))
     }
 }
 

@@ -2,6 +2,7 @@
 //! sliding-window layers.
 
 use super::in_module;
+use crate::onnx::{param_name, Attr, OnnxGraph, OnnxValue};
 use crate::{Init, Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 
@@ -323,6 +324,38 @@ impl Module for Conv2d {
         );
         let bias = self.bias.is_some();
         conv_repr(head, c.padding, c.dilation, (0, 0), c.groups, bias)
+    }
+
+    /// `Conv` with the layer's kernel, strides, symmetric pads, dilations and groups.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let c = &self.cfg;
+        let w = g.weight(&param_name(&self.path, "weight"), &self.weight)?;
+        let mut inputs = vec![x.name.clone(), w];
+        if let Some(b) = &self.bias {
+            inputs.push(g.weight(&param_name(&self.path, "bias"), b)?);
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let i = |v: usize| v as i64;
+        let attrs = [
+            Attr::Ints(
+                "kernel_shape",
+                vec![i(self.kernel_size.0), i(self.kernel_size.1)],
+            ),
+            Attr::Ints("strides", vec![i(c.stride.0), i(c.stride.1)]),
+            Attr::Ints(
+                "pads",
+                vec![
+                    i(c.padding.0),
+                    i(c.padding.1),
+                    i(c.padding.0),
+                    i(c.padding.1),
+                ],
+            ),
+            Attr::Ints("dilations", vec![i(c.dilation.0), i(c.dilation.1)]),
+            Attr::Int("group", i(c.groups)),
+        ];
+        Ok(g.node("Conv", &inputs, &attrs, y))
     }
 }
 

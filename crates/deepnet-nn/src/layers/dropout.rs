@@ -12,6 +12,7 @@
 //! weights by the keep probability at test time; the expected activations are the same.)
 
 use super::{in_module, py_float};
+use crate::onnx::{OnnxGraph, OnnxValue};
 use crate::{functional, Module, ParamBuilder};
 use deepnet_tensor::{Error, Generator, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,21 @@ impl DropState {
     /// Whether a forward pass drops anything (training, and p > 0).
     fn active(&self) -> bool {
         self.is_training() && self.p > 0.0
+    }
+
+    /// The identity node of an evaluation-mode export; a layer still in training mode (which
+    /// would drop) is an error naming it (`what` is its description).
+    fn to_onnx(&self, what: &str, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        if self.active() {
+            return Err(in_module(
+                crate::onnx::unsupported(
+                    what,
+                    "in training mode; call set_training(false) before exporting",
+                ),
+                &self.path,
+            ));
+        }
+        Ok(g.node("Identity", &[&x.name], &[], x.example.clone()))
     }
 
     fn generator(&self) -> std::sync::MutexGuard<'_, Generator> {
@@ -125,6 +141,11 @@ impl Module for Dropout {
 
     fn describe(&self) -> String {
         format!("Dropout(p={})", py_float(self.0.p))
+    }
+
+    /// The identity: the export is of the evaluation-mode graph.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        self.0.to_onnx(&self.describe(), g, x)
     }
 }
 
@@ -206,6 +227,11 @@ impl Module for Dropout2d {
 
     fn describe(&self) -> String {
         format!("Dropout2d(p={})", py_float(self.0.p))
+    }
+
+    /// The identity: the export is of the evaluation-mode graph.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        self.0.to_onnx(&self.describe(), g, x)
     }
 }
 

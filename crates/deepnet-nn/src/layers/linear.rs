@@ -1,6 +1,7 @@
 //! The fully connected layer (`torch.nn.Linear`).
 
 use super::in_module;
+use crate::onnx::{param_name, Attr, OnnxGraph, OnnxValue};
 use crate::{functional, Init, Module, ParamBuilder};
 use deepnet_tensor::{Error, Result, Tensor};
 
@@ -109,6 +110,30 @@ impl Module for Linear {
             self.out_features,
             if self.bias.is_some() { "True" } else { "False" }
         )
+    }
+
+    /// `Gemm(x, W, b, transB=1)` on `x: (N, in_features)`.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        if x.example.rank() != 2 {
+            return Err(in_module(
+                crate::onnx::unsupported(
+                    &self.describe(),
+                    &format!(
+                        "exported as Gemm, which takes (N, in_features), not {:?}",
+                        x.example.dims()
+                    ),
+                ),
+                &self.path,
+            ));
+        }
+        let w = g.weight(&param_name(&self.path, "weight"), &self.weight)?;
+        let mut inputs = vec![x.name.clone(), w];
+        if let Some(b) = &self.bias {
+            inputs.push(g.weight(&param_name(&self.path, "bias"), b)?);
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(g.node("Gemm", &inputs, &[Attr::Int("transB", 1)], y))
     }
 }
 

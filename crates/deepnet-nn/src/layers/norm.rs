@@ -3,8 +3,9 @@
 //! tensor ops, so their backward passes come from autograd.
 
 use super::{in_module, py_float};
+use crate::onnx::{param_name, Attr, OnnxGraph, OnnxValue};
 use crate::{Init, Module, ParamBuilder};
-use deepnet_tensor::{no_grad, Error, Result, Tensor};
+use deepnet_tensor::{no_grad, DType, Error, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A float as Python's `repr` prints it: `0.1`, `1.0`, `0.0001`, but `1e-05` below `1e-4`.
@@ -154,6 +155,42 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// `BatchNormalization` on the running statistics (a layer without them, or one in
+    /// training mode, normalizes with batch statistics, which an inference graph cannot).
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue, y: Tensor) -> Result<OnnxValue> {
+        let bad =
+            |why: &str| in_module(crate::onnx::unsupported(&self.describe(), why), &self.path);
+        let (Some(mean), Some(var)) = (&self.running_mean, &self.running_var) else {
+            return Err(bad(
+                "it keeps no running statistics (track_running_stats=False)",
+            ));
+        };
+        if self.training.load(Ordering::Relaxed) {
+            return Err(bad(
+                "in training mode; call set_training(false) before exporting",
+            ));
+        }
+        let c = self.num_features;
+        let name = |leaf: &str| param_name(&self.path, leaf);
+        let scale = match &self.weight {
+            Some(w) => g.weight(&name("weight"), w)?,
+            None => g.weight(&name("onnx_scale"), &Tensor::ones([c], DType::F32)?)?,
+        };
+        let bias = match &self.bias {
+            Some(b) => g.weight(&name("bias"), b)?,
+            None => g.weight(&name("onnx_bias"), &Tensor::zeros([c], DType::F32)?)?,
+        };
+        let mean = g.weight(&name("running_mean"), mean)?;
+        let var = g.weight(&name("running_var"), var)?;
+        let eps = Attr::Float("epsilon", self.cfg.eps as f32);
+        Ok(g.node(
+            "BatchNormalization",
+            &[&x.name, &scale, &bias, &mean, &var],
+            &[eps],
+            y,
+        ))
+    }
+
     fn new(
         kind: &'static str,
         num_features: usize,
@@ -324,6 +361,10 @@ macro_rules! batch_norm_layer {
             fn describe(&self) -> String {
                 self.0.describe()
             }
+            fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+                let y = self.forward(&x.example)?;
+                self.0.to_onnx(g, x, y)
+            }
         }
     };
 }
@@ -429,6 +470,25 @@ impl Module for LocalResponseNorm {
             py_repr(self.beta),
             py_repr(self.k)
         )
+    }
+
+    /// `LRN`; ONNX centres an even window one channel later than PyTorch, so only odd sizes
+    /// are exported.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        if self.size.is_multiple_of(2) {
+            return Err(crate::onnx::unsupported(
+                &self.describe(),
+                "an even size puts the window where ONNX's LRN does not",
+            ));
+        }
+        let y = self.forward(&x.example)?;
+        let attrs = [
+            Attr::Int("size", self.size as i64),
+            Attr::Float("alpha", self.alpha as f32),
+            Attr::Float("beta", self.beta as f32),
+            Attr::Float("bias", self.k as f32),
+        ];
+        Ok(g.node("LRN", &[&x.name], &attrs, y))
     }
 }
 

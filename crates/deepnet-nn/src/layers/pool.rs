@@ -2,6 +2,7 @@
 //! have no parameters; inside a `Sequential` their errors carry the child's path.
 
 use super::conv::window_output_hw;
+use crate::onnx::{Attr, OnnxGraph, OnnxValue};
 use crate::Module;
 use deepnet_tensor::{Error, Result, Tensor};
 
@@ -88,6 +89,35 @@ impl Module for MaxPool2d {
             if self.ceil_mode { "True" } else { "False" }
         )
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let mut attrs = window_attrs(self.kernel_size, self.stride, self.padding, self.ceil_mode);
+        attrs.push(Attr::Ints(
+            "dilations",
+            vec![self.dilation.0 as i64, self.dilation.1 as i64],
+        ));
+        Ok(g.node("MaxPool", &[&x.name], &attrs, y))
+    }
+}
+
+/// The ONNX attributes of a pooling window (symmetric pads).
+fn window_attrs(
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+    ceil_mode: bool,
+) -> Vec<Attr> {
+    let i = |v: usize| v as i64;
+    vec![
+        Attr::Ints("kernel_shape", vec![i(kernel.0), i(kernel.1)]),
+        Attr::Ints("strides", vec![i(stride.0), i(stride.1)]),
+        Attr::Ints(
+            "pads",
+            vec![i(padding.0), i(padding.1), i(padding.0), i(padding.1)],
+        ),
+        Attr::Int("ceil_mode", i64::from(ceil_mode)),
+    ]
 }
 
 /// 2-d average pooling, as `torch.nn.AvgPool2d` (no `divisor_override`): `(N, C, H, W)` ->
@@ -160,6 +190,16 @@ impl Module for AvgPool2d {
             repr(self.padding)
         )
     }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        let mut attrs = window_attrs(self.kernel_size, self.stride, self.padding, self.ceil_mode);
+        attrs.push(Attr::Int(
+            "count_include_pad",
+            i64::from(self.count_include_pad),
+        ));
+        Ok(g.node("AveragePool", &[&x.name], &attrs, y))
+    }
 }
 
 /// 2-d adaptive average pooling, as `torch.nn.AdaptiveAvgPool2d`: `(N, C, H, W)` ->
@@ -195,6 +235,27 @@ impl Module for AdaptiveAvgPool2d {
             "AdaptiveAvgPool2d(output_size=({}, {}))",
             self.output_size.0, self.output_size.1
         )
+    }
+
+    /// `GlobalAveragePool` to 1x1; otherwise the fixed `AveragePool` these input sizes make,
+    /// which exists when the output size divides the input size.
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let y = self.forward(&x.example)?;
+        if self.output_size == (1, 1) {
+            return Ok(g.node("GlobalAveragePool", &[&x.name], &[], y));
+        }
+        let d = x.example.dims();
+        let (h, w) = (d[d.len() - 2], d[d.len() - 1]);
+        let (oh, ow) = self.output_size;
+        if h % oh != 0 || w % ow != 0 {
+            return Err(crate::onnx::unsupported(
+                &self.describe(),
+                &format!("on {h}x{w} its windows overlap unevenly; ONNX has no adaptive pooling"),
+            ));
+        }
+        let k = (h / oh, w / ow);
+        let attrs = window_attrs(k, k, (0, 0), false);
+        Ok(g.node("AveragePool", &[&x.name], &attrs, y))
     }
 }
 

@@ -1,6 +1,7 @@
 //! A chain of modules (`torch.nn.Sequential`).
 
 use super::in_module;
+use crate::onnx::{OnnxGraph, OnnxValue};
 
 use crate::{Module, ParamBuilder};
 use deepnet_tensor::{Result, Tensor};
@@ -96,6 +97,16 @@ impl Module for Sequential {
 
     fn describe(&self) -> String {
         "Sequential".to_string()
+    }
+
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let mut h = x.clone();
+        for (i, m) in self.layers.iter().enumerate() {
+            h = m
+                .to_onnx(g, &h)
+                .map_err(|e| in_module(e, &self.child_path(i)))?;
+        }
+        Ok(h)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {

@@ -7,6 +7,7 @@ pub mod common;
 pub mod convert;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod finetune;
 pub mod generative;
 pub mod image_input;
