@@ -12,8 +12,8 @@ struct Cli {
     /// Print one machine-readable JSON summary instead of human-readable output.
     #[arg(long, global = true)]
     json: bool,
-    /// Number of threads for the kernels (default: all cores).
-    #[arg(long, global = true)]
+    /// Number of threads for the kernels, 1 to 1024 (default: all cores).
+    #[arg(long, global = true, value_parser = cmd::common::count_in(1, 1024))]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,

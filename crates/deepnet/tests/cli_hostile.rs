@@ -129,3 +129,42 @@ fn pytorch_checkpoints_convert_both_ways_and_code_is_refused() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn oversized_flags_are_refused_before_anything_is_allocated() {
+    for (args, want) in [
+        (vec!["--threads", "100000000", "data"], "expected 1 to 1024"),
+        (vec!["--threads", "0", "data"], "expected 1 to 1024"),
+        (
+            vec![
+                "summary",
+                "--model",
+                "lenet5",
+                "--input",
+                "1x100000000x100000000",
+            ],
+            "larger than the 268435456 elements",
+        ),
+        (
+            vec!["summary", "--model", "mlp", "--hidden", "100000000000"],
+            "\"layers.0.weight\" of shape [100000000000, 784] would bring the model above",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                "mlp",
+                "--hidden",
+                "9000000,9000000",
+                "--limit",
+                "10",
+            ],
+            "would bring the model above",
+        ),
+    ] {
+        let o = deepnet(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -704,7 +704,8 @@ pub fn check_sample_shape(
 
 /// Parses `1x28x28` (or `28x28`, `784`) into a shape.
 pub fn parse_shape(s: &str) -> CliResult<Vec<usize>> {
-    s.split(['x', 'X', ','])
+    let dims: Vec<usize> = s
+        .split(['x', 'X', ','])
         .map(|d| {
             d.trim()
                 .parse::<usize>()
@@ -712,7 +713,44 @@ pub fn parse_shape(s: &str) -> CliResult<Vec<usize>> {
                 .filter(|&v| v > 0)
                 .ok_or_else(|| format!("--input: \"{s}\" is not a shape like 3x224x224"))
         })
-        .collect()
+        .collect::<CliResult<_>>()?;
+    let elements = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if elements.is_none_or(|n| n > MAX_SAMPLE_ELEMENTS) {
+        return Err(format!(
+            "--input: a sample of shape {s} is larger than the {MAX_SAMPLE_ELEMENTS} elements \
+             deepnet accepts for one sample"
+        ));
+    }
+    Ok(dims)
+}
+
+/// The most elements one input sample given on the command line may have (2^28, 1 GiB of f32).
+pub const MAX_SAMPLE_ELEMENTS: usize = 1 << 28;
+
+/// The most parameter elements a model built from command-line flags may have (2^30, 4 GiB of
+/// f32; the largest zoo model, VGG-19-BN, has 143.7 M): a mistyped size is an error naming the
+/// layer, not an allocation of whatever it says.
+pub const MAX_MODEL_ELEMENTS: usize = 1 << 30;
+
+/// An empty parameter store seeded with `seed` that refuses models above
+/// [`MAX_MODEL_ELEMENTS`].
+pub fn model_store(seed: u64) -> ParamStore {
+    ParamStore::new(seed).limit_elements(MAX_MODEL_ELEMENTS)
+}
+
+/// A clap parser for a count flag that must lie in `lo..=hi` (a bound on what a typo can ask
+/// the machine for).
+pub fn count_in(lo: usize, hi: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s: &str| {
+        let v: usize = s
+            .parse()
+            .map_err(|_| format!("expected a whole number from {lo} to {hi}, got \"{s}\""))?;
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("expected {lo} to {hi}, got {v}"))
+        }
+    }
 }
 
 #[cfg(test)]

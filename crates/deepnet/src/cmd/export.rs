@@ -7,11 +7,11 @@
 //! ONNX runtime can be checked against deepnet (`tools/onnx/check_onnx.py` does it with
 //! onnxruntime).
 
-use super::common::{check_finite_tensors, load_trained, msg, parse_shape, CliResult};
+use super::common::{check_finite_tensors, load_trained, model_store, msg, parse_shape, CliResult};
 use super::common::{ModelArgs, ModelSpec};
 use clap::Args;
 use deepnet::nn::onnx::{export_onnx, tensor_file, OnnxGraph, OnnxValue, OPSET};
-use deepnet::nn::{Module, ParamStore};
+use deepnet::nn::Module;
 use deepnet::tensor::{DType, Generator, Tensor};
 use deepnet::train::{load_safetensors_with_metadata, write_atomic};
 use serde_json::json;
@@ -178,7 +178,7 @@ fn zoo_model(a: &ExportArgs) -> CliResult<(Box<dyn Module>, Vec<usize>, String)>
         _ => 1000,
     });
     let spec = ModelSpec::from_args(&a.model, input.clone(), classes)?;
-    let store = ParamStore::new(0);
+    let store = model_store(0);
     let model = spec.build(&store)?;
     if let Some(w) = &a.weights {
         let (tensors, _) = load_safetensors_with_metadata(w).map_err(msg)?;

@@ -1,8 +1,7 @@
 //! `deepnet summary`: a model's layers with their output shapes and parameter counts.
 
-use super::common::{parse_shape, CliResult, ModelArgs, ModelSpec};
+use super::common::{model_store, parse_shape, CliResult, ModelArgs, ModelSpec};
 use clap::Args;
-use deepnet::nn::ParamStore;
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -35,7 +34,7 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
             _ => 1000,
         });
     let spec = ModelSpec::from_args(&a.model, input.clone(), classes)?;
-    let store = ParamStore::new(0);
+    let store = model_store(0);
     let model = spec.build(&store)?;
     // shapes layer by layer without running the big convolutions; errors name the layer and
     // the arithmetic, windows that do not tile their input are warnings

@@ -2,8 +2,8 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    dataset_name, load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs,
-    ModelSpec,
+    dataset_name, load_split, model_store, msg, pixel_stats, resolve_dataset, run_dir, CliResult,
+    ModelArgs, ModelSpec,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Mnist, Split};
@@ -11,7 +11,6 @@ use deepnet::nn::optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, CosineAnnealingLR, LrScheduler, Optimizer,
     RmsProp, RmsPropConfig, Sgd, SgdConfig, StepLR,
 };
-use deepnet::nn::ParamStore;
 use deepnet::train::{fit, LossKind, Optimization, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
@@ -356,7 +355,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         ));
     }
     let spec = ModelSpec::from_args(&a.model, train.sample_shape(), classes)?;
-    let store = ParamStore::new(a.seed);
+    let store = model_store(a.seed);
     let model = spec.build(&store)?;
     let reset = match &a.init_from {
         Some(w) => super::finetune::init_from(&store, w, a.reset_head)?,

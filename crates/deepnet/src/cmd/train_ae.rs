@@ -19,7 +19,7 @@
 //! all with the cosine learning-rate schedule of `--scheduler`. Every run folder also gets
 //! `reconstructions.png`: the first 10 test digits over their reconstructions.
 
-use super::common::{dataset_name, run_dir};
+use super::common::{dataset_name, model_store, run_dir};
 use super::common::{load_split, msg, resolve_dataset, CliResult, ModelSpec};
 use super::reconstruct::save_rows;
 use super::train::{check_flags, optimizer, scheduler, TrainArgs};
@@ -30,7 +30,7 @@ use deepnet::models::{
     evaluate_autoencoder, Autoencoder, AutoencoderConfig, Noise, Pca, AUTOENCODER_MODELS,
 };
 use deepnet::nn::optim::LrScheduler;
-use deepnet::nn::{Module, ParamStore};
+use deepnet::nn::Module;
 use deepnet::tensor::{Generator, Tensor};
 use deepnet::train::{
     run_loop, save_image_grid, save_safetensors, GridOptions, Logs, LoopConfig, ModelStep,
@@ -139,7 +139,7 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
     }
     cfg.validate().map_err(|e| format!("--code: {e}"))?;
     let spec = ModelSpec::reconstruction(&name, input.clone(), Some(&cfg), cfg.code);
-    let store = ParamStore::new(a.seed);
+    let store = model_store(a.seed);
     let ae = Autoencoder::new(&cfg, &store.root()).map_err(msg)?;
     let (mut opt, lr) = optimizer(&a)?;
     let mut sched = scheduler(a.scheduler(), opt.as_mut(), epochs)?;

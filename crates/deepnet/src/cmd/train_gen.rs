@@ -12,12 +12,13 @@
 //! plus `samples.png` (10x10 samples of the trained model) and, for the GAN,
 //! `samples_epoch_<NNN>.png` after every epoch.
 
-use super::common::{dataset_name, load_train_test, msg, resolve_dataset, run_dir, CliResult};
+use super::common::{
+    dataset_name, load_train_test, model_store, msg, resolve_dataset, run_dir, CliResult,
+};
 use super::generative::{recipe_spec, Generative, GENERATIVE_MODELS};
 use super::train::{OptimizerName, SchedulerName, TrainArgs};
 use deepnet::data::Dataset;
 use deepnet::nn::optim::{Adam, AdamConfig, CosineAnnealingLR, LrScheduler, StepLR};
-use deepnet::nn::ParamStore;
 use deepnet::tensor::Generator;
 use deepnet::train::{
     run_loop, save_image_grid, vae_objective, GanStep, GridOptions, LoopConfig, ModelStep,
@@ -104,7 +105,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     // intensities in [0, 1]: a Bernoulli decoder needs them, a tanh generator maps them to [-1, 1]
     let (train, test) = load_train_test(&dir, (0.0, 1.0), a.limit)?;
     let spec = recipe_spec(&name, a.code, train.sample_shape())?;
-    let store = ParamStore::new(a.seed);
+    let store = model_store(a.seed);
     let model = Generative::build(&spec, &store)?;
     let dataset = dataset_name(&dir);
     let out = run_dir(a.out.as_deref(), &name, &dataset)?;

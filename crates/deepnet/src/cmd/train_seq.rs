@@ -21,7 +21,7 @@
 //! dataset, and the z-normalization statistics and class names of a UCR problem or the token
 //! limit of the reviews) and, for the reviews, the vocabulary under `deepnet.vocab`.
 
-use super::common::{msg, repo_root, run_dir, CliResult};
+use super::common::{model_store, msg, repo_root, run_dir, CliResult};
 use super::train::{LossName, OptimizerName, TrainArgs};
 use clap::Args;
 use deepnet::data::{
@@ -508,7 +508,7 @@ pub fn run(
         (_, p) => p.unwrap_or(r.passes),
     };
 
-    let store = ParamStore::new(a.seed);
+    let store = model_store(a.seed);
     let model = spec.build(&store)?;
     let reset = match &a.init_from {
         Some(w) => super::finetune::init_from(&store, w, a.reset_head)?,
