@@ -18,11 +18,10 @@ pub(crate) use crate::primitive::Geom;
 use gemm::{gemm, Parallelism};
 
 /// Rows of the result per task when one product is split across threads (a multiple of the
-/// AVX-512 kernel's 12-row tile).
+/// packed kernels' 12- and 6-row tiles).
 const ROW_BLOCK: usize = 48;
 /// Weight gradients with at least this many output channels (rows) run on the packed kernel
-/// transposed (channels across its 32-wide register tile); fewer run as dot products.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// transposed (channels across its wide register tile); fewer run as dot products.
 const WGRAD_PACKED_M: usize = 32;
 
 /// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).
@@ -187,7 +186,6 @@ fn mm_strided<T: Float>(
         return;
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len());
-    #[cfg(target_arch = "x86_64")]
     if d_cs == 1 && d_rs >= n && super::conv_gemm::available() {
         if let (Some(d), Some(ad), Some(bd)) =
             (T::as_f32_mut(dst), T::as_f32(a.data), T::as_f32(b.data))

@@ -17,8 +17,8 @@
 
 use super::conv::{batch_chunks, Float, Geom};
 use super::conv_direct::{shifted_len, shifted_rows, supported_cpu, tap_offsets};
-use super::matmul::avx512::transpose16;
 use super::par;
+use super::simd::{Avx512, Simd};
 use std::arch::x86_64::*;
 
 /// Output channels and taps per register tile of [`dw_tile`].
@@ -268,7 +268,7 @@ unsafe fn transpose_avx512(src: &[f32], rows: usize, cols: usize, dst: &mut [f32
             for (ii, v) in r.iter_mut().enumerate().take(rows.saturating_sub(i0)) {
                 *v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add((i0 + ii) * cols + j0));
             }
-            transpose16(&mut r);
+            Avx512::transpose(&mut r);
             for (jj, v) in r.iter().enumerate().take(nj) {
                 _mm512_storeu_ps(dst.as_mut_ptr().add((j0 + jj) * ld + i0), *v);
             }

@@ -11,7 +11,6 @@ pub(crate) mod conv;
 pub(crate) mod conv_direct;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct_wgrad;
-#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
@@ -21,6 +20,7 @@ pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
+pub(crate) mod simd;
 pub(crate) mod strided;
 pub(crate) mod upsample;
 pub(crate) mod vexp;
