@@ -7,7 +7,6 @@
 
 pub(crate) mod backend;
 pub(crate) mod conv;
-#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct_wgrad;
