@@ -7,6 +7,7 @@ virtualenv outside the repository:
     /opt/torchenv/bin/python tools/bench/torch_train.py --model mlp --batch 64 --threads 2
     /opt/torchenv/bin/python tools/bench/torch_train.py --model lenet5 --batch 64 --threads 2
     /opt/torchenv/bin/python tools/bench/torch_train.py --model small_cnn --batch 128 --threads 2
+    /opt/torchenv/bin/python tools/bench/torch_train.py --model lenet5 --batch 256 --infer
 
     /opt/torchenv/bin/python tools/bench/torch_train.py --model lstm --batch 64 --threads 2
     /opt/torchenv/bin/python tools/bench/torch_train.py --model gru --batch 64 --threads 2
@@ -81,6 +82,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument(
+        "--infer",
+        action="store_true",
+        help="time inference instead (eval mode, torch.no_grad(): forward and the loss), "
+        "the reference for `deepnet bench lenet-infer`",
+    )
+    ap.add_argument(
         "--flush-denormal",
         action="store_true",
         help="torch.set_flush_denormal(True), as deepnet's kernels run by default",
@@ -97,12 +104,20 @@ def main():
     y = torch.randint(0, 10, (args.batch,))
     loss_fn = nn.CrossEntropyLoss()
 
-    def step():
+    def infer_step():
+        with torch.no_grad():
+            return loss_fn(model(x), y).item()
+
+    def train_step():
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
+
+    if args.infer:
+        model.eval()
+    step = infer_step if args.infer else train_step
 
     for _ in range(10):
         step()
@@ -113,7 +128,8 @@ def main():
         steps += 1
     dt = time.perf_counter() - t0
     print(json.dumps({
-        "bench": BENCH[args.model], "framework": "pytorch", "torch": torch.__version__,
+        "bench": BENCH[args.model].replace("-train", "-infer") if args.infer else BENCH[args.model],
+        "framework": "pytorch", "torch": torch.__version__,
         "batch": args.batch, "threads": args.threads, "flush_denormal": args.flush_denormal,
         "steps": steps,
         "images_per_sec": steps * args.batch / dt,

@@ -18,11 +18,10 @@ pub(crate) use crate::primitive::Geom;
 use gemm::{gemm, Parallelism};
 
 /// Rows of the result per task when one product is split across threads (a multiple of the
-/// AVX-512 kernel's 12-row tile).
+/// packed kernels' 12- and 6-row tiles).
 const ROW_BLOCK: usize = 48;
 /// Weight gradients with at least this many output channels (rows) run on the packed kernel
-/// transposed (channels across its 32-wide register tile); fewer run as dot products.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// transposed (channels across its wide register tile); fewer run as dot products.
 const WGRAD_PACKED_M: usize = 32;
 
 /// Whether the column matrix of an image is the image itself (1x1 kernel, stride 1, no pad).
@@ -187,7 +186,6 @@ fn mm_strided<T: Float>(
         return;
     }
     assert!(last(&a, m, k) < a.data.len() && last(&b, k, n) < b.data.len());
-    #[cfg(target_arch = "x86_64")]
     if d_cs == 1 && d_rs >= n && super::conv_gemm::available() {
         if let (Some(d), Some(ad), Some(bd)) =
             (T::as_f32_mut(dst), T::as_f32(a.data), T::as_f32(b.data))
@@ -284,21 +282,18 @@ fn all_windows(g: &Geom) -> bool {
     fit(g.h, g.ph, g.kh, g.dh, g.sh) == Some(g.ho) && fit(g.w, g.pw, g.kw, g.dw, g.sw) == Some(g.wo)
 }
 
-/// The direct kernels' share of this convolution: only f32 on AVX-512, never for empty
+/// The direct kernels' share of this convolution: only f32 on a CPU with vectors, never for empty
 /// operands, and only where the output has every window that fits.
 fn direct_plan<T: Float>(g: &Geom, groups: usize, cout: usize) -> DirectPlan {
     let empty =
         g.n * cout * g.l() == 0 || g.k(g.c / groups) == 0 || g.chw() == 0 || !all_windows(g);
-    #[cfg(target_arch = "x86_64")]
     if T::as_f32(&[]).is_some() && !empty {
         return super::conv_direct::plan(g, g.c / groups, cout / groups);
     }
-    let _ = (empty, groups, cout);
     DirectPlan::default()
 }
 
 /// `v` as f32, for the direct plan (which only f32 gets).
-#[cfg(target_arch = "x86_64")]
 fn f32s<T: Float>(v: &[T]) -> &[f32] {
     T::as_f32(v).expect("the direct plan is for f32")
 }
@@ -318,7 +313,6 @@ pub(crate) fn conv2d<T: Float>(
     if g.n * cout * l == 0 {
         return vec![T::zero(); g.n * cout * l];
     }
-    #[cfg(target_arch = "x86_64")]
     if direct_plan::<T>(g, groups, cout).forward {
         let f = f32s::<T>;
         let y = super::conv_direct::forward(g, groups, cout, f(x), f(w), b.map(f));
@@ -493,13 +487,14 @@ pub(crate) fn conv2d_backward<T: Float>(
             need_dw && !direct_dw,
         );
     }
+    let f = f32s::<T>;
+    if direct_dx {
+        let v = super::conv_direct::input_grad(g, groups, cout, f(w), f(gy));
+        dx = Some(T::from_f32_vec(v).expect("the direct plan is for f32"));
+    }
+    // the plan gives the weight gradient to the direct kernels only where they exist
     #[cfg(target_arch = "x86_64")]
     {
-        let f = f32s::<T>;
-        if direct_dx {
-            let v = super::conv_direct::input_grad(g, groups, cout, f(w), f(gy));
-            dx = Some(T::from_f32_vec(v).expect("the direct plan is for f32"));
-        }
         if direct_dw {
             let mut v = vec![T::zero(); cout * g.k(g.c / groups)];
             let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");

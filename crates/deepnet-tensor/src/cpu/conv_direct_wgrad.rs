@@ -16,10 +16,17 @@
 //! fixed order, by one task, and the chunk partials are added in chunk order.
 
 use super::conv::{batch_chunks, Float, Geom};
-use super::conv_direct::{shifted_len, shifted_rows, supported_cpu, tap_offsets};
-use super::matmul::avx512::transpose16;
+use super::conv_direct::{kern_for, shifted_len, shifted_rows, tap_offsets};
+use super::isa::Isa;
 use super::par;
+use super::simd::{Avx512, Simd};
 use std::arch::x86_64::*;
+
+/// Whether this CPU runs these kernels (AVX-512 only so far; the forward and input-gradient
+/// kernels of [`super::conv_direct`] are generic over the vector width, these are not yet).
+pub(super) fn supported_cpu() -> bool {
+    crate::cpu::isa::has_avx512()
+}
 
 /// Output channels and taps per register tile of [`dw_tile`].
 const DW_ROWS: usize = 4;
@@ -43,6 +50,8 @@ pub(crate) fn weight_grad_batch(
     gy: &[f32],
     dw: &mut [f32],
 ) {
+    assert!(supported_cpu(), "weight_grad: avx512f is not available");
+    let k = kern_for(Isa::Avx512).expect("weight_grad: avx512f is not available");
     let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
     let (kd, wsize) = (g.k(cg), cout * g.k(cg));
     let slen = shifted_len(g, cg);
@@ -71,7 +80,7 @@ pub(crate) fn weight_grad_batch(
                     for (j, xsj) in xs.chunks_exact_mut(slen).take(n).enumerate() {
                         let xi = &x[(first + j) * g.chw()..][..g.chw()];
                         let xg = &xi[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
-                        shifted_rows(g, cg, xg, xsj);
+                        shifted_rows(k, g, cg, xg, xsj);
                     }
                     let gg = &gy[first * cout * l + grp * cog * l..];
                     if !transposed {
@@ -268,7 +277,7 @@ unsafe fn transpose_avx512(src: &[f32], rows: usize, cols: usize, dst: &mut [f32
             for (ii, v) in r.iter_mut().enumerate().take(rows.saturating_sub(i0)) {
                 *v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add((i0 + ii) * cols + j0));
             }
-            transpose16(&mut r);
+            Avx512::transpose(&mut r);
             for (jj, v) in r.iter().enumerate().take(nj) {
                 _mm512_storeu_ps(dst.as_mut_ptr().add((j0 + jj) * ld + i0), *v);
             }

@@ -1,17 +1,23 @@
-//! A single-threaded packed f32 product for the convolution kernels on CPUs with AVX-512.
+//! A single-threaded packed f32 product for the convolution kernels on CPUs with vector units
+//! (AVX-512, AVX2+FMA, NEON: the kernels are generic over [`Simd`], as the matrix product's).
 //!
 //! The convolutions run many mid-sized products (one per image), each inside one task, so this
 //! kernel never uses the thread pool; `gemm` 0.18 on a stable toolchain runs 256-bit kernels
 //! only. The operands are strided views (no transposed copies), packed per block of `k` into
-//! zero-padded panels: `a` into (kc x [`MR`]) panels, `b` one (kc x [`NR`]) panel at a time.
+//! zero-padded panels: `a` into (kc x mr) panels, `b` one (kc x nr) panel at a time.
 //!
 //! Determinism: the blocking depends on the shape alone and each product runs on one thread,
 //! so the result is a function of the operands only.
 
-// the register tile kernel, its MR x NR shape, the panel layout and packers are the matrix
-// product's: this module only drives them one product per task
-use super::matmul::avx512::{pack_a, pack_b, tile, Mat, MR, NR};
-use std::arch::x86_64::*;
+// the register tile kernel, its shape, the panel layout and packers are the matrix product's:
+// this module only drives them one product per task
+use super::isa::{isa, Isa};
+use super::matmul::packed::{nr, pack_a, pack_b, tile_any, Mat};
+#[cfg(target_arch = "aarch64")]
+use super::simd::Neon;
+use super::simd::Simd;
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx2, Avx512};
 use std::cell::RefCell;
 
 /// Largest depth of a block of k (k is cut into equal blocks of at most this).
@@ -25,9 +31,89 @@ pub(crate) struct View<'a> {
     pub cs: usize,
 }
 
+/// The kernels compiled for one instruction set.
+#[derive(Clone, Copy)]
+struct Kernels {
+    /// Rows and columns of the register tile.
+    mr: usize,
+    nr: usize,
+    /// [`blocks`] instantiated for the instruction set.
+    #[allow(clippy::type_complexity)]
+    blocks:
+        unsafe fn(&Mat, &Mat, (usize, usize, usize), usize, bool, &mut [f32], &mut [f32], usize),
+    /// [`dot_tile`] instantiated for the instruction set.
+    #[allow(clippy::type_complexity)]
+    dot_tile: unsafe fn(usize, [*const f32; DA], [*const f32; DB]) -> [[f32; DB]; DA],
+}
+
+/// Defines the [`Kernels`] constant `$k` for vector type `$s` compiled with `$feat`.
+macro_rules! kernels {
+    ($k:ident, $s:ty, $feat:literal) => {
+        const $k: Kernels = {
+            /// # Safety
+            /// The CPU has the instruction set; see [`blocks`].
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn blocks_on(
+                a: &Mat,
+                b: &Mat,
+                mnk: (usize, usize, usize),
+                kc_max: usize,
+                acc: bool,
+                buf: &mut [f32],
+                c: &mut [f32],
+                ldc: usize,
+            ) {
+                blocks::<$s>(a, b, mnk, kc_max, acc, buf, c, ldc)
+            }
+            /// # Safety
+            /// The CPU has the instruction set; see [`dot_tile`].
+            #[target_feature(enable = $feat)]
+            unsafe fn dot_on(
+                k: usize,
+                a: [*const f32; DA],
+                b: [*const f32; DB],
+            ) -> [[f32; DB]; DA] {
+                dot_tile::<$s>(k, a, b)
+            }
+            Kernels {
+                mr: <$s as Simd>::MR,
+                nr: nr::<$s>(),
+                blocks: blocks_on,
+                dot_tile: dot_on,
+            }
+        };
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+kernels!(AVX512, Avx512, "avx512f");
+#[cfg(target_arch = "x86_64")]
+kernels!(AVX2, Avx2, "avx2,fma");
+#[cfg(target_arch = "aarch64")]
+kernels!(NEON, Neon, "neon");
+
+/// The kernels for the instruction set in use, if it has vectors.
+fn kernels() -> Option<Kernels> {
+    kernels_for(isa())
+}
+
+/// The kernels for `isa`, if it has vectors.
+fn kernels_for(isa: Isa) -> Option<Kernels> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(AVX512),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(AVX2),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(NEON),
+        _ => None,
+    }
+}
+
 /// Whether this CPU runs [`sgemm`].
 pub(crate) fn available() -> bool {
-    crate::cpu::isa::has_avx512()
+    kernels().is_some()
 }
 
 thread_local! {
@@ -37,8 +123,21 @@ thread_local! {
 
 /// `c (m x n, element (i, j) at c[i * ldc + j]) (= | +=) a (m x k) @ b (k x n)`, adding to `c`
 /// when `acc`. Panics when a view or `c` is too small, or when [`available`] is false.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(
+    mnk: (usize, usize, usize),
+    a: View,
+    b: View,
+    c: &mut [f32],
+    ldc: usize,
+    acc: bool,
+) {
+    let ks = kernels().expect("sgemm: the CPU has no vector kernels");
+    sgemm_on(ks, mnk, a, b, c, ldc, acc)
+}
+
+/// [`sgemm`] on the kernels `ks` (which the CPU must run).
+fn sgemm_on(
+    ks: Kernels,
     (m, n, k): (usize, usize, usize),
     a: View,
     b: View,
@@ -49,7 +148,6 @@ pub(crate) fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(available(), "sgemm: avx512f is not available");
     assert!(
         ldc >= n && (m - 1) * ldc + n <= c.len(),
         "sgemm: c too small"
@@ -70,10 +168,10 @@ pub(crate) fn sgemm(
         (k - 1) * b.rs + (n - 1) * b.cs < b.data.len(),
         "sgemm: b too small"
     );
-    let tiles = m.div_ceil(MR);
+    let tiles = m.div_ceil(ks.mr);
     let kc_max = k.div_ceil(k.div_ceil(KC));
-    let need = tiles * MR * kc_max + kc_max * NR;
-    // the matrix product's packing routines (vectorized, with 16 x 16 transposes for the
+    let need = tiles * ks.mr * kc_max + kc_max * ks.nr;
+    // the matrix product's packing routines (vectorized, with LANES x LANES transposes for the
     // operands stored across the panel's direction)
     let am = Mat::new(a.data, 0, (a.rs, a.cs), m, k);
     let bm = Mat::new(b.data, 0, (b.rs, b.cs), k, n);
@@ -81,36 +179,61 @@ pub(crate) fn sgemm(
         if buf.len() < need {
             buf.resize(need, 0.0);
         }
-        let (apack, bpack) = buf[..need].split_at_mut(tiles * MR * kc_max);
-        let mut pc = 0;
-        while pc < k {
-            let kc = kc_max.min(k - pc);
-            // SAFETY: avx512f is available (asserted above); the views were checked by Mat::new.
-            unsafe { pack_a(&am, 0, m, pc, kc, apack) };
-            let first = pc == 0 && !acc;
-            let mut j0 = 0;
-            while j0 < n {
-                let w = NR.min(n - j0);
-                // SAFETY: as for pack_a.
-                unsafe { pack_b(&bm, pc, kc, j0, w, &mut bpack[..kc * NR]) };
-                for t in 0..tiles {
-                    let h = MR.min(m - t * MR);
-                    let ap = &apack[t * kc * MR..(t + 1) * kc * MR];
-                    let cp = &mut c[t * MR * ldc + j0..];
-                    // SAFETY: avx512f is available (asserted above); the panels hold kc packed
-                    // rows and the h x w tile at cp (row stride ldc) lies inside c, as
-                    // (t * MR + h - 1) * ldc + j0 + w <= (m - 1) * ldc + n <= c.len().
-                    unsafe { tile_any(kc, ap, &bpack[..kc * NR], cp, ldc, h, w, first) };
-                }
-                j0 += NR;
-            }
-            pc += kc;
-        }
+        // SAFETY: the CPU has the kernels' instruction set (`kernels`); the views were checked
+        // by Mat::new, c's size above, and the buffer holds `need` elements.
+        unsafe { (ks.blocks)(&am, &bm, (m, n, k), kc_max, acc, &mut buf[..need], c, ldc) };
     };
     PACK.with(|p| match p.try_borrow_mut() {
         Ok(mut buf) => run(&mut buf),
         Err(_) => run(&mut Vec::new()),
     });
+}
+
+/// The blocks of [`sgemm`]: `c (=|+=) a @ b`, k cut into blocks of at most `kc_max`, `buf`
+/// holding the packed panels of a and one panel of b.
+///
+/// # Safety
+/// The CPU runs `S` and this is inlined into a function compiled for it; `a` is `m x k`, `b`
+/// `k x n` (checked views), `c` holds `(m - 1) * ldc + n` elements, `ldc >= n`, `buf` holds
+/// `m.div_ceil(MR) * MR * kc_max + kc_max * NR` elements.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocks<S: Simd>(
+    am: &Mat,
+    bm: &Mat,
+    (m, n, k): (usize, usize, usize),
+    kc_max: usize,
+    acc: bool,
+    buf: &mut [f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (mr, nr) = (S::MR, nr::<S>());
+    let tiles = m.div_ceil(mr);
+    let (apack, bpack) = buf.split_at_mut(tiles * mr * kc_max);
+    let mut pc = 0;
+    while pc < k {
+        let kc = kc_max.min(k - pc);
+        pack_a::<S>(am, 0, m, pc, kc, apack);
+        let first = pc == 0 && !acc;
+        let mut j0 = 0;
+        while j0 < n {
+            let w = nr.min(n - j0);
+            pack_b::<S>(bm, pc, kc, j0, w, &mut bpack[..kc * nr]);
+            for t in 0..tiles {
+                let h = mr.min(m - t * mr);
+                let ap = &apack[t * kc * mr..(t + 1) * kc * mr];
+                let cp = &mut c[t * mr * ldc + j0..];
+                // the panels hold kc packed rows and the h x w tile at cp (row stride ldc)
+                // lies inside c, as (t * mr + h - 1) * ldc + j0 + w <= (m - 1) * ldc + n
+                assert!((h - 1) * ldc + w <= cp.len());
+                let (a, b) = (ap.as_ptr(), bpack.as_ptr());
+                tile_any::<S>(kc, a, b, cp.as_mut_ptr(), ldc, h, w, first);
+            }
+            j0 += nr;
+        }
+        pc += kc;
+    }
 }
 
 /// Rows of `a` per dot-product tile.
@@ -123,8 +246,21 @@ const DB: usize = 6;
 /// `b[j * ldb..][..k]`: both operands contiguous along k, the shape of a weight gradient
 /// `gy @ cols^T`. Computed by tiles of dot products (no packing); panics when a slice is too
 /// small or [`available`] is false.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_nt(
+    mnk: (usize, usize, usize),
+    a: (&[f32], usize),
+    b: (&[f32], usize),
+    c: &mut [f32],
+    ldc: usize,
+    acc: bool,
+) {
+    let ks = kernels().expect("sgemm_nt: the CPU has no vector kernels");
+    sgemm_nt_on(ks, mnk, a, b, c, ldc, acc)
+}
+
+/// [`sgemm_nt`] on the kernels `ks` (which the CPU must run).
+fn sgemm_nt_on(
+    ks: Kernels,
     (m, n, k): (usize, usize, usize),
     (a, lda): (&[f32], usize),
     (b, ldb): (&[f32], usize),
@@ -135,7 +271,6 @@ pub(crate) fn sgemm_nt(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(available(), "sgemm_nt: avx512f is not available");
     assert!(
         ldc >= n && (m - 1) * ldc + n <= c.len(),
         "sgemm_nt: c too small"
@@ -151,9 +286,9 @@ pub(crate) fn sgemm_nt(
         for i0 in (0..m).step_by(DA) {
             let ap: [*const f32; DA] =
                 std::array::from_fn(|i| a.as_ptr().wrapping_add((i0 + i).min(m - 1) * lda));
-            // SAFETY: avx512f is available (asserted); every pointer starts a row of k
-            // elements inside its slice (asserted above; rows are clamped to the last one).
-            let s = unsafe { dot_tile(k, ap, bp) };
+            // SAFETY: the CPU has the kernels' instruction set; every pointer starts a row of
+            // k elements inside its slice (asserted above; rows are clamped to the last one).
+            let s = unsafe { (ks.dot_tile)(k, ap, bp) };
             for (i, row) in s.iter().enumerate().take(m - i0) {
                 let cr = &mut c[(i0 + i) * ldc + j0..];
                 for (j, &v) in row.iter().enumerate().take(n - j0) {
@@ -171,74 +306,55 @@ pub(crate) fn sgemm_nt(
 /// The DA x DB dot products of k elements between the rows at `a` and the rows at `b`.
 ///
 /// # Safety
-/// avx512f is available; every pointer is valid for reading k f32.
-#[target_feature(enable = "avx512f")]
-unsafe fn dot_tile(k: usize, a: [*const f32; DA], b: [*const f32; DB]) -> [[f32; DB]; DA] {
-    let mut acc = [[_mm512_setzero_ps(); DB]; DA];
+/// The CPU runs `S` and this is inlined into a function compiled for it; every pointer is
+/// valid for reading k f32.
+#[inline(always)]
+unsafe fn dot_tile<S: Simd>(k: usize, a: [*const f32; DA], b: [*const f32; DB]) -> [[f32; DB]; DA] {
+    let l = S::LANES;
+    let mut acc = [[S::zero(); DB]; DA];
     let mut p = 0;
-    while p + 16 <= k {
-        let bv: [__m512; DB] = std::array::from_fn(|j| _mm512_loadu_ps(b[j].add(p)));
+    while p + l <= k {
+        let bv: [S::V; DB] = std::array::from_fn(|j| S::load(b[j].add(p)));
         for (i, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_loadu_ps(a[i].add(p));
+            let av = S::load(a[i].add(p));
             for (x, &y) in row.iter_mut().zip(&bv) {
-                *x = _mm512_fmadd_ps(av, y, *x);
+                *x = S::fma(av, y, *x);
             }
         }
-        p += 16;
+        p += l;
     }
     if p < k {
-        let mask: __mmask16 = ((1u32 << (k - p)) - 1) as u16;
-        let bv: [__m512; DB] = std::array::from_fn(|j| _mm512_maskz_loadu_ps(mask, b[j].add(p)));
+        let bv: [S::V; DB] = std::array::from_fn(|j| S::load_partial(b[j].add(p), k - p));
         for (i, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_maskz_loadu_ps(mask, a[i].add(p));
+            let av = S::load_partial(a[i].add(p), k - p);
             for (x, &y) in row.iter_mut().zip(&bv) {
-                *x = _mm512_fmadd_ps(av, y, *x);
+                *x = S::fma(av, y, *x);
             }
         }
     }
-    acc.map(|row| row.map(|x| _mm512_reduce_add_ps(x)))
-}
-
-/// [`tile`] with the smallest register tile that covers `h x w`.
-///
-/// # Safety
-/// avx512f is available; `a` holds kc packed rows of MR, `b` kc of NR; `c` holds the h x w
-/// block with row stride `ldc` (h <= MR, w <= NR): `(h - 1) * ldc + w <= c.len()`.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-unsafe fn tile_any(
-    kc: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    ldc: usize,
-    h: usize,
-    w: usize,
-    first: bool,
-) {
-    debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR && (h - 1) * ldc + w <= c.len());
-    let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    match (h, w > 16) {
-        (0..=4, true) => tile::<4, 2>(kc, a, b, c, ldc, h, w, first),
-        (5..=6, true) => tile::<6, 2>(kc, a, b, c, ldc, h, w, first),
-        (7..=8, true) => tile::<8, 2>(kc, a, b, c, ldc, h, w, first),
-        (_, true) => tile::<12, 2>(kc, a, b, c, ldc, h, w, first),
-        (0..=4, false) => tile::<4, 1>(kc, a, b, c, ldc, h, w, first),
-        (5..=6, false) => tile::<6, 1>(kc, a, b, c, ldc, h, w, first),
-        (7..=8, false) => tile::<8, 1>(kc, a, b, c, ldc, h, w, first),
-        (_, false) => tile::<12, 1>(kc, a, b, c, ldc, h, w, first),
-    }
+    acc.map(|row| row.map(|x| S::sum(x)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The kernels of every instruction set this CPU runs.
+    fn all() -> Vec<Kernels> {
+        Isa::available()
+            .into_iter()
+            .filter_map(kernels_for)
+            .collect()
+    }
+
     #[test]
     fn sgemm_nt_matches_naive() {
-        if !available() {
-            return;
+        for ks in all() {
+            nt_on(ks);
         }
+    }
+
+    fn nt_on(ks: Kernels) {
         for &(m, n, k) in &[
             (6, 25, 784),
             (13, 7, 33),
@@ -255,7 +371,7 @@ mod tests {
                 .collect();
             for acc in [false, true] {
                 let mut c = vec![2.0f32; m * ldc];
-                sgemm_nt((m, n, k), (&a, lda), (&b, ldb), &mut c, ldc, acc);
+                sgemm_nt_on(ks, (m, n, k), (&a, lda), (&b, ldb), &mut c, ldc, acc);
                 for i in 0..m {
                     for j in 0..ldc {
                         let want = if j < n {
@@ -276,9 +392,12 @@ mod tests {
 
     #[test]
     fn sgemm_matches_naive_on_strided_views() {
-        if !available() {
-            return;
+        for ks in all() {
+            strided_on(ks);
         }
+    }
+
+    fn strided_on(ks: Kernels) {
         let mut s = 1u32;
         let mut rnd = || {
             s = s.wrapping_mul(1664525).wrapping_add(1013904223);
@@ -290,6 +409,8 @@ mod tests {
             (64, 100, 577),
             (1, 1, 1),
             (25, 17, 6),
+            (7, 257, 33),
+            (100, 17, 1),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let av: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
@@ -322,7 +443,7 @@ mod tests {
                 };
                 let ldc = n + 3;
                 let mut c = vec![1.0f32; m * ldc];
-                sgemm((m, n, k), a, b, &mut c, ldc, true);
+                sgemm_on(ks, (m, n, k), a, b, &mut c, ldc, true);
                 for i in 0..m {
                     for j in 0..ldc {
                         let want = if j < n {

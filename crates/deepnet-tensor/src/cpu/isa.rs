@@ -1,6 +1,6 @@
 //! Which vector instruction set the CPU kernels use, chosen once per process: the widest the CPU
-//! has, or a lower one named by the environment variable `DEEPNET_CPU` (`avx512`, `avx2` or
-//! `scalar`), so that any machine can test and benchmark every path it supports. A name the CPU
+//! has, or a lower one named by the environment variable `DEEPNET_CPU` (`avx512`, `avx2`, `neon`
+//! or `scalar`), so that any machine can test and benchmark every path it supports. A name the CPU
 //! cannot run, or an unknown name, is ignored with a warning on stderr: the kernels never run
 //! instructions the CPU lacks.
 
@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 pub(crate) enum Isa {
     /// Plain Rust, whatever the compiler makes of it for the baseline target.
     Scalar,
+    /// aarch64 NEON (Advanced SIMD, part of every aarch64 CPU).
+    Neon,
     /// x86-64 AVX2 with FMA.
     Avx2,
     /// x86-64 AVX-512F.
@@ -22,6 +24,7 @@ impl Isa {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Neon => "neon",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -30,10 +33,19 @@ impl Isa {
     /// Every instruction set this CPU can run, narrowest first (tests run each path).
     #[allow(dead_code)] // used by the kernel tests
     pub(crate) fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter(|&i| i <= detected())
-            .collect()
+        ALL.into_iter().filter(|&i| supported(i)).collect()
+    }
+}
+
+/// Every instruction set, narrowest first.
+const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512];
+
+/// Whether this CPU runs `i` (the x86 sets include each other; NEON is aarch64's own).
+pub(crate) fn supported(i: Isa) -> bool {
+    match i {
+        Isa::Scalar => true,
+        Isa::Neon => cfg!(target_arch = "aarch64"),
+        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64") && i <= detected(),
     }
 }
 
@@ -48,6 +60,9 @@ fn detected() -> Isa {
             return Isa::Avx2;
         }
     }
+    if cfg!(target_arch = "aarch64") {
+        return Isa::Neon;
+    }
     Isa::Scalar
 }
 
@@ -59,23 +74,22 @@ pub(crate) fn isa() -> Isa {
         let Ok(want) = std::env::var("DEEPNET_CPU") else {
             return best;
         };
-        let asked = [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+        let asked = ALL
             .into_iter()
             .find(|i| i.name() == want.trim().to_ascii_lowercase());
         match asked {
-            Some(i) if i <= best => i,
+            Some(i) if supported(i) => i,
             Some(i) => {
                 eprintln!(
-                    "deepnet: DEEPNET_CPU={} but this CPU has at most {}; using {}",
+                    "deepnet: DEEPNET_CPU={} but this CPU cannot run it; using {}",
                     i.name(),
-                    best.name(),
                     best.name()
                 );
                 best
             }
             None => {
                 eprintln!(
-                    "deepnet: DEEPNET_CPU={want:?} is not one of avx512, avx2, scalar; using {}",
+                    "deepnet: DEEPNET_CPU={want:?} is not one of avx512, avx2, neon, scalar; using {}",
                     best.name()
                 );
                 best
@@ -107,7 +121,7 @@ mod tests {
 
     #[test]
     fn the_chosen_set_is_one_the_cpu_has() {
-        assert!(isa() <= detected());
+        assert!(supported(isa()));
         let all = Isa::available();
         assert_eq!(all[0], Isa::Scalar);
         assert_eq!(*all.last().unwrap(), detected());

@@ -1,9 +1,10 @@
 //! Matrix products on the CPU through the `gemm` crate, which takes arbitrary row and column
 //! strides, so transposed views are multiplied without a copy.
 //!
-//! Large f32 products on x86-64 CPUs with AVX-512 take a packed kernel of our own instead
-//! ([`avx512`]): gemm 0.18 only ships its AVX-512 kernels behind its `nightly` feature, so on a
-//! stable toolchain it runs 256-bit AVX2 kernels at about half of such a CPU's peak.
+//! Large f32 products on CPUs with AVX-512, AVX2+FMA or NEON take a packed kernel of our own
+//! instead ([`packed`], one generic source for the three): gemm 0.18 only ships its AVX-512
+//! kernels behind its `nightly` feature, so on a stable toolchain it runs 256-bit AVX2 kernels at
+//! about half of such a CPU's peak, and its AVX2 kernels were slower than OpenBLAS's too.
 
 use super::{strided::for_each_offset, CpuStorage};
 use crate::{Error, Layout, Result, Shape};
@@ -24,8 +25,7 @@ pub(crate) fn matmul(
 ) -> Result<CpuStorage> {
     match (a, b) {
         (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            #[cfg(target_arch = "x86_64")]
-            if let Some(out) = avx512::matmul(a, al, b, bl) {
+            if let Some(out) = packed::matmul(a, al, b, bl) {
                 return Ok(CpuStorage::F32(out));
             }
             Ok(CpuStorage::F32(typed(a, al, b, bl)))
@@ -115,10 +115,9 @@ fn typed<T: 'static + Copy + Send + Sync + num_traits::Zero + num_traits::One>(
     out
 }
 
-/// The packed f32 product for CPUs with AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[path = "matmul_avx512.rs"]
-pub(crate) mod avx512;
+/// The packed f32 product for CPUs with vector units.
+#[path = "matmul_packed.rs"]
+pub(crate) mod packed;
 
 #[cfg(test)]
 mod tests {
@@ -186,6 +185,12 @@ mod tests {
             (1, 200, 300, 1, Cols, Rows),
             (1, 25, 17, 47, Cols, Strided),
             (1, 130, 1000, 100, Rows, Rows),
+            (1, 7, 17, 33, Rows, Cols),
+            (1, 33, 257, 17, Cols, Rows),
+            (1, 257, 100, 33, Rows, Rows),
+            (1, 17, 7, 100, Cols, Cols),
+            (1, 100, 33, 257, Strided, Rows),
+            (1, 1, 7, 1, Rows, Rows),
         ];
         for &(batch, m, k, n, sa, sb) in &shapes {
             let (a, al) = operand(batch, m, k, sa, 1);
@@ -197,24 +202,26 @@ mod tests {
                 &bl,
             ));
             let via_gemm = typed(&a, &al, &b, &bl);
-            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
             let mut outs = vec![("chosen", got), ("gemm", via_gemm)];
-            #[cfg(target_arch = "x86_64")]
-            if crate::cpu::isa::has_avx512() {
-                let p0 = avx512::params(m, k, n);
+            // every packed path this CPU has
+            for e in crate::cpu::isa::Isa::available()
+                .into_iter()
+                .filter_map(packed::entry)
+            {
+                let p0 = packed::params(m, k, n);
                 let mut same_kc: Option<Vec<u32>> = None;
                 for (kc, mc, nc) in [(p0.kc, 12, 32), (p0.kc, 1000, 1000), (100, 24, 64)] {
-                    let p = avx512::Params {
+                    let p = packed::Params {
                         kc,
                         mc,
                         nc,
                         par: true,
                     };
                     let one =
-                        crate::with_num_threads(1, || avx512::matmul_with(&a, &al, &b, &bl, p))
+                        crate::with_num_threads(1, || packed::matmul_with(e, &a, &al, &b, &bl, p))
                             .unwrap();
                     let two =
-                        crate::with_num_threads(2, || avx512::matmul_with(&a, &al, &b, &bl, p))
+                        crate::with_num_threads(2, || packed::matmul_with(e, &a, &al, &b, &bl, p))
                             .unwrap();
                     assert!(one
                         .iter()
@@ -228,7 +235,7 @@ mod tests {
                         }
                         same_kc = Some(bits);
                     }
-                    outs.push(("packed", one));
+                    outs.push((e.isa.name(), one));
                 }
             }
             for bi in 0..batch {
@@ -276,24 +283,6 @@ mod tests {
             (256, 256, 256, Rows, Rows),
             (1024, 1024, 1024, Rows, Rows),
         ];
-        #[cfg(target_arch = "x86_64")]
-        if std::env::var("KERNEL").is_ok() {
-            let (kc, reps) = (256, 2000);
-            let (ap, bp) = (rand(kc * 12, 1), rand(kc * 32, 2));
-            let mut c = vec![0f32; 12 * 32];
-            let mut s = f64::MAX;
-            for _ in 0..50 {
-                let t = Instant::now();
-                for _ in 0..reps {
-                    avx512::bench_tile(kc, &ap, &bp, &mut c);
-                }
-                s = s.min(t.elapsed().as_secs_f64());
-            }
-            println!(
-                "tile 12x32 kc={kc}: {:.1} GFLOP/s",
-                2.0 * (kc * 12 * 32 * reps) as f64 / s / 1e9
-            );
-        }
         let filter = std::env::var("SHAPES").ok();
         for &(m, k, n, sa, sb) in &shapes {
             if let Some(f) = &filter {
@@ -332,19 +321,21 @@ mod tests {
                     line += &format!("  {name}/{t}t {:7.1}us {:5.0}GF", s * 1e6, flop / s / 1e9);
                 }
             }
-            #[cfg(target_arch = "x86_64")]
-            if let Ok(v) = std::env::var("PARAMS") {
+            if let (Ok(v), Some(e)) = (
+                std::env::var("PARAMS"),
+                packed::entry(crate::cpu::isa::isa()),
+            ) {
                 // PARAMS="kc,mc,nc,shared;..." times the packed path with these blockings
                 for spec in v.split(';') {
                     let x: Vec<usize> = spec.split(',').map(|s| s.parse().unwrap()).collect();
-                    let p = avx512::Params {
+                    let p = packed::Params {
                         kc: x[0],
                         mc: x[1],
                         nc: x[2],
                         par: x[3] == 1,
                     };
                     for t in [1, 2] {
-                        let s = time(&|| avx512::matmul_with(&a, &al, &b, &bl, p), t);
+                        let s = time(&|| packed::matmul_with(e, &a, &al, &b, &bl, p), t);
                         line +=
                             &format!("  [{spec}]/{t}t {:7.1}us {:5.0}GF", s * 1e6, flop / s / 1e9);
                     }

@@ -7,11 +7,9 @@
 
 pub(crate) mod backend;
 pub(crate) mod conv;
-#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct_wgrad;
-#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
 pub(crate) mod index;
@@ -21,6 +19,7 @@ pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
+pub(crate) mod simd;
 pub(crate) mod strided;
 pub(crate) mod upsample;
 pub(crate) mod vexp;

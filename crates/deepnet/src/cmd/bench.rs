@@ -43,6 +43,16 @@ pub enum Workload {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// Inference of LeNet-5 (ReLU) on one fixed batch of 1x28x28 images: eval mode, no graph
+    /// (forward and the cross-entropy of the logits).
+    LenetInfer {
+        /// batch size
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// seconds of timed steps
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Training steps of the small CNN (conv32-conv32-pool-conv64-conv64-pool-fc256-fc10) on one
     /// fixed batch of 3x32x32 images.
     CifarTrain {
@@ -100,6 +110,16 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
             let r = super::bench_train::conv_train("lenet5", &[1, 28, 28], batch, seconds)?;
             return report_train("lenet-train", "LeNet-5 on 1x28x28", batch, &r, json);
         }
+        Workload::LenetInfer { batch, seconds } => {
+            let r = super::bench_train::conv_infer("lenet5", &[1, 28, 28], batch, seconds)?;
+            return report_train(
+                "lenet-infer",
+                "LeNet-5 inference on 1x28x28",
+                batch,
+                &r,
+                json,
+            );
+        }
         Workload::CifarTrain { batch, seconds } => {
             let r = super::bench_train::conv_train("small_cnn", &[3, 32, 32], batch, seconds)?;
             return report_train("cifar-train", "small CNN on 3x32x32", batch, &r, json);
@@ -121,6 +141,7 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
         Workload::Elementwise { size } => elementwise(size, json),
         Workload::MlpTrain { .. }
         | Workload::LenetTrain { .. }
+        | Workload::LenetInfer { .. }
         | Workload::CifarTrain { .. }
         | Workload::LstmTrain { .. }
         | Workload::GruTrain { .. }
