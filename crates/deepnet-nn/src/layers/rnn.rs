@@ -350,6 +350,28 @@ impl RecurrentCell for CellCore {
             }
         }
     }
+
+    /// The LSTM without projection and PyTorch's GRU as one op over the whole sequence (the
+    /// LSTM's `b_hh` is in `xp` already, see [`Self::project_input`]).
+    fn run_sequence(
+        &self,
+        xp: &Tensor,
+        state: &[Tensor],
+        reverse: bool,
+    ) -> Option<Result<(Tensor, Vec<Tensor>)>> {
+        let w = &self.w;
+        match self.kind {
+            CellKind::Lstm if w.w_hr.is_none() => Some(
+                xp.lstm_seq(&w.w_hh, None, &state[0], &state[1], reverse)
+                    .map(|(out, h, c)| (out, vec![h, c])),
+            ),
+            CellKind::Gru(v) if v == GruForm::PyTorch.into() => Some(
+                xp.gru_seq(&w.w_hh, w.b_hh.as_ref(), &state[0], reverse)
+                    .map(|(out, h)| (out, vec![h])),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Checks a cell's input `(N, H_in)` / `(H_in)` and state `(N, size)` / `(size)` (zeros when

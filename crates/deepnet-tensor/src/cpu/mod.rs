@@ -21,6 +21,8 @@ pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
+pub(crate) mod rnn_gemm;
+pub(crate) mod rnn_seq;
 pub(crate) mod strided;
 pub(crate) mod vexp;
 

@@ -12,5 +12,6 @@ mod movement;
 mod pool;
 mod reduce;
 mod rnn;
+mod rnn_seq;
 mod stats;
 mod unary;
