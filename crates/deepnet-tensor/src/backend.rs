@@ -198,8 +198,8 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
     ) -> Result<(Self, Self)>;
 
     /// A whole LSTM sequence (one layer, one direction; see [`SeqOperands`] for the operands,
-    /// `x.c0` is given). Step `t` computes the gates `xp[t] + h W_hh^T` (i, f, g, o) and the
-    /// update of [`BackendStorage::lstm_cell`]. Returns the states `(L + 2, N, H)`: rows
+    /// `x.c0` is given). Step `t` computes the gates `xp[t] + (b_ih + b_hh) + h W_hh^T` (i, f,
+    /// g, o; a missing bias counts as zero) and the update of [`BackendStorage::lstm_cell`]. Returns the states `(L + 2, N, H)`: rows
     /// `0..=L` are the hidden states in time order with `h0` at the end the steps start from
     /// (row 0, or row L with `x.reverse`; `h_t` is row `t + 1`, or row `t` reversed), row
     /// `L + 1` is the final cell state; and a reserve, what the backward needs in a layout of
@@ -207,7 +207,7 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
     fn lstm_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)>;
     /// The gradients of [`BackendStorage::lstm_seq`] given `gy: (L + 2, N, H)`, the gradient
     /// of its states (any row may carry one), with the forward's operands, states `out` and
-    /// reserve (taken with `save`). `db_hh` is `None` (the LSTM's bias adds to `xp`).
+    /// reserve (taken with `save`). `db_ih` and `db_hh` (equal) are there for the biases given.
     fn lstm_seq_backward(
         x: &SeqOperands<'_, Self>,
         out: (&Self, &Layout),
@@ -215,12 +215,13 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
         gy: (&Self, &Layout),
     ) -> Result<SeqGrads<Self>>;
     /// A whole GRU sequence in PyTorch's form (one layer, one direction; `x.c0` is `None`):
-    /// step `t` runs [`BackendStorage::gru_cell`] on `gi = xp[t]` and `gh = h W_hh^T + b_hh`.
+    /// step `t` runs [`BackendStorage::gru_cell`] on `gi = xp[t] + b_ih` and `gh = h W_hh^T +
+    /// b_hh` (a missing bias counts as zero).
     /// Returns the hidden states `(L + 1, N, H)` laid out as the first `L + 1` rows of
     /// [`BackendStorage::lstm_seq`]'s, and a reserve (empty unless `save`).
     fn gru_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)>;
-    /// The gradients of [`BackendStorage::gru_seq`] given `gy: (L + 1, N, H)`; `db_hh` is
-    /// `Some` when `x.b_hh` is, `dc0` is `None`.
+    /// The gradients of [`BackendStorage::gru_seq`] given `gy: (L + 1, N, H)`; `db_ih` and
+    /// `db_hh` are there for the biases given, `dc0` is `None`.
     fn gru_seq_backward(
         x: &SeqOperands<'_, Self>,
         out: (&Self, &Layout),
@@ -234,12 +235,13 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
 /// `G` is the number of gates (LSTM 4, GRU 3).
 #[derive(Clone, Copy, Debug)]
 pub struct SeqOperands<'a, S> {
-    /// `(L, N, G*H)`: the input projection of every step, `x_t W_ih^T + b_ih` (the LSTM may
-    /// fold `b_hh` in too)
+    /// `(L, N, G*H)`: the input projection of every step, `x_t W_ih^T`
     pub xp: (&'a S, &'a Layout),
     /// `(G*H, H)`: the recurrent weight, gates stacked in its rows
     pub w_hh: (&'a S, &'a Layout),
-    /// `(G*H,)`: the recurrent bias (GRU; `None` for none)
+    /// `(G*H,)`: the input bias, added to every step's `xp` (`None` for none)
+    pub b_ih: Option<(&'a S, &'a Layout)>,
+    /// `(G*H,)`: the recurrent bias, added to every step's `h W_hh^T` (`None` for none)
     pub b_hh: Option<(&'a S, &'a Layout)>,
     /// `(N, H)`: the initial hidden state
     pub h0: (&'a S, &'a Layout),
@@ -253,6 +255,7 @@ impl<'a, S> SeqOperands<'a, S> {
     /// Every storage of the operands, `xp` first.
     pub fn storages(&self) -> Vec<&'a S> {
         let mut v = vec![self.xp.0, self.w_hh.0];
+        v.extend(self.b_ih.map(|b| b.0));
         v.extend(self.b_hh.map(|b| b.0));
         v.push(self.h0.0);
         v.extend(self.c0.map(|c| c.0));
@@ -264,6 +267,7 @@ impl<'a, S> SeqOperands<'a, S> {
         SeqOperands {
             xp: (f(self.xp.0), self.xp.1),
             w_hh: (f(self.w_hh.0), self.w_hh.1),
+            b_ih: self.b_ih.map(|b| (f(b.0), b.1)),
             b_hh: self.b_hh.map(|b| (f(b.0), b.1)),
             h0: (f(self.h0.0), self.h0.1),
             c0: self.c0.map(|c| (f(c.0), c.1)),
@@ -288,6 +292,8 @@ pub struct SeqGrads<S> {
     pub dxp: S,
     /// `(G*H, H)`: summed over all steps
     pub dw_hh: S,
+    /// `(G*H,)`, where the operands have `b_ih`
+    pub db_ih: Option<S>,
     /// `(G*H,)`, where the operands have `b_hh`
     pub db_hh: Option<S>,
     /// `(N, H)`
@@ -302,6 +308,7 @@ impl<S> SeqGrads<S> {
         SeqGrads {
             dxp: f(self.dxp),
             dw_hh: f(self.dw_hh),
+            db_ih: self.db_ih.map(&f),
             db_hh: self.db_hh.map(&f),
             dh0: f(self.dh0),
             dc0: self.dc0.map(&f),

@@ -148,13 +148,15 @@ pub(crate) trait RecurrentCell: Send + Sync {
     /// One step: `xp: (N, P)` (this step's rows of [`Self::project_input`]) and the state (each
     /// `(N, size)`) -> the new state, `h` first.
     fn step(&self, xp: &Tensor, state: &[Tensor]) -> Result<Vec<Tensor>>;
-    /// All steps at once, where the cell has a fused whole-sequence op: `xp: (L, N, P)` (all of
-    /// [`Self::project_input`]), the initial state, and whether the steps run from `t = L - 1`
-    /// down -> the output `(L, N, H_out)` in time order and the final state. `None` where the
-    /// cell has no such op (the runner then steps); it equals stepping, to rounding.
+    /// All steps at once, where the cell has a fused whole-sequence op: the layer's input
+    /// `x: (L*N, in)` with `(L, N)`, the initial state, and whether the steps run from `t = L -
+    /// 1` down -> the output `(L, N, H_out)` in time order and the final state. `None` where
+    /// the cell has no such op (the runner then projects and steps); it equals stepping, to
+    /// rounding.
     fn run_sequence(
         &self,
-        _xp: &Tensor,
+        _x: &Tensor,
+        _ln: (usize, usize),
         _state: &[Tensor],
         _reverse: bool,
     ) -> Option<Result<(Tensor, Vec<Tensor>)>> {
@@ -311,13 +313,11 @@ impl SequenceRunner {
             for dir in 0..d {
                 let i = layer * d + dir;
                 let cell = cells[i];
-                let xp = cell.project_input(&flat)?;
-                let xp = xp.reshape([l, n, xp.dims()[1]])?;
                 let mut st = std::mem::take(&mut init[i]);
                 // every sequence runs all L steps: the whole sequence in one op where the cell
                 // has one (the LSTM without projection, PyTorch's GRU)
                 if masks.iter().all(Option::is_none) {
-                    if let Some(r) = cell.run_sequence(&xp, &st, dir == 1) {
+                    if let Some(r) = cell.run_sequence(&flat, (l, n), &st, dir == 1) {
                         let (out, fin) = r?;
                         dir_outs.push(out);
                         for (k, s) in fin.into_iter().enumerate() {
@@ -326,6 +326,8 @@ impl SequenceRunner {
                         continue;
                     }
                 }
+                let xp = cell.project_input(&flat)?;
+                let xp = xp.reshape([l, n, xp.dims()[1]])?;
                 let mut outs: Vec<Option<Tensor>> = vec![None; l];
                 let order: Box<dyn Iterator<Item = usize>> = if dir == 0 {
                     Box::new(0..l)

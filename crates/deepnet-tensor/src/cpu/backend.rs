@@ -321,7 +321,13 @@ impl BackendStorage for CpuStorage {
         on_float!(OP, x.xp.0, T => {
             let c0 = operand::<T>(OP, x.c0.ok_or(Error::invalid(OP, "the LSTM needs c0"))?)?;
             let (xp, w, h0) = (operand::<T>(OP, x.xp)?, operand::<T>(OP, x.w_hh)?, operand::<T>(OP, x.h0)?);
-            let (out, res) = rnn_seq::lstm_seq(&xp, &w, &h0, &c0, seq(x), save, isa());
+            // both biases add to every step's gates: one vector, summed as the per-step
+            // composition sums them
+            let b = match (x.b_ih.map(|b| operand::<T>(OP, b)).transpose()?, x.b_hh.map(|b| operand::<T>(OP, b)).transpose()?) {
+                (Some(bi), Some(bh)) => Some(bi.iter().zip(bh.iter()).map(|(&p, &q)| p + q).collect()),
+                (b, None) | (None, b) => b.map(|b| b.into_owned()),
+            };
+            let (out, res) = rnn_seq::lstm_seq(&xp, &w, b.as_deref(), &h0, &c0, seq(x), save, isa());
             Ok((T::into_host(out), T::into_host(res)))
         })
     }
@@ -339,10 +345,13 @@ impl BackendStorage for CpuStorage {
             let (w, states, dy) = (operand::<T>(OP, x.w_hh)?, operand::<T>(OP, out)?, operand::<T>(OP, gy)?);
             let (dxp, dh0, dc0) = rnn_seq::lstm_seq_backward(&w, &c0, res, &dy, s, isa());
             let dw = rnn_seq::weight_grad(&dxp, 4 * s.h, &states, s);
+            // both biases take the gates' gradient summed over steps and rows
+            let db = (x.b_ih.is_some() || x.b_hh.is_some()).then(|| rnn_seq::column_sums(&dxp, 4 * s.h, isa()));
             Ok(SeqGrads {
                 dxp: T::into_host(dxp),
                 dw_hh: T::into_host(dw),
-                db_hh: None,
+                db_ih: x.b_ih.and(db.clone()).map(T::into_host),
+                db_hh: x.b_hh.and(db).map(T::into_host),
                 dh0: T::into_host(dh0),
                 dc0: Some(T::into_host(dc0)),
             })
@@ -351,10 +360,11 @@ impl BackendStorage for CpuStorage {
     fn gru_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)> {
         const OP: &str = "gru_seq";
         on_float!(OP, x.xp.0, T => {
-            let b = x.b_hh.map(|b| operand::<T>(OP, b)).transpose()?;
+            let bi = x.b_ih.map(|b| operand::<T>(OP, b)).transpose()?;
+            let bh = x.b_hh.map(|b| operand::<T>(OP, b)).transpose()?;
             let (xp, w, h0) = (operand::<T>(OP, x.xp)?, operand::<T>(OP, x.w_hh)?, operand::<T>(OP, x.h0)?);
-            let (out, res) =
-                rnn_seq::gru_seq(&xp, &w, b.as_deref(), &h0, seq(x), save, isa());
+            let b = (bi.as_deref(), bh.as_deref());
+            let (out, res) = rnn_seq::gru_seq(&xp, &w, b, &h0, seq(x), save, isa());
             Ok((T::into_host(out), T::into_host(res)))
         })
     }
@@ -371,11 +381,12 @@ impl BackendStorage for CpuStorage {
             let (w, states, dy) = (operand::<T>(OP, x.w_hh)?, operand::<T>(OP, out)?, operand::<T>(OP, gy)?);
             let (dxp, dgh, dh0) = rnn_seq::gru_seq_backward(&w, &states, res, &dy, s, isa());
             let dw = rnn_seq::weight_grad(&dgh, 3 * s.h, &states, s);
-            let db = x.b_hh.map(|_| T::into_host(rnn_seq::column_sums(&dgh, 3 * s.h, isa())));
+            let sums = |m: &[T]| T::into_host(rnn_seq::column_sums(m, 3 * s.h, isa()));
             Ok(SeqGrads {
+                db_ih: x.b_ih.map(|_| sums(&dxp)),
+                db_hh: x.b_hh.map(|_| sums(&dgh)),
                 dxp: T::into_host(dxp),
                 dw_hh: T::into_host(dw),
-                db_hh: db,
                 dh0: T::into_host(dh0),
                 dc0: None,
             })

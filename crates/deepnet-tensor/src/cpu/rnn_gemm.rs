@@ -43,19 +43,27 @@ fn simd_width(isa: Isa) -> Option<usize> {
 }
 
 impl<T: Float> Packed<T> {
-    /// Packs `b[p][j] = get(p, j)` for `p < k`, `j < n` for the kernels of `isa` (f32 takes the
-    /// SIMD tiles; f64 the portable path, vectorized by the compiler).
-    pub(crate) fn new(k: usize, n: usize, isa: Isa, get: impl Fn(usize, usize) -> T) -> Self {
+    /// Packs `b: (k, n)`, element `(p, j)` at `src[p * rs + j * cs]`, for the kernels of `isa`
+    /// (f32 takes the SIMD tiles; f64 the portable path, vectorized by the compiler). The
+    /// source is read in its memory order (a transposed weight a row at a time).
+    pub(crate) fn new(src: &[T], k: usize, n: usize, (rs, cs): (usize, usize), isa: Isa) -> Self {
         let simd = simd_width(isa).filter(|_| T::DTYPE == crate::DType::F32);
         // the portable path reads b row by row: one panel as wide as b
         let nr = simd.unwrap_or(n).max(1);
         let panels = n.div_ceil(nr);
-        let mut data = Vec::with_capacity(panels * k * nr);
-        for q in 0..panels {
+        let mut data = vec![T::zero(); panels * k * nr];
+        let at = |p: usize, j: usize| (j / nr) * k * nr + p * nr + j % nr;
+        if cs == 1 || rs != 1 {
             for p in 0..k {
-                data.extend(
-                    (q * nr..(q + 1) * nr).map(|j| if j < n { get(p, j) } else { T::zero() }),
-                );
+                for j in 0..n {
+                    data[at(p, j)] = src[p * rs + j * cs];
+                }
+            }
+        } else {
+            for j in 0..n {
+                for p in 0..k {
+                    data[at(p, j)] = src[p + j * cs];
+                }
             }
         }
         Packed {
@@ -249,7 +257,7 @@ mod tests {
             let lda = k + 3;
             let a: Vec<f32> = (0..rows * lda).map(|_| g.next_f64() as f32 - 0.5).collect();
             let run = |isa: Isa, r: usize| {
-                let p = Packed::new(k, n, isa, |i, j| b[i * n + j]);
+                let p = Packed::new(&b, k, n, (n, 1), isa);
                 let mut c = vec![f32::NAN; r * p.ldc()];
                 p.product(&a, lda, r, &mut c);
                 c.chunks(p.ldc())
@@ -272,7 +280,7 @@ mod tests {
             let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
             let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
             for isa in Isa::available() {
-                let p = Packed::new(k, n, isa, |i, j| b64[i * n + j]);
+                let p = Packed::new(&b64, k, n, (n, 1), isa);
                 let mut c = vec![f64::NAN; rows * p.ldc()];
                 p.product(&a64, lda, rows, &mut c);
                 for (i, j) in (0..rows).flat_map(|i| (0..n).map(move |j| (i, j))) {

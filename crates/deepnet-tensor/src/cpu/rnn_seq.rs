@@ -20,11 +20,26 @@
 //! forward's output, whose rows hold `h0` next to `h_0 .. h_{L-1}` for exactly that.
 
 use super::isa::Isa;
-use super::rnn::{sigmoid, tanh, wide};
+use super::rnn::wide;
 use super::rnn_gemm::Packed;
 use super::{par, Float};
 use crate::{Layout, Shape};
 use std::mem::MaybeUninit;
+
+/// The logistic sigmoid of the gates, `1 / (1 + e^-x)`, with the gate exp ([`Float::exp_gate`]:
+/// for f32 a fused multiply-add polynomial on a clamped argument, about half the work of the
+/// general one, which made the cell nonlinearities cost nearly as much as the products).
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp_gate())
+}
+
+/// tanh of the gates and states, `1 - 2 / (1 + e^2x)`, with the gate exp.
+#[inline(always)]
+fn tanh<T: Float>(x: T) -> T {
+    let two = T::one() + T::one();
+    T::one() - two / (T::one() + (two * x).exp_gate())
+}
 
 /// Slices have at least this many rows: below, a second thread costs more than it saves.
 const MIN_ROWS: usize = 4;
@@ -168,13 +183,15 @@ fn per_slice(n: usize, f: impl Fn(usize, usize) + Sync) {
     par::for_each(parts.len(), |k| f(parts[k].0, parts[k].1));
 }
 
-/// The whole-sequence LSTM forward. `xp: (L, N, 4H)` the gates' input part (biases included),
-/// `w: (4H, H)` the recurrent weight, `h0`, `c0: (N, H)`. Returns the states `(L + 2, N, H)`
+/// The whole-sequence LSTM forward. `xp: (L, N, 4H)` the gates' input part, `b: (4H)` the sum
+/// of the biases (or none), `w: (4H, H)` the recurrent weight, `h0`, `c0: (N, H)`. Returns the states `(L + 2, N, H)`
 /// (`h0` and `h_t` in time order, see [`Seq::h0_row`], then the final cell state) and, with
 /// `save`, the reserve `(L, N, 5H)`: the activated gates `i, f, g, o` and `c_t` of each step.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn lstm_seq<T: Float>(
     xp: &[T],
     w: &[T],
+    b: Option<&[T]>,
     h0: &[T],
     c0: &[T],
     s: Seq,
@@ -185,8 +202,10 @@ pub(crate) fn lstm_seq<T: Float>(
     let g = 4 * h;
     debug_assert!(xp.len() == l * n * g && w.len() == g * h && h0.len() == n * h);
     // the gates are h @ W^T: b[p][j] = w[j][p]
-    let wt = Packed::new(h, g, isa, |p, j| w[j * h + p]);
+    let wt = Packed::new(w, h, g, (1, h), isa);
     let ldc = wt.ldc();
+    let zeros = vec![T::zero(); g];
+    let b = b.unwrap_or(&zeros);
     let mut res = Vec::new();
     let out = filled((l + 2) * n * h, |o| {
         res = filled(if save { l * n * 5 * h } else { 0 }, |r| {
@@ -210,10 +229,10 @@ pub(crate) fn lstm_seq<T: Float>(
                     if save {
                         let rs = unsafe { r.put((t * n + r0) * 5 * h, rows * 5 * h) };
                         let gl = (&gates[..], ldc);
-                        lstm_rows::<T, true>(isa, h, gl, x, &mut c, ho, rs, &mut act);
+                        lstm_rows::<T, true>(isa, h, gl, (x, b), &mut c, ho, rs, &mut act);
                     } else {
-                        let gl = (&gates[..], ldc);
-                        lstm_rows::<T, false>(isa, h, gl, x, &mut c, ho, &mut [], &mut act);
+                        let (gl, none) = ((&gates[..], ldc), &mut []);
+                        lstm_rows::<T, false>(isa, h, gl, (x, b), &mut c, ho, none, &mut act);
                     }
                 }
                 write(unsafe { o.put(((l + 1) * n + r0) * h, rows * h) }, &c);
@@ -223,18 +242,18 @@ pub(crate) fn lstm_seq<T: Float>(
     (out, res)
 }
 
-/// `out[j] = f(a[j] + x[j])`: one activation over a gate's pre-activations. A loop of its own,
+/// `out[j] = f(a[j] + (x[j] + b[j]))`: one activation over a gate's pre-activations. A loop of its own,
 /// so that the exps of many cells are in flight at once: within one cell, the LSTM's five
 /// exps and divisions form a chain that left the vector units mostly waiting (measured: about
 /// 4 ns per cell with the whole cell in one loop, AVX-512).
 #[inline(always)]
-fn activate<T: Float>(out: &mut [T], a: &[T], x: &[T], f: impl Fn(T) -> T) {
-    for ((o, &a), &x) in out.iter_mut().zip(a).zip(x) {
-        *o = f(a + x);
+fn activate<T: Float>(out: &mut [T], a: &[T], (x, b): (&[T], &[T]), f: impl Fn(T) -> T) {
+    for (((o, &a), &x), &b) in out.iter_mut().zip(a).zip(x).zip(b) {
+        *o = f(a + (x + b));
     }
 }
 
-/// One LSTM step over a slice's rows: `pre = gates + x` (i, f, g, o), `c = σ(f) c + σ(i)
+/// One LSTM step over a slice's rows: `pre = gates + (x + b)` (i, f, g, o), `c = σ(f) c + σ(i)
 /// tanh(g)`, `h = σ(o) tanh(c)`; with `SAVE`, `[σ(i), σ(f), tanh(g), σ(o), c]` into `res`.
 /// `act` is scratch for one row's four activations.
 #[allow(clippy::too_many_arguments)]
@@ -242,7 +261,7 @@ fn lstm_rows<T: Float, const SAVE: bool>(
     isa: Isa,
     h: usize,
     (gates, ldc): (&[T], usize),
-    x: &[T],
+    (x, b): (&[T], &[T]),
     c: &mut [T],
     ho: &mut [MaybeUninit<T>],
     res: &mut [MaybeUninit<T>],
@@ -267,9 +286,10 @@ fn lstm_rows<T: Float, const SAVE: bool>(
                 let act = &mut act[..4 * h];
                 let (ifg, o) = act.split_at_mut(3 * h);
                 let (if_, g) = ifg.split_at_mut(2 * h);
-                activate(if_, &a[..2 * h], &x[..2 * h], sig);
-                activate(g, &a[2 * h..3 * h], &x[2 * h..3 * h], th);
-                activate(o, &a[3 * h..], &x[3 * h..], sig);
+                let part = |k: usize, e: usize| (&x[k * h..e * h], &b[k * h..e * h]);
+                activate(if_, &a[..2 * h], part(0, 2), sig);
+                activate(g, &a[2 * h..3 * h], part(2, 3), th);
+                activate(o, &a[3 * h..], part(3, 4), sig);
                 let [ai, af, ag, ao] = split(act, h);
                 fit!(h; ai, af, ag, ao; mut c, ho);
                 let (si, sf, sg, so, sc) = if SAVE {
@@ -316,7 +336,7 @@ pub(crate) fn lstm_seq_backward<T: Float>(
     let g = 4 * h;
     debug_assert!(res.len() == l * n * 5 * h && gy.len() == (l + 2) * n * h);
     // d h_prev = dgates @ W: b[p][j] = w[p][j]
-    let wp = Packed::new(g, h, isa, |p, j| w[p * h + j]);
+    let wp = Packed::new(w, g, h, (h, 1), isa);
     let ldc = wp.ldc();
     let (mut dh0, mut dc0) = (Vec::new(), Vec::new());
     let dxp = filled(l * n * g, |dx| {
@@ -414,14 +434,15 @@ fn lstm_back_rows<T: Float>(
     }
 }
 
-/// The whole-sequence GRU forward (PyTorch's form). `xp: (L, N, 3H)` (`x W_ih^T + b_ih`), `w:
-/// (3H, H)`, `b: (3H)` or none, `h0: (N, H)`. Returns the states `(L + 1, N, H)` (as
+/// The whole-sequence GRU forward (PyTorch's form). `xp: (L, N, 3H)` (`x W_ih^T`), `w:
+/// (3H, H)`, the biases `b_ih`, `b_hh: (3H)` (or none), `h0: (N, H)`. Returns the states `(L + 1, N, H)` (as
 /// [`lstm_seq`]'s first rows) and, with `save`, the reserve `(L, N, 4H)`: `r, z, n` and the
 /// candidate's recurrent part `gh_n = (h W_hn^T + b_hn)` of each step.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gru_seq<T: Float>(
     xp: &[T],
     w: &[T],
-    b: Option<&[T]>,
+    (bi, bh): (Option<&[T]>, Option<&[T]>),
     h0: &[T],
     s: Seq,
     save: bool,
@@ -430,16 +451,17 @@ pub(crate) fn gru_seq<T: Float>(
     let (l, n, h) = (s.l, s.n, s.h);
     let g = 3 * h;
     debug_assert!(xp.len() == l * n * g && w.len() == g * h && h0.len() == n * h);
-    let wt = Packed::new(h, g, isa, |p, j| w[j * h + p]);
+    let wt = Packed::new(w, h, g, (1, h), isa);
     let ldc = wt.ldc();
     let zeros = vec![T::zero(); g];
-    let b = b.unwrap_or(&zeros);
+    let b = (bi.unwrap_or(&zeros), bh.unwrap_or(&zeros));
     let mut res = Vec::new();
     let out = filled((l + 1) * n * h, |o| {
         res = filled(if save { l * n * 4 * h } else { 0 }, |r| {
             per_slice(n, |r0, r1| {
                 let rows = r1 - r0;
                 let mut gates = vec![T::zero(); rows * ldc];
+                let mut act = vec![T::zero(); 2 * h];
                 // SAFETY (every `put`/`get` below): as in `lstm_seq`.
                 write(
                     unsafe { o.put((s.h0_row() * n + r0) * h, rows * h) },
@@ -453,9 +475,11 @@ pub(crate) fn gru_seq<T: Float>(
                     let x = &xp[(t * n + r0) * g..(t * n + r1) * g];
                     if save {
                         let rs = unsafe { r.put((t * n + r0) * 4 * h, rows * 4 * h) };
-                        gru_rows::<T, true>(isa, h, (&gates, ldc), x, b, hp, ho, rs);
+                        let (gl, a) = ((&gates[..], ldc), &mut act[..]);
+                        gru_rows::<T, true>(isa, h, gl, (x, b), hp, (ho, rs), a);
                     } else {
-                        gru_rows::<T, false>(isa, h, (&gates, ldc), x, b, hp, ho, &mut []);
+                        let (gl, a) = ((&gates[..], ldc), &mut act[..]);
+                        gru_rows::<T, false>(isa, h, gl, (x, b), hp, (ho, &mut []), a);
                     }
                 }
             });
@@ -464,24 +488,24 @@ pub(crate) fn gru_seq<T: Float>(
     (out, res)
 }
 
-/// One GRU step over a slice's rows: `gh = gates + b`, `r = σ(x_r + gh_r)`, `z = σ(x_z +
-/// gh_z)`, `n = tanh(x_n + r gh_n)`, `h = n + z (h_prev - n)`; with `SAVE`, `[r, z, n, gh_n]`.
-#[allow(clippy::too_many_arguments)]
+/// One GRU step over a slice's rows, with `x' = x + b_ih` and `gh = gates + b_hh`: `r =
+/// σ(x'_r + gh_r)`, `z = σ(x'_z + gh_z)`, `n = tanh(x'_n + r gh_n)`, `h = n + z (h_prev - n)`;
+/// with `SAVE`, `[r, z, n, gh_n]` into `res`. `act` is scratch for one row's `r` and `z`.
 fn gru_rows<T: Float, const SAVE: bool>(
     isa: Isa,
     h: usize,
     (gates, ldc): (&[T], usize),
-    x: &[T],
-    b: &[T],
+    (x, (bi, bh)): (&[T], (&[T], &[T])),
     hp: &[T],
-    ho: &mut [MaybeUninit<T>],
-    res: &mut [MaybeUninit<T>],
+    (ho, res): (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]),
+    act: &mut [T],
 ) {
     let rows = hp.len() / h.max(1);
-    let [br, bz, bn] = split(b, h);
+    let [_, _, bin] = split(bi, h);
+    let [_, _, bhn] = split(bh, h);
     for r in 0..rows {
-        let [ar, az, an] = split(&gates[r * ldc..], h);
-        let [xr, xz, xn] = split(&x[r * 3 * h..], h);
+        let a = &gates[r * ldc..r * ldc + 3 * h];
+        let x = &x[r * 3 * h..(r + 1) * 3 * h];
         let [hp] = split(&hp[r * h..], h);
         let [ho] = split_mut(&mut ho[r * h..], h);
         let [sr, sz, sn, sg] = if SAVE {
@@ -493,17 +517,28 @@ fn gru_rows<T: Float, const SAVE: bool>(
             isa,
             #[inline(always)]
             || {
-                fit!(h; ar, az, an, xr, xz, xn, br, bz, bn, hp; mut ho);
+                // r and z first, each cell's two exps apart from its third (see `activate`)
+                let act = &mut act[..2 * h];
+                let (x2, a2) = ((&x[..2 * h], &bi[..2 * h]), (&a[..2 * h], &bh[..2 * h]));
+                for ((o, (&x, &bx)), (&a, &ba)) in act
+                    .iter_mut()
+                    .zip(x2.0.iter().zip(x2.1))
+                    .zip(a2.0.iter().zip(a2.1))
+                {
+                    *o = sigmoid((x + bx) + (a + ba));
+                }
+                let [rr, zz] = split(act, h);
+                let (an, xn) = (&a[2 * h..], &x[2 * h..]);
+                fit!(h; rr, zz, an, xn, bin, bhn, hp; mut ho);
                 let (sr, sz, sn, sg) = if SAVE {
                     (&mut sr[..h], &mut sz[..h], &mut sn[..h], &mut sg[..h])
                 } else {
                     (sr, sz, sn, sg)
                 };
                 for j in 0..h {
-                    let ghn = an[j] + bn[j];
-                    let rg = sigmoid(xr[j] + (ar[j] + br[j]));
-                    let z = sigmoid(xz[j] + (az[j] + bz[j]));
-                    let nn = tanh(xn[j] + rg * ghn);
+                    let (rg, z) = (rr[j], zz[j]);
+                    let ghn = an[j] + bhn[j];
+                    let nn = tanh((xn[j] + bin[j]) + rg * ghn);
                     ho[j].write(nn + z * (hp[j] - nn));
                     if SAVE {
                         sr[j].write(rg);
@@ -532,7 +567,7 @@ pub(crate) fn gru_seq_backward<T: Float>(
     let (l, n, h) = (s.l, s.n, s.h);
     let g = 3 * h;
     debug_assert!(res.len() == l * n * 4 * h && gy.len() == (l + 1) * n * h);
-    let wp = Packed::new(g, h, isa, |p, j| w[p * h + j]);
+    let wp = Packed::new(w, g, h, (h, 1), isa);
     let ldc = wp.ldc();
     let (mut dgh, mut dh0) = (Vec::new(), Vec::new());
     let dxp = filled(l * n * g, |dx| {
@@ -623,10 +658,11 @@ fn gru_back_rows<T: Float>(
 
 /// The recurrent weight's gradient `sum_t dg_t^T h_prev_t: (G*H, H)` from the gates'
 /// gradients `dg: (L, N, G*H)` and the forward's states `out` (the `L` rows from
-/// [`Seq::prev_rows`] on are each step's previous state): one product over all steps. It is
-/// computed transposed, `H_prev^T dg: (H, G*H)`, and transposed back: that way the long
-/// operand, `dg`, is packed by reading its rows in order (measured: the other way round, the
-/// packing read `dg` a column block at a time and took about a quarter of the product).
+/// [`Seq::prev_rows`] on are each step's previous state): one product over all steps, the
+/// crate's parallel GEMM. It is computed transposed, `H_prev^T dg: (H, G*H)`, and transposed
+/// back: that way the long operand, `dg`, is packed by reading its rows in order (measured,
+/// 1 thread, the benchmark's LSTM: about 2.7 ms, against 3.2 ms for a kernel that read `dg`
+/// in place, whose 2 KiB row stride maps a tile's column onto two sets of the L1 cache).
 pub(crate) fn weight_grad<T: Float>(dg: &[T], g: usize, out: &[T], s: Seq) -> Vec<T> {
     let (m, h) = (s.l * s.n, s.h);
     if m == 0 || h == 0 || g == 0 {
@@ -635,31 +671,43 @@ pub(crate) fn weight_grad<T: Float>(dg: &[T], g: usize, out: &[T], s: Seq) -> Ve
     let al = Layout::new(Shape::new(vec![h, m]), vec![1, h], s.prev_rows() * s.n * h);
     let bl = Layout::new(Shape::new(vec![m, g]), vec![g, 1], 0);
     let wt = super::matmul::matmul_slices(out, &al, dg, &bl);
+    // w[q][p] = wt[p][q], in 16 x 16 blocks (both strides are powers of two in practice)
     let mut w = vec![T::zero(); g * h];
-    for (q, row) in w.chunks_exact_mut(h).enumerate() {
-        for (p, x) in row.iter_mut().enumerate() {
-            *x = wt[p * g + q];
+    const B: usize = 16;
+    for q0 in (0..g).step_by(B) {
+        for p0 in (0..h).step_by(B) {
+            for q in q0..(q0 + B).min(g) {
+                for p in p0..(p0 + B).min(h) {
+                    w[q * h + p] = wt[p * g + q];
+                }
+            }
         }
     }
     w
 }
 
-/// `sum_r m[r][..]` over the rows of `m: (rows, cols)`, in row order (the GRU's `d b_hh`).
+/// `sum_r m[r][..]` over the rows of `m: (rows, cols)`, each column in row order (the biases'
+/// gradients), blocks of columns in parallel.
 pub(crate) fn column_sums<T: Float>(m: &[T], cols: usize, isa: Isa) -> Vec<T> {
+    const BLOCK: usize = 128;
     let mut s = vec![T::zero(); cols];
-    if cols > 0 {
+    if cols == 0 {
+        return s;
+    }
+    par::chunks_mut(&mut s, BLOCK, |k, out| {
+        let c0 = k * BLOCK;
         wide(
             isa,
             #[inline(always)]
             || {
                 for row in m.chunks_exact(cols) {
-                    for (a, &v) in s.iter_mut().zip(row) {
+                    for (a, &v) in out.iter_mut().zip(&row[c0..]) {
                         *a += v;
                     }
                 }
             },
         );
-    }
+    });
     s
 }
 

@@ -29,9 +29,9 @@ fn every_instruction_set_gives_the_scalar_bits() {
         let s = Seq { l, n, h, reverse };
         let (h0, c0) = (values(n * h, 1, 1.0), values(n * h, 2, 1.0));
         let xp = values(l * n * 4 * h, 3, 1.0);
-        let w = values(4 * h * h, 4, 0.3);
-        let (out, res) = lstm_seq(&xp, &w, &h0, &c0, s, true, isa);
-        let (no_res, empty) = lstm_seq(&xp, &w, &h0, &c0, s, false, isa);
+        let (w, b) = (values(4 * h * h, 4, 0.3), values(4 * h, 10, 1.0));
+        let (out, res) = lstm_seq(&xp, &w, Some(&b), &h0, &c0, s, true, isa);
+        let (no_res, empty) = lstm_seq(&xp, &w, Some(&b), &h0, &c0, s, false, isa);
         assert!(bits(&no_res) == bits(&out) && empty.is_empty());
         let gy = values((l + 2) * n * h, 5, 1.0);
         let (dxp, dh0, dc0) = lstm_seq_backward(&w, &c0, &res, &gy, s, isa);
@@ -41,7 +41,8 @@ fn every_instruction_set_gives_the_scalar_bits() {
             values(3 * h * h, 7, 0.3),
             values(3 * h, 8, 1.0),
         );
-        let (out, res) = gru_seq(&xp, &w, Some(&b), &h0, s, true, isa);
+        let bi = values(3 * h, 11, 1.0);
+        let (out, res) = gru_seq(&xp, &w, (Some(&bi), Some(&b)), &h0, s, true, isa);
         let gy = values((l + 1) * n * h, 9, 1.0);
         let (dxp, dgh, dh0) = gru_seq_backward(&w, &out, &res, &gy, s, isa);
         v.extend([
@@ -78,7 +79,8 @@ fn state_rows_and_the_weight_gradient() {
         };
         // w = 0: h_t depends on xp[t] alone
         let xp: Vec<f64> = (0..3 * 2 * 3).map(|i| i as f64 * 0.1).collect();
-        let (out, _) = gru_seq(&xp, &[0.0; 3], None, &[7.0, 8.0], s, false, Isa::Scalar);
+        let none = (None, None);
+        let (out, _) = gru_seq(&xp, &[0.0; 3], none, &[7.0, 8.0], s, false, Isa::Scalar);
         assert_eq!(&out[s.h0_row() * 2..s.h0_row() * 2 + 2], &[7.0, 8.0]);
         // dW = sum_t dg_t^T h_prev_t: with dg = 1 everywhere, the sum of all previous states
         let dw = weight_grad(&[1.0; 3 * 2 * 3], 3, &out, s);
@@ -87,6 +89,33 @@ fn state_rows_and_the_weight_gradient() {
         let last = if reverse { &out[0..2] } else { &out[6..8] };
         assert!((prev - (all - last.iter().sum::<f64>())).abs() < 1e-12);
         assert!(dw.iter().all(|&x| (x - prev).abs() < 1e-12), "{dw:?}");
+    }
+}
+
+/// The weight gradient is the sum over all steps and rows of `dg_t^T h_prev_t` (to rounding),
+/// with the same bits on 1 and 3 threads (600 terms: more than one block of the GEMM).
+#[test]
+fn the_weight_gradient_sums_every_step_and_row() {
+    let (l, n, h, g) = (30, 20, 7, 21);
+    let s = Seq {
+        l,
+        n,
+        h,
+        reverse: true,
+    };
+    let dg = values(l * n * g, 1, 1.0);
+    let out = values((l + 1) * n * h, 2, 1.0);
+    let one = crate::with_num_threads(1, || weight_grad(&dg, g, &out, s)).unwrap();
+    let three = crate::with_num_threads(3, || weight_grad(&dg, g, &out, s)).unwrap();
+    assert!(bits(&one) == bits(&three));
+    // reversed: the state step k starts from is row n + k of `out`
+    let term = |k: usize, q: usize, p: usize| dg[k * g + q] as f64 * out[(n + k) * h + p] as f64;
+    for q in 0..g {
+        for p in 0..h {
+            let exact: f64 = (0..l * n).map(|k| term(k, q, p)).sum();
+            let scale: f64 = (0..l * n).map(|k| term(k, q, p).abs()).sum();
+            assert!((one[q * h + p] as f64 - exact).abs() <= 1e-6 * scale);
+        }
     }
 }
 
@@ -151,24 +180,23 @@ fn seq_timings() {
             crate::with_num_threads(threads, || {
                 let (fwd, bwd, dw);
                 if g == 4 {
-                    let (out, res) = lstm_seq(&xp, &w, &h0, &c0, s, true, isa);
-                    fwd = best(&|| drop(lstm_seq(&xp, &w, &h0, &c0, s, true, isa)));
-                    let nosave = best(&|| drop(lstm_seq(&xp, &w, &h0, &c0, s, false, isa)));
-                    println!("  forward without the reserve {:.3} ms", nosave * 1e3);
+                    let (out, res) = lstm_seq(&xp, &w, Some(&b), &h0, &c0, s, true, isa);
+                    fwd = best(&|| drop(lstm_seq(&xp, &w, Some(&b), &h0, &c0, s, true, isa)));
                     bwd = best(&|| drop(lstm_seq_backward(&w, &c0, &res, &gy, s, isa)));
                     let (dxp, ..) = lstm_seq_backward(&w, &c0, &res, &gy, s, isa);
                     dw = best(&|| drop(weight_grad(&dxp, g * h, &out, s)));
                 } else {
                     let gy = &gy[..(l + 1) * n * h];
-                    let (out, res) = gru_seq(&xp, &w, Some(&b), &h0, s, true, isa);
-                    fwd = best(&|| drop(gru_seq(&xp, &w, Some(&b), &h0, s, true, isa)));
+                    let bs = (Some(&b[..]), Some(&b[..]));
+                    let (out, res) = gru_seq(&xp, &w, bs, &h0, s, true, isa);
+                    fwd = best(&|| drop(gru_seq(&xp, &w, bs, &h0, s, true, isa)));
                     bwd = best(&|| drop(gru_seq_backward(&w, &out, &res, gy, s, isa)));
                     let (_, dgh, _) = gru_seq_backward(&w, &out, &res, gy, s, isa);
                     dw = best(&|| drop(weight_grad(&dgh, g * h, &out, s)));
                 }
                 // the products alone: L steps of (N x H) @ (H x G*H) and (N x G*H) @ (G*H x H)
-                let wt = Packed::new(h, g * h, isa, |p, j| w[j * h + p]);
-                let wp = Packed::new(g * h, h, isa, |p, j| w[p * h + j]);
+                let wt = Packed::new(&w, h, g * h, (1, h), isa);
+                let wp = Packed::new(&w, g * h, h, (h, 1), isa);
                 let mut c = vec![0.0; n * wt.ldc()];
                 let pf = best(&|| {
                     for _ in 0..l {

@@ -13,12 +13,13 @@ fn order(l: usize, reverse: bool) -> Vec<usize> {
 /// The LSTM as the per-step composition the sequence op replaces: a matmul and a fused cell
 /// per step. Returns `(out, h_n, c_n)`.
 fn lstm_steps(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor, Tensor)> {
-    let (xp, w, b, h0, c0) = (&t[0], &t[1], &t[2], &t[3], &t[4]);
+    let (xp, w, bi, bh, h0, c0) = (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
     let l = xp.dims()[0];
     let (mut h, mut c) = (h0.clone(), c0.clone());
     let mut outs = vec![None; l];
+    let b = bi.add(bh)?;
     for s in order(l, reverse) {
-        let g = xp.narrow(0, s, 1)?.squeeze(0)?.add(b)?;
+        let g = xp.narrow(0, s, 1)?.squeeze(0)?.add(&b)?;
         let (h2, c2) = g.add(&h.matmul(&w.t()?)?)?.lstm_cell(&c)?;
         outs[s] = Some(h2.clone());
         (h, c) = (h2, c2);
@@ -29,13 +30,13 @@ fn lstm_steps(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor, Tensor)> {
 
 /// The GRU as the per-step composition: `(out, h_n)`.
 fn gru_steps(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor)> {
-    let (xp, w, b, h0) = (&t[0], &t[1], &t[2], &t[3]);
+    let (xp, w, bi, bh, h0) = (&t[0], &t[1], &t[2], &t[3], &t[4]);
     let l = xp.dims()[0];
     let mut h = h0.clone();
     let mut outs = vec![None; l];
     for s in order(l, reverse) {
-        let gh = h.matmul(&w.t()?)?.add(b)?;
-        h = xp.narrow(0, s, 1)?.squeeze(0)?.gru_cell(&gh, &h)?;
+        let gh = h.matmul(&w.t()?)?.add(bh)?;
+        h = xp.narrow(0, s, 1)?.squeeze(0)?.add(bi)?.gru_cell(&gh, &h)?;
         outs[s] = Some(h.clone());
     }
     let outs: Vec<Tensor> = outs.into_iter().map(|o| o.unwrap()).collect();
@@ -43,15 +44,16 @@ fn gru_steps(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor)> {
 }
 
 fn lstm_seq(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor, Tensor)> {
-    t[0].lstm_seq(&t[1], Some(&t[2]), &t[3], &t[4], reverse)
+    t[0].lstm_seq(&t[1], (Some(&t[2]), Some(&t[3])), &t[4], &t[5], reverse)
 }
 
 fn gru_seq(t: &[Tensor], reverse: bool) -> Result<(Tensor, Tensor)> {
-    t[0].gru_seq(&t[1], Some(&t[2]), &t[3], reverse)
+    t[0].gru_seq(&t[1], (Some(&t[2]), Some(&t[3])), &t[4], reverse)
 }
 
-/// `(L, N, G*H)`, `(G*H, H)`, `(G*H)`, `(N, H)` [, `(N, H)`] operands of dtype `dt`, scaled
-/// so that the gates are neither linear nor saturated, marked as requiring gradients.
+/// `xp: (L, N, G*H)`, `w_hh: (G*H, H)`, `b_ih`, `b_hh: (G*H)`, `h0: (N, H)` [, `c0: (N, H)`]
+/// of dtype `dt`, scaled so that the gates are neither linear nor saturated, marked as
+/// requiring gradients.
 fn operands(
     g: usize,
     (l, n, h): (usize, usize, usize),
@@ -59,7 +61,8 @@ fn operands(
     dt: DType,
     seed: u64,
 ) -> Vec<Tensor> {
-    let mut shapes = vec![vec![l, n, g * h], vec![g * h, h], vec![g * h], vec![n, h]];
+    let b = vec![g * h];
+    let mut shapes = vec![vec![l, n, g * h], vec![g * h, h], b.clone(), b, vec![n, h]];
     if lstm {
         shapes.push(vec![n, h]);
     }
@@ -153,11 +156,18 @@ fn lstm_gradcheck() {
         let ins = operands(4, (3, 2, 2), true, DType::F64, 20);
         gradcheck("lstm_seq", f, &ins).unwrap();
     }
-    // without a bias, and only the final cell state used
-    let f = |t: &[Tensor]| Ok(t[0].lstm_seq(&t[1], None, &t[2], &t[3], false)?.2);
+    // one bias or none, and only the final cell state used
+    let f = |t: &[Tensor]| {
+        Ok(t[0]
+            .lstm_seq(&t[1], (None, Some(&t[2])), &t[3], &t[4], false)?
+            .2)
+    };
     let ins = operands(4, (2, 3, 3), true, DType::F64, 30);
-    let ins = [&ins[0], &ins[1], &ins[3], &ins[4]].map(|t| t.clone());
+    let ins = [&ins[0], &ins[1], &ins[3], &ins[4], &ins[5]].map(|t| t.clone());
     gradcheck("lstm_seq c_n", f, &ins).unwrap();
+    let f = |t: &[Tensor]| Ok(t[0].lstm_seq(&t[1], (None, None), &t[2], &t[3], true)?.0);
+    let ins = [&ins[0], &ins[1], &ins[3], &ins[4]].map(|t| t.clone());
+    gradcheck("lstm_seq no bias", f, &ins).unwrap();
 }
 
 #[test]
@@ -170,8 +180,11 @@ fn gru_gradcheck() {
         let ins = operands(3, (3, 2, 2), false, DType::F64, 40);
         gradcheck("gru_seq", f, &ins).unwrap();
     }
-    let f = |t: &[Tensor]| Ok(t[0].gru_seq(&t[1], None, &t[2], true)?.0);
+    let f = |t: &[Tensor]| Ok(t[0].gru_seq(&t[1], (Some(&t[2]), None), &t[3], true)?.0);
     let ins = operands(3, (4, 1, 3), false, DType::F64, 50);
+    let ins = [&ins[0], &ins[1], &ins[2], &ins[4]].map(|t| t.clone());
+    gradcheck("gru_seq b_ih only", f, &ins).unwrap();
+    let f = |t: &[Tensor]| Ok(t[0].gru_seq(&t[1], (None, None), &t[2], false)?.1);
     let ins = [&ins[0], &ins[1], &ins[3]].map(|t| t.clone());
     gradcheck("gru_seq no bias", f, &ins).unwrap();
 }
@@ -212,30 +225,38 @@ fn empty_sequences_and_errors() {
     // L = 0: no output, the states pass through
     let h0 = Tensor::ones([2, 3], DType::F32).unwrap();
     let (o, h, c) = z(&[0, 2, 12])
-        .lstm_seq(&z(&[12, 3]), None, &h0, &h0.mul_scalar(2.0).unwrap(), false)
+        .lstm_seq(
+            &z(&[12, 3]),
+            (None, None),
+            &h0,
+            &h0.mul_scalar(2.0).unwrap(),
+            false,
+        )
         .unwrap();
     assert_eq!(o.dims(), &[0, 2, 3]);
     assert_eq!(h.to_vec::<f32>().unwrap(), vec![1.0; 6]);
     assert_eq!(c.to_vec::<f32>().unwrap(), vec![2.0; 6]);
-    let (o, h) = z(&[0, 2, 9]).gru_seq(&z(&[9, 3]), None, &h0, true).unwrap();
+    let (o, h) = z(&[0, 2, 9])
+        .gru_seq(&z(&[9, 3]), (None, None), &h0, true)
+        .unwrap();
     assert_eq!(
         (o.dims(), h.to_vec::<f32>().unwrap()),
         (&[0, 2, 3][..], vec![1.0; 6])
     );
     // N = 0 and H = 0
     let (o, ..) = z(&[3, 0, 8])
-        .lstm_seq(&z(&[8, 2]), None, &z(&[0, 2]), &z(&[0, 2]), false)
+        .lstm_seq(&z(&[8, 2]), (None, None), &z(&[0, 2]), &z(&[0, 2]), false)
         .unwrap();
     assert_eq!(o.dims(), &[3, 0, 2]);
     let (o, _) = z(&[3, 2, 0])
-        .gru_seq(&z(&[0, 0]), None, &z(&[2, 0]), false)
+        .gru_seq(&z(&[0, 0]), (None, None), &z(&[2, 0]), false)
         .unwrap();
     assert_eq!(o.dims(), &[3, 2, 0]);
 
     let lstm = |xp: &[usize], w: &[usize], b: Option<&[usize]>, h0: &[usize], c0: &[usize]| {
         let b = b.map(z);
         z(xp)
-            .lstm_seq(&z(w), b.as_ref(), &z(h0), &z(c0), false)
+            .lstm_seq(&z(w), (None, b.as_ref()), &z(h0), &z(c0), false)
             .map(|_| ())
             .unwrap_err()
     };
@@ -255,12 +276,12 @@ fn empty_sequences_and_errors() {
     assert!(e.to_string().contains("xp must be"), "{e}");
     let w64 = Tensor::zeros([9, 3], DType::F64).unwrap();
     let e = z(&[1, 2, 9])
-        .gru_seq(&w64, None, &z(&[2, 3]), false)
+        .gru_seq(&w64, (None, None), &z(&[2, 3]), false)
         .unwrap_err();
     assert!(e.to_string().contains("one dtype"), "{e}");
     let int = |s: &[usize]| Tensor::zeros(s.to_vec(), DType::I64).unwrap();
     let e = int(&[1, 1, 9])
-        .gru_seq(&int(&[9, 3]), None, &int(&[1, 3]), false)
+        .gru_seq(&int(&[9, 3]), (None, None), &int(&[1, 3]), false)
         .unwrap_err();
     assert!(matches!(e, Error::DType { .. }), "{e}");
 }

@@ -16,6 +16,7 @@ struct Vals {
     dtype: DType,
     xp: Vec<f64>,
     w: Vec<f64>,
+    bi: Option<Vec<f64>>,
     b: Option<Vec<f64>>,
     h0: Vec<f64>,
     c0: Option<Vec<f64>>,
@@ -38,6 +39,7 @@ impl Vals {
             dtype,
             xp: get(x.xp)?,
             w: get(x.w_hh)?,
+            bi: x.b_ih.map(get).transpose()?,
             b: x.b_hh.map(get).transpose()?,
             h0: get(x.h0)?,
             c0: x.c0.map(get).transpose()?,
@@ -73,7 +75,12 @@ impl Vals {
         }
     }
 
-    /// `h W^T (+ b)` for one step: `(N, G*H)`.
+    /// `xp[t][r][q] + b_ih[q]`.
+    fn x(&self, t: usize, r: usize, q: usize, g: usize) -> f64 {
+        self.xp[(t * self.n + r) * g + q] + self.bi.as_ref().map_or(0.0, |b| b[q])
+    }
+
+    /// `h W^T (+ b_hh)` for one step: `(N, G*H)`.
     fn recurrent(&self, hp: &[f64], g: usize) -> Vec<f64> {
         let (n, h) = (self.n, self.h);
         let mut out = vec![0.0; n * g];
@@ -138,7 +145,7 @@ fn lstm_run(v: &Vals) -> Result<(Vec<LstmStep>, Vec<Vec<f64>>)> {
         let (mut c2, mut h2) = (vec![0.0; n * h], vec![0.0; n * h]);
         for r in 0..n {
             for j in 0..h {
-                let at = |k: usize| pre[r * g + k * h + j] + v.xp[(t * n + r) * g + k * h + j];
+                let at = |k: usize| pre[r * g + k * h + j] + v.x(t, r, k * h + j, g);
                 let (i, f, gg, o) = (sigmoid(at(0)), sigmoid(at(1)), at(2).tanh(), sigmoid(at(3)));
                 for (k, a) in [i, f, gg, o].into_iter().enumerate() {
                     gates[r * g + k * h + j] = a;
@@ -188,6 +195,7 @@ pub(super) fn lstm_seq_backward(
     let (g, nh) = (4 * h, n * h);
     let mut dxp = vec![0.0; v.l * n * g];
     let mut dw = vec![0.0; g * h];
+    let mut db = vec![0.0; g];
     let mut dh_next = vec![0.0; nh];
     let mut dc = dy[(v.l + 1) * nh..(v.l + 2) * nh].to_vec();
     for &t in v.order().iter().rev() {
@@ -209,16 +217,22 @@ pub(super) fn lstm_seq_backward(
             }
         }
         dh_next = v.back_product(&d, &s.h_prev, g, &mut dw);
+        for (q, x) in d.iter().enumerate() {
+            db[q % g] += x;
+        }
         dxp[t * n * g..(t + 1) * n * g].copy_from_slice(&d);
     }
     let dh0: Vec<f64> = (0..nh)
         .map(|e| dy[v.h0_row() * nh + e] + dh_next[e])
         .collect();
     let dt = v.dtype;
+    // both biases add to the gates: each takes their gradient
+    let bias = |b: &Option<Vec<f64>>| b.as_ref().map(|_| RefStorage::rounded(dt, db.clone()));
     Ok(SeqGrads {
+        db_ih: bias(&v.bi),
+        db_hh: bias(&v.b),
         dxp: RefStorage::rounded(dt, dxp),
         dw_hh: RefStorage::rounded(dt, dw),
-        db_hh: None,
         dh0: RefStorage::rounded(dt, dh0),
         dc0: Some(RefStorage::rounded(dt, dc)),
     })
@@ -243,7 +257,7 @@ fn gru_run(v: &Vals) -> (Vec<GruStep>, Vec<Vec<f64>>) {
         let (mut rzn, mut ghn, mut h2) = (vec![0.0; n * g], vec![0.0; n * h], vec![0.0; n * h]);
         for r in 0..n {
             for j in 0..h {
-                let xi = |k: usize| v.xp[(t * n + r) * g + k * h + j];
+                let xi = |k: usize| v.x(t, r, k * h + j, g);
                 let hh = |k: usize| gh[r * g + k * h + j];
                 let rg = sigmoid(xi(0) + hh(0));
                 let z = sigmoid(xi(1) + hh(1));
@@ -290,7 +304,7 @@ pub(super) fn gru_seq_backward(
     let (g, nh) = (3 * h, n * h);
     let mut dxp = vec![0.0; v.l * n * g];
     let mut dw = vec![0.0; g * h];
-    let mut db = vec![0.0; g];
+    let (mut db, mut dbi) = (vec![0.0; g], vec![0.0; g]);
     let mut dh_next = vec![0.0; nh];
     for &t in v.order().iter().rev() {
         let s = &steps[t];
@@ -309,6 +323,7 @@ pub(super) fn gru_seq_backward(
                 let base = (t * n + r) * g;
                 for (k, a) in [dr, dz, dn].into_iter().enumerate() {
                     dxp[base + k * h + j] = a;
+                    dbi[k * h + j] += a;
                 }
                 for (k, a) in [dr, dz, dn * rg].into_iter().enumerate() {
                     dgh[r * g + k * h + j] = a;
@@ -331,6 +346,7 @@ pub(super) fn gru_seq_backward(
     Ok(SeqGrads {
         dxp: RefStorage::rounded(dt, dxp),
         dw_hh: RefStorage::rounded(dt, dw),
+        db_ih: v.bi.as_ref().map(|_| RefStorage::rounded(dt, dbi)),
         db_hh: v.b.as_ref().map(|_| RefStorage::rounded(dt, db)),
         dh0: RefStorage::rounded(dt, dh0),
         dc0: None,

@@ -64,52 +64,61 @@ pub fn recurrent() -> Vec<Row> {
             .err_case(&[&[3, 6], &[3, 3], &[3, 2]])
             .err_case(&[&[3, 6], &[3, 6], &[3, 3]])
             .err_case(&[&[3, 5], &[3, 5], &[3, 2]]),
-        // xp (L, N, 4H), w_hh (4H, H), b_hh (4H), h0 and c0 (N, H) -> output, h_n, c_n
+        // xp (L, N, 4H), w_hh (4H, H), b_ih, b_hh (4H), h0 and c0 (N, H) -> output, h_n, c_n
         seq_cases(
-            r("lstm_seq", FLOAT, vec![X, X, X, X, X], SEQ).many(|t| {
-                let (o, h, c) = t[0].lstm_seq(&t[1], Some(&t[2]), &t[3], &t[4], false)?;
+            r("lstm_seq", FLOAT, vec![X; 6], SEQ).many(|t| {
+                let b = (Some(&t[2]), Some(&t[3]));
+                let (o, h, c) = t[0].lstm_seq(&t[1], b, &t[4], &t[5], false)?;
                 Ok(vec![o, h, c])
             }),
             4,
             true,
         ),
         seq_cases(
-            r("lstm_seq", FLOAT, vec![X, X, X, X, X], SEQ)
+            r("lstm_seq", FLOAT, vec![X; 6], SEQ)
                 .many(|t| {
-                    let (o, h, c) = t[0].lstm_seq(&t[1], Some(&t[2]), &t[3], &t[4], true)?;
+                    let b = (Some(&t[2]), Some(&t[3]));
+                    let (o, h, c) = t[0].lstm_seq(&t[1], b, &t[4], &t[5], true)?;
                     Ok(vec![o, h, c])
                 })
                 .note("reverse"),
             4,
             true,
         ),
-        // xp (L, N, 3H), w_hh (3H, H), b_hh (3H), h0 (N, H) -> output, h_n
+        // xp (L, N, 3H), w_hh (3H, H), b_ih, b_hh (3H), h0 (N, H) -> output, h_n
         seq_cases(
-            r("gru_seq", FLOAT, vec![X, X, X, X], SEQ).many(|t| {
-                let (o, h) = t[0].gru_seq(&t[1], Some(&t[2]), &t[3], false)?;
+            r("gru_seq", FLOAT, vec![X; 5], SEQ).many(|t| {
+                let (o, h) = t[0].gru_seq(&t[1], (Some(&t[2]), Some(&t[3])), &t[4], false)?;
                 Ok(vec![o, h])
             }),
             3,
             false,
         ),
         seq_cases(
-            r("gru_seq", FLOAT, vec![X, X, X, X], SEQ)
+            r("gru_seq", FLOAT, vec![X; 5], SEQ)
                 .many(|t| {
-                    let (o, h) = t[0].gru_seq(&t[1], Some(&t[2]), &t[3], true)?;
+                    let (o, h) = t[0].gru_seq(&t[1], (Some(&t[2]), Some(&t[3])), &t[4], true)?;
                     Ok(vec![o, h])
                 })
                 .note("reverse"),
             3,
             false,
         ),
-        // no bias, the output only
+        // no biases, the output only
         r("gru_seq", FLOAT, vec![X, X, X], SEQ)
-            .one(|t| Ok(t[0].gru_seq(&t[1], None, &t[2], false)?.0))
+            .one(|t| Ok(t[0].gru_seq(&t[1], (None, None), &t[2], false)?.0))
             .note("no bias")
             .case(&[&[3, 2, 6], &[6, 2], &[2, 2]])
             .case(&[&[0, 2, 6], &[6, 2], &[2, 2]])
             .case(&[&[1, 1, 3], &[3, 1], &[1, 1]])
             .no_size1("the gates of H = 1 are (1, 1, 3): the (1, 1, 3) case is the smallest"),
+        r("lstm_seq", FLOAT, vec![X; 4], SEQ)
+            .one(|t| Ok(t[0].lstm_seq(&t[1], (None, None), &t[2], &t[3], false)?.2))
+            .note("no bias, c_n")
+            .case(&[&[3, 2, 8], &[8, 2], &[2, 2], &[2, 2]])
+            .case(&[&[0, 2, 8], &[8, 2], &[2, 2], &[2, 2]])
+            .case(&[&[1, 1, 4], &[4, 1], &[1, 1], &[1, 1]])
+            .no_size1("the gates of H = 1 are (1, 1, 4): the (1, 1, 4) case is the smallest"),
     ]
 }
 
@@ -119,7 +128,7 @@ pub fn recurrent() -> Vec<Row> {
 fn seq_cases(row: Row, g: usize, lstm: bool) -> Row {
     let case = |row: Row, (l, n, h): (usize, usize, usize), err: Option<usize>| {
         let (x, w, b, s) = (vec![l, n, g * h], vec![g * h, h], vec![g * h], vec![n, h]);
-        let mut shapes = vec![x, w, b, s.clone()];
+        let mut shapes = vec![x, w, b.clone(), b, s.clone()];
         if lstm {
             shapes.push(s);
         }
@@ -145,7 +154,7 @@ fn seq_cases(row: Row, g: usize, lstm: bool) -> Row {
     ] {
         row = case(row, sizes, None);
     }
-    for k in 1..if lstm { 5 } else { 4 } {
+    for k in 1..if lstm { 6 } else { 5 } {
         row = case(row, (2, 2, 2), Some(k));
     }
     row.no_size1("the gates of H = 1 are (1, 1, G): the (1, 1, G) case is the smallest")
