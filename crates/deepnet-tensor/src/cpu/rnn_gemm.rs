@@ -177,7 +177,11 @@ macro_rules! simd_product {
         }
 
         /// `c = a @ b` for `rows` rows and every one of `panels` packed panels: panel by panel
-        /// (a panel stays in L1 while the row tiles pass over it), tiles of up to `$mr` rows.
+        /// (a panel stays in L1 while the row tiles pass over it), in as few tiles of up to
+        /// `$mr` rows as there can be, of balanced heights (a thread's 32 rows on AVX2 as
+        /// 6 6 5 5 5 5, not 6 6 6 6 6 2: a tile of two rows has too few independent
+        /// accumulators to keep the FMA units busy). Each element is the same chain whatever
+        /// tile computes it.
         ///
         /// # Safety
         /// As [`Packed::product`] checks: `a` holds `rows` rows of k at stride `lda`, `b` the
@@ -197,9 +201,11 @@ macro_rules! simd_product {
         ) {
             for q in 0..panels {
                 let bq = b.as_ptr().add(q * k * $v * $w);
+                let tiles = rows.div_ceil($mr);
                 let mut i = 0;
-                while i < rows {
-                    let r = (rows - i).min($mr);
+                for t in 0..tiles {
+                    // tile t covers rows t * rows / tiles .. (t + 1) * rows / tiles
+                    let r = (t + 1) * rows / tiles - i;
                     let (ai, ci) = (a.add(i * lda), c.add(i * ldc + q * $v * $w));
                     match r {
                         $($r => $tile::<$r>(k, ai, lda, bq, ci, ldc),)*
