@@ -45,26 +45,26 @@ fn simd_width(isa: Isa) -> Option<usize> {
 impl<T: Float> Packed<T> {
     /// Packs `b: (k, n)`, element `(p, j)` at `src[p * rs + j * cs]`, for the kernels of `isa`
     /// (f32 takes the SIMD tiles; f64 the portable path, vectorized by the compiler). The
-    /// source is read in its memory order (a transposed weight a row at a time).
+    /// panels are packed in parallel (this runs once per sequence op, before its threads
+    /// start, so on one thread it would be a serial part of every call); a transposed source
+    /// (`rs == 1`) is read a panel's `nr` columns at a time, each of them along its cache
+    /// lines as `p` advances.
     pub(crate) fn new(src: &[T], k: usize, n: usize, (rs, cs): (usize, usize), isa: Isa) -> Self {
         let simd = simd_width(isa).filter(|_| T::DTYPE == crate::DType::F32);
         // the portable path reads b row by row: one panel as wide as b
         let nr = simd.unwrap_or(n).max(1);
         let panels = n.div_ceil(nr);
         let mut data = vec![T::zero(); panels * k * nr];
-        let at = |p: usize, j: usize| (j / nr) * k * nr + p * nr + j % nr;
-        if cs == 1 || rs != 1 {
-            for p in 0..k {
-                for j in 0..n {
-                    data[at(p, j)] = src[p * rs + j * cs];
+        if k > 0 {
+            super::par::chunks_mut(&mut data, k * nr, |q, panel| {
+                let cols = nr.min(n - q * nr);
+                for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+                    let at = |jj: usize| p * rs + (q * nr + jj) * cs;
+                    for (jj, d) in row[..cols].iter_mut().enumerate() {
+                        *d = src[at(jj)];
+                    }
                 }
-            }
-        } else {
-            for j in 0..n {
-                for p in 0..k {
-                    data[at(p, j)] = src[p + j * cs];
-                }
-            }
+            });
         }
         Packed {
             data,
