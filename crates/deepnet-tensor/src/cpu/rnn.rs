@@ -24,20 +24,24 @@ fn rows_per_task(h: usize) -> usize {
     (CELLS_PER_TASK / h.max(1)).max(1)
 }
 
-/// The logistic sigmoid `1 / (1 + e^-x)` with the kernel exp: no branch (e^-x overflowing to
-/// +inf gives 0, as it should), so the loops over it vectorize.
+/// The logistic sigmoid `1 / (1 + e^-x)` of the recurrent cells, with the gate exp
+/// ([`Float::exp_gate`]: for f32 a fused multiply-add polynomial on an argument clamped to
+/// ±87, about half the work of the general exp, which made the cell nonlinearities cost nearly
+/// as much as the recurrent products). No branch, so the loops over it vectorize. The per-step
+/// cells here and the whole-sequence kernels ([`super::rnn_seq`]) share it, so that the two
+/// paths give the same bits.
 #[inline(always)]
 pub(super) fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp_kernel())
+    T::one() / (T::one() + (-x).exp_gate())
 }
 
-/// `tanh x = 1 - 2 / (1 + e^2x)` with the kernel exp: ±1 at the extremes without a branch. Near
+/// `tanh x = 1 - 2 / (1 + e^2x)` with the gate exp: ±1 at the extremes without a branch. Near
 /// 0 it is accurate to a few ulp of 1 rather than of `x`, an absolute error far below what the
 /// state's sums round anyway.
 #[inline(always)]
 pub(super) fn tanh<T: Float>(x: T) -> T {
     let two = T::one() + T::one();
-    T::one() - two / (T::one() + (two * x).exp_kernel())
+    T::one() - two / (T::one() + (two * x).exp_gate())
 }
 
 /// Splits a row of three gates `(3h)` into its gates.

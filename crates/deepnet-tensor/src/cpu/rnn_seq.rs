@@ -20,26 +20,11 @@
 //! forward's output, whose rows hold `h0` next to `h_0 .. h_{L-1}` for exactly that.
 
 use super::isa::Isa;
-use super::rnn::wide;
+use super::rnn::{sigmoid, tanh, wide};
 use super::rnn_gemm::Packed;
 use super::{par, Float};
 use crate::{Layout, Shape};
 use std::mem::MaybeUninit;
-
-/// The logistic sigmoid of the gates, `1 / (1 + e^-x)`, with the gate exp ([`Float::exp_gate`]:
-/// for f32 a fused multiply-add polynomial on a clamped argument, about half the work of the
-/// general one, which made the cell nonlinearities cost nearly as much as the products).
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp_gate())
-}
-
-/// tanh of the gates and states, `1 - 2 / (1 + e^2x)`, with the gate exp.
-#[inline(always)]
-fn tanh<T: Float>(x: T) -> T {
-    let two = T::one() + T::one();
-    T::one() - two / (T::one() + (two * x).exp_gate())
-}
 
 /// Slices have at least this many rows: below, a second thread costs more than it saves.
 const MIN_ROWS: usize = 4;
