@@ -22,6 +22,7 @@
 //! | pooling (fused) | `max_pool2d`, `max_pool2d_backward`, `avg_pool2d`, `avg_pool2d_backward`, `adaptive_avg_pool2d`, `adaptive_avg_pool2d_backward` |
 //! | upsampling | `upsample_nearest2d`, `upsample_nearest2d_backward`, `upsample_bilinear2d`, `upsample_bilinear2d_backward` |
 //! | recurrent cells (fused) | `lstm_cell`, `lstm_cell_backward`, `gru_cell`, `gru_cell_backward` |
+//! | recurrent sequences (fused, one layer and direction) | `lstm_seq`, `lstm_seq_backward`, `gru_seq`, `gru_seq_backward` |
 //!
 //! Every operand comes with its [`Layout`] (shape, strides, offset): a backend must accept any
 //! view (transposed, broadcast with zero strides, offset, empty) and return new contiguous data
@@ -225,4 +226,122 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
         h_prev: (&Self, &Layout),
         gy: (&Self, &Layout),
     ) -> Result<(Self, Self)>;
+
+    /// A whole LSTM sequence (one layer, one direction; see [`SeqOperands`] for the operands,
+    /// `x.c0` is given). Step `t` computes the gates `xp[t] + (b_ih + b_hh) + h W_hh^T` (i, f,
+    /// g, o; a missing bias counts as zero) and the update of [`BackendStorage::lstm_cell`]. Returns the states `(L + 2, N, H)`: rows
+    /// `0..=L` are the hidden states in time order with `h0` at the end the steps start from
+    /// (row 0, or row L with `x.reverse`; `h_t` is row `t + 1`, or row `t` reversed), row
+    /// `L + 1` is the final cell state; and a reserve, what the backward needs in a layout of
+    /// the backend's choosing (empty unless `save`).
+    fn lstm_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)>;
+    /// The gradients of [`BackendStorage::lstm_seq`] given `gy: (L + 2, N, H)`, the gradient
+    /// of its states (any row may carry one), with the forward's operands, states `out` and
+    /// reserve (taken with `save`). `db_ih` and `db_hh` (equal) are there for the biases given.
+    fn lstm_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        out: (&Self, &Layout),
+        reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>>;
+    /// A whole GRU sequence in PyTorch's form (one layer, one direction; `x.c0` is `None`):
+    /// step `t` runs [`BackendStorage::gru_cell`] on `gi = xp[t] + b_ih` and `gh = h W_hh^T +
+    /// b_hh` (a missing bias counts as zero).
+    /// Returns the hidden states `(L + 1, N, H)` laid out as the first `L + 1` rows of
+    /// [`BackendStorage::lstm_seq`]'s, and a reserve (empty unless `save`).
+    fn gru_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)>;
+    /// The gradients of [`BackendStorage::gru_seq`] given `gy: (L + 1, N, H)`; `db_ih` and
+    /// `db_hh` are there for the biases given, `dc0` is `None`.
+    fn gru_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        out: (&Self, &Layout),
+        reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>>;
+}
+
+/// The operands of a whole-sequence recurrent primitive (one layer, one direction, every
+/// sequence of the batch running all `L` steps), each with its layout, all of one float dtype.
+/// `G` is the number of gates (LSTM 4, GRU 3).
+#[derive(Clone, Copy, Debug)]
+pub struct SeqOperands<'a, S> {
+    /// `(L, N, G*H)`: the input projection of every step, `x_t W_ih^T`
+    pub xp: (&'a S, &'a Layout),
+    /// `(G*H, H)`: the recurrent weight, gates stacked in its rows
+    pub w_hh: (&'a S, &'a Layout),
+    /// `(G*H,)`: the input bias, added to every step's `xp` (`None` for none)
+    pub b_ih: Option<(&'a S, &'a Layout)>,
+    /// `(G*H,)`: the recurrent bias, added to every step's `h W_hh^T` (`None` for none)
+    pub b_hh: Option<(&'a S, &'a Layout)>,
+    /// `(N, H)`: the initial hidden state
+    pub h0: (&'a S, &'a Layout),
+    /// `(N, H)`: the initial cell state (LSTM only)
+    pub c0: Option<(&'a S, &'a Layout)>,
+    /// run the steps from `t = L - 1` down to 0 (the reverse direction of a bidirectional layer)
+    pub reverse: bool,
+}
+
+impl<'a, S> SeqOperands<'a, S> {
+    /// Every storage of the operands, `xp` first.
+    pub fn storages(&self) -> Vec<&'a S> {
+        let mut v = vec![self.xp.0, self.w_hh.0];
+        v.extend(self.b_ih.map(|b| b.0));
+        v.extend(self.b_hh.map(|b| b.0));
+        v.push(self.h0.0);
+        v.extend(self.c0.map(|c| c.0));
+        v
+    }
+
+    /// The same operands with each storage mapped by `f` (from the device enum to a device).
+    pub fn map<U>(&self, f: impl Fn(&'a S) -> &'a U) -> SeqOperands<'a, U> {
+        SeqOperands {
+            xp: (f(self.xp.0), self.xp.1),
+            w_hh: (f(self.w_hh.0), self.w_hh.1),
+            b_ih: self.b_ih.map(|b| (f(b.0), b.1)),
+            b_hh: self.b_hh.map(|b| (f(b.0), b.1)),
+            h0: (f(self.h0.0), self.h0.1),
+            c0: self.c0.map(|c| (f(c.0), c.1)),
+            reverse: self.reverse,
+        }
+    }
+
+    /// `(L, N, H)` from the layouts of `xp` and `h0`.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.xp.1.dims()[0],
+            self.h0.1.dims()[0],
+            self.h0.1.dims()[1],
+        )
+    }
+}
+
+/// The gradients a whole-sequence backward returns, each contiguous in its operand's shape.
+#[derive(Clone, Debug)]
+pub struct SeqGrads<S> {
+    /// `(L, N, G*H)`
+    pub dxp: S,
+    /// `(G*H, H)`: summed over all steps
+    pub dw_hh: S,
+    /// `(G*H,)`, where the operands have `b_ih`
+    pub db_ih: Option<S>,
+    /// `(G*H,)`, where the operands have `b_hh`
+    pub db_hh: Option<S>,
+    /// `(N, H)`
+    pub dh0: S,
+    /// `(N, H)` (LSTM)
+    pub dc0: Option<S>,
+}
+
+impl<S> SeqGrads<S> {
+    /// Each gradient mapped by `f` (from a device back to the device enum).
+    pub fn map<U>(self, f: impl Fn(S) -> U) -> SeqGrads<U> {
+        SeqGrads {
+            dxp: f(self.dxp),
+            dw_hh: f(self.dw_hh),
+            db_ih: self.db_ih.map(&f),
+            db_hh: self.db_hh.map(&f),
+            dh0: f(self.dh0),
+            dc0: self.dc0.map(&f),
+        }
+    }
 }

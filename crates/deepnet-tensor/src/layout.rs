@@ -66,8 +66,13 @@ impl Layout {
         true
     }
 
-    /// `Some(start..end)` of the storage when the layout is contiguous.
+    /// `Some(start..end)` of the storage when the layout is contiguous; `0..0` when it has no
+    /// elements (a view into an empty tensor may have an offset past the end of its storage:
+    /// zero-sized dims count as 1 in the strides).
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
+        if self.elem_count() == 0 {
+            return Some(0..0);
+        }
         self.is_contiguous()
             .then(|| self.offset..self.offset + self.elem_count())
     }
@@ -250,6 +255,21 @@ mod tests {
         let v = n.view(&Shape::from([4, 2, 2])).unwrap();
         assert_eq!(v.strides(), &[6, 2, 1]);
         assert_eq!(v.offset(), 1);
+    }
+
+    #[test]
+    fn an_empty_view_is_the_empty_range() {
+        // (3, 0, 2) has strides (2, 2, 1): its last row starts at 4, past the empty storage
+        let l = Layout::contiguous([3, 0, 2]).slice(0, 2, 1, 1);
+        assert_eq!(l.offset(), 4);
+        assert_eq!(l.contiguous_range(), Some(0..0));
+        let t = crate::Tensor::zeros([3, 0, 2], crate::DType::F32).unwrap();
+        assert!(t
+            .narrow(0, 2, 1)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

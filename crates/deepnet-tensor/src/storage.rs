@@ -3,7 +3,7 @@
 //! implementation. Operands on different devices are refused with an error naming both.
 //! A CUDA backend adds a variant behind a cargo feature.
 
-use crate::backend::BackendStorage;
+use crate::backend::{BackendStorage, SeqGrads, SeqOperands};
 use crate::cpu::CpuStorage;
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::reference::RefStorage;
@@ -409,4 +409,114 @@ impl Storage {
             },
         )
     }
+
+    /// The whole-sequence LSTM: the states `(L + 2, N, H)` and the reserve.
+    pub(crate) fn lstm_seq(x: &SeqOperands<'_, Storage>, save: bool) -> Result<(Storage, Storage)> {
+        seq_forward(
+            "lstm_seq",
+            x,
+            save,
+            CpuStorage::lstm_seq,
+            RefStorage::lstm_seq,
+        )
+    }
+    /// The gradients of the whole-sequence LSTM.
+    pub(crate) fn lstm_seq_backward(
+        x: &SeqOperands<'_, Storage>,
+        out: (&Storage, &Layout),
+        reserve: &Storage,
+        gy: (&Storage, &Layout),
+    ) -> Result<SeqGrads<Storage>> {
+        let (cpu, reference) = (CpuStorage::lstm_seq_backward, RefStorage::lstm_seq_backward);
+        seq_backward("lstm_seq_backward", x, out, reserve, gy, cpu, reference)
+    }
+    /// The whole-sequence GRU (PyTorch's form): the states `(L + 1, N, H)` and the reserve.
+    pub(crate) fn gru_seq(x: &SeqOperands<'_, Storage>, save: bool) -> Result<(Storage, Storage)> {
+        seq_forward("gru_seq", x, save, CpuStorage::gru_seq, RefStorage::gru_seq)
+    }
+    /// The gradients of the whole-sequence GRU.
+    pub(crate) fn gru_seq_backward(
+        x: &SeqOperands<'_, Storage>,
+        out: (&Storage, &Layout),
+        reserve: &Storage,
+        gy: (&Storage, &Layout),
+    ) -> Result<SeqGrads<Storage>> {
+        let (cpu, reference) = (CpuStorage::gru_seq_backward, RefStorage::gru_seq_backward);
+        seq_backward("gru_seq_backward", x, out, reserve, gy, cpu, reference)
+    }
+}
+
+/// The device of `ss`, checked to be one.
+fn one_device(op: &'static str, ss: &[&Storage]) -> Result<Device> {
+    let dev = ss[0].device();
+    match ss.iter().find(|s| s.device() != dev) {
+        Some(o) => Err(Error::Device {
+            op,
+            a: dev,
+            b: o.device(),
+        }),
+        None => Ok(dev),
+    }
+}
+
+fn as_cpu(s: &Storage) -> &CpuStorage {
+    match s {
+        Storage::Cpu(c) => c,
+        _ => unreachable!("devices checked by one_device"),
+    }
+}
+
+fn as_ref(s: &Storage) -> &RefStorage {
+    match s {
+        Storage::Reference(r) => r,
+        _ => unreachable!("devices checked by one_device"),
+    }
+}
+
+/// Storage-level signatures of the sequence primitives of one device.
+type SeqFwd<S> = fn(&SeqOperands<'_, S>, bool) -> Result<(S, S)>;
+type SeqBwd<S> = fn(&SeqOperands<'_, S>, (&S, &Layout), &S, (&S, &Layout)) -> Result<SeqGrads<S>>;
+
+/// A sequence forward on the operands' device.
+fn seq_forward(
+    op: &'static str,
+    x: &SeqOperands<'_, Storage>,
+    save: bool,
+    cpu: SeqFwd<CpuStorage>,
+    reference: SeqFwd<RefStorage>,
+) -> Result<(Storage, Storage)> {
+    Ok(match one_device(op, &x.storages())? {
+        Device::Cpu => {
+            let (a, b) = cpu(&x.map(as_cpu), save)?;
+            (Storage::Cpu(a), Storage::Cpu(b))
+        }
+        Device::Reference => {
+            let (a, b) = reference(&x.map(as_ref), save)?;
+            (Storage::Reference(a), Storage::Reference(b))
+        }
+    })
+}
+
+/// A sequence backward on the operands' device.
+fn seq_backward(
+    op: &'static str,
+    x: &SeqOperands<'_, Storage>,
+    out: (&Storage, &Layout),
+    reserve: &Storage,
+    gy: (&Storage, &Layout),
+    cpu: SeqBwd<CpuStorage>,
+    reference: SeqBwd<RefStorage>,
+) -> Result<SeqGrads<Storage>> {
+    let mut all = x.storages();
+    all.extend([out.0, reserve, gy.0]);
+    Ok(match one_device(op, &all)? {
+        Device::Cpu => {
+            let (o, r, g) = (as_cpu(out.0), as_cpu(reserve), as_cpu(gy.0));
+            cpu(&x.map(as_cpu), (o, out.1), r, (g, gy.1))?.map(Storage::Cpu)
+        }
+        Device::Reference => {
+            let (o, r, g) = (as_ref(out.0), as_ref(reserve), as_ref(gy.0));
+            reference(&x.map(as_ref), (o, out.1), r, (g, gy.1))?.map(Storage::Reference)
+        }
+    })
 }

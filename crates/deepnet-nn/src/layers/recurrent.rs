@@ -23,8 +23,11 @@
 //! respect to a padded input position is exactly zero.
 //!
 //! BPTT is autograd through the steps. Per layer and direction the input projection of all steps
-//! is one matmul, `(L*N, H_in) @ W_ih^T`; each step then adds one recurrent matmul. Truncated BPTT
-//! passes `h_n.detach()` as the next chunk's `h_0`.
+//! is one matmul, `(L*N, H_in) @ W_ih^T`; each step then adds one recurrent matmul. Where every
+//! sequence runs all `L` steps (no `lengths`, or all of them `L`), the LSTM without projection
+//! and PyTorch's GRU run all steps as one fused op instead ([`Tensor::lstm_seq`],
+//! [`Tensor::gru_seq`]: one pass over the threads for the whole sequence, forward and backward).
+//! Truncated BPTT passes `h_n.detach()` as the next chunk's `h_0`.
 
 use super::rnn::{CellCore, CellKind, GruForm, RnnNonlinearity};
 use super::{in_module, py_float};
@@ -145,6 +148,20 @@ pub(crate) trait RecurrentCell: Send + Sync {
     /// One step: `xp: (N, P)` (this step's rows of [`Self::project_input`]) and the state (each
     /// `(N, size)`) -> the new state, `h` first.
     fn step(&self, xp: &Tensor, state: &[Tensor]) -> Result<Vec<Tensor>>;
+    /// All steps at once, where the cell has a fused whole-sequence op: the layer's input
+    /// `x: (L*N, in)` with `(L, N)`, the initial state, and whether the steps run from `t = L -
+    /// 1` down -> the output `(L, N, H_out)` in time order and the final state. `None` where
+    /// the cell has no such op (the runner then projects and steps); it equals stepping, to
+    /// rounding.
+    fn run_sequence(
+        &self,
+        _x: &Tensor,
+        _ln: (usize, usize),
+        _state: &[Tensor],
+        _reverse: bool,
+    ) -> Option<Result<(Tensor, Vec<Tensor>)>> {
+        None
+    }
 }
 
 /// Runs stacked, optionally bidirectional cells over a sequence (the layout, masking, dropout
@@ -300,9 +317,21 @@ impl SequenceRunner {
             for dir in 0..d {
                 let i = layer * d + dir;
                 let cell = cells[i];
+                let mut st = std::mem::take(&mut init[i]);
+                // every sequence runs all L steps: the whole sequence in one op where the cell
+                // has one (the LSTM without projection, PyTorch's GRU)
+                if masks.iter().all(Option::is_none) {
+                    if let Some(r) = cell.run_sequence(&flat, (l, n), &st, dir == 1) {
+                        let (out, fin) = r?;
+                        dir_outs.push(out);
+                        for (k, s) in fin.into_iter().enumerate() {
+                            finals[k].push(s);
+                        }
+                        continue;
+                    }
+                }
                 let xp = cell.project_input(&flat)?;
                 let xp = xp.reshape([l, n, xp.dims()[1]])?;
-                let mut st = std::mem::take(&mut init[i]);
                 let mut outs: Vec<Option<Tensor>> = vec![None; l];
                 let order: Box<dyn Iterator<Item = usize>> = if dir == 0 {
                     Box::new(0..l)

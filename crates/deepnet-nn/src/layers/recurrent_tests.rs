@@ -748,3 +748,79 @@ fn reverse_direction_runs_each_sequence_backwards_from_its_own_end() {
         }
     }
 }
+
+/// A cell that always steps (it has no fused whole-sequence op).
+struct Stepped<'a>(&'a CellCore);
+
+impl RecurrentCell for Stepped<'_> {
+    fn state_sizes(&self) -> Vec<usize> {
+        self.0.state_sizes()
+    }
+    fn project_input(&self, x: &Tensor) -> Result<Tensor> {
+        self.0.project_input(x)
+    }
+    fn step(&self, xp: &Tensor, state: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.0.step(xp, state)
+    }
+}
+
+/// Where every sequence runs all steps, each layer and direction of the LSTM and of PyTorch's
+/// GRU is one fused op; it equals stepping the same cells, in the output, the final states and
+/// the gradients of the input, the initial states and every parameter (two layers, both
+/// directions, batch-first, f32, 9 sequences split over two threads).
+#[test]
+fn fused_sequences_equal_stepping_the_cells() {
+    for kind in [Kind::Lstm, Kind::Gru] {
+        let store = ParamStore::new(7);
+        let c = RnnConfig {
+            num_layers: 2,
+            bidirectional: true,
+            batch_first: true,
+            ..cfg(5, 16)
+        };
+        let layer = Layer::new(kind, &c, &store.root()).unwrap();
+        let stack = layer.stack();
+        let f32 = |t: Tensor| {
+            t.to_dtype(DType::F32)
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap()
+        };
+        let x = f32(seeded([9, 6, 5], 1));
+        let nst = if kind == Kind::Lstm { 2 } else { 1 };
+        let st: Vec<Tensor> = (0..nst).map(|k| f32(seeded([4, 9, 16], 2 + k))).collect();
+        let run = |fused: bool| {
+            let st0: Vec<Option<&Tensor>> = st.iter().map(Some).collect();
+            let stepped: Vec<Stepped> = stack.cells.iter().map(Stepped).collect();
+            let refs: Vec<&dyn RecurrentCell> = if fused {
+                stack
+                    .cells
+                    .iter()
+                    .map(|c| c as &dyn RecurrentCell)
+                    .collect()
+            } else {
+                stepped.iter().map(|c| c as &dyn RecurrentCell).collect()
+            };
+            let all_l = [6; 9];
+            let lens = fused.then_some(&all_l[..]);
+            let (out, fin) = stack.runner.run(&refs, &x, &st0, lens).unwrap();
+            let w = seeded(out.shape().clone(), 9).to_dtype(DType::F32).unwrap();
+            let mut loss = out.mul(&w).unwrap().sum_all().unwrap();
+            for f in &fin {
+                loss = loss.add(&f.square().unwrap().sum_all().unwrap()).unwrap();
+            }
+            let g = loss.backward().unwrap();
+            let mut v = vec![out];
+            v.extend(fin);
+            for t in std::iter::once(&x).chain(&st).chain(&stack.params()) {
+                v.push(g.get(t).expect("a gradient").clone());
+            }
+            v
+        };
+        let (a, b) = (run(true), run(false));
+        for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+            let d = max_abs_diff(p, q);
+            assert!(d < 2e-5, "{kind:?} #{k}: {d}");
+        }
+    }
+}

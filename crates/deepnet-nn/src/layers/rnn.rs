@@ -350,6 +350,40 @@ impl RecurrentCell for CellCore {
             }
         }
     }
+
+    /// The LSTM without projection and PyTorch's GRU as one op over the whole sequence; the
+    /// input projection is one matmul without the biases, which the op adds as it forms the
+    /// gates (saving a pass over the projection).
+    fn run_sequence(
+        &self,
+        x: &Tensor,
+        (l, n): (usize, usize),
+        state: &[Tensor],
+        reverse: bool,
+    ) -> Option<Result<(Tensor, Vec<Tensor>)>> {
+        let w = &self.w;
+        let fused = match self.kind {
+            CellKind::Lstm => w.w_hr.is_none(),
+            CellKind::Gru(v) => v == GruForm::PyTorch.into(),
+            CellKind::Rnn(_) => false,
+        };
+        if !fused {
+            return None;
+        }
+        let run = || {
+            let xp = x.matmul(&w.w_ih.t()?)?;
+            let xp = xp.reshape([l, n, xp.dims()[1]])?;
+            let b = (w.b_ih.as_ref(), w.b_hh.as_ref());
+            if self.kind == CellKind::Lstm {
+                let (out, h, c) = xp.lstm_seq(&w.w_hh, b, &state[0], &state[1], reverse)?;
+                Ok((out, vec![h, c]))
+            } else {
+                let (out, h) = xp.gru_seq(&w.w_hh, b, &state[0], reverse)?;
+                Ok((out, vec![h]))
+            }
+        };
+        Some(run())
+    }
 }
 
 /// Checks a cell's input `(N, H_in)` / `(H_in)` and state `(N, size)` / `(size)` (zeros when

@@ -4,8 +4,8 @@
 //! (whatever their offset) are borrowed.
 
 use super::isa::isa;
-use super::{conv, index, pool, rnn, upsample, CpuStorage};
-use crate::backend::BackendStorage;
+use super::{conv, index, pool, rnn, rnn_seq, upsample, CpuStorage};
+use crate::backend::{BackendStorage, SeqGrads, SeqOperands};
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, Element, Error, HostData, Layout, Result};
 use std::borrow::Cow;
@@ -352,6 +352,116 @@ impl BackendStorage for CpuStorage {
             let (dg, dh) = rnn::gru_cell_backward(&gi, &ghv, &hp, &dy, n, h, isa());
             Ok((T::into_host(dg), T::into_host(dh)))
         })
+    }
+
+    fn lstm_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)> {
+        const OP: &str = "lstm_seq";
+        on_float!(OP, x.xp.0, T => {
+            let c0 = operand::<T>(OP, x.c0.ok_or(Error::invalid(OP, "the LSTM needs c0"))?)?;
+            let (xp, w, h0) = (operand::<T>(OP, x.xp)?, operand::<T>(OP, x.w_hh)?, operand::<T>(OP, x.h0)?);
+            // both biases add to every step's gates: one vector, summed as the per-step
+            // composition sums them
+            let b = match (x.b_ih.map(|b| operand::<T>(OP, b)).transpose()?, x.b_hh.map(|b| operand::<T>(OP, b)).transpose()?) {
+                (Some(bi), Some(bh)) => Some(bi.iter().zip(bh.iter()).map(|(&p, &q)| p + q).collect()),
+                (b, None) | (None, b) => b.map(|b| b.into_owned()),
+            };
+            let (out, res) = rnn_seq::lstm_seq(&xp, &w, b.as_deref(), &h0, &c0, seq(x), save, isa());
+            Ok((T::into_host(out), T::into_host(res)))
+        })
+    }
+    fn lstm_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        out: (&Self, &Layout),
+        reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>> {
+        const OP: &str = "lstm_seq_backward";
+        on_float!(OP, x.xp.0, T => {
+            let s = seq(x);
+            let c0 = operand::<T>(OP, x.c0.ok_or(Error::invalid(OP, "the LSTM needs c0"))?)?;
+            let res = saved::<T>(OP, reserve, s.l * s.n * 5 * s.h)?;
+            let (w, states, dy) = (operand::<T>(OP, x.w_hh)?, operand::<T>(OP, out)?, operand::<T>(OP, gy)?);
+            let (dxp, dh0, dc0) = rnn_seq::lstm_seq_backward(&w, &c0, res, &dy, s, isa());
+            let dw = rnn_seq::weight_grad(&dxp, 4 * s.h, &states, s);
+            // both biases take the gates' gradient summed over steps and rows
+            let db = (x.b_ih.is_some() || x.b_hh.is_some()).then(|| rnn_seq::column_sums(&dxp, 4 * s.h, isa()));
+            Ok(SeqGrads {
+                dxp: T::into_host(dxp),
+                dw_hh: T::into_host(dw),
+                db_ih: x.b_ih.and(db.clone()).map(T::into_host),
+                db_hh: x.b_hh.and(db).map(T::into_host),
+                dh0: T::into_host(dh0),
+                dc0: Some(T::into_host(dc0)),
+            })
+        })
+    }
+    fn gru_seq(x: &SeqOperands<'_, Self>, save: bool) -> Result<(Self, Self)> {
+        const OP: &str = "gru_seq";
+        on_float!(OP, x.xp.0, T => {
+            let bi = x.b_ih.map(|b| operand::<T>(OP, b)).transpose()?;
+            let bh = x.b_hh.map(|b| operand::<T>(OP, b)).transpose()?;
+            let (xp, w, h0) = (operand::<T>(OP, x.xp)?, operand::<T>(OP, x.w_hh)?, operand::<T>(OP, x.h0)?);
+            let b = (bi.as_deref(), bh.as_deref());
+            let (out, res) = rnn_seq::gru_seq(&xp, &w, b, &h0, seq(x), save, isa());
+            Ok((T::into_host(out), T::into_host(res)))
+        })
+    }
+    fn gru_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        out: (&Self, &Layout),
+        reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>> {
+        const OP: &str = "gru_seq_backward";
+        on_float!(OP, x.xp.0, T => {
+            let s = seq(x);
+            let res = saved::<T>(OP, reserve, s.l * s.n * 4 * s.h)?;
+            let (w, states, dy) = (operand::<T>(OP, x.w_hh)?, operand::<T>(OP, out)?, operand::<T>(OP, gy)?);
+            let (dxp, dgh, dh0) = rnn_seq::gru_seq_backward(&w, &states, res, &dy, s, isa());
+            let dw = rnn_seq::weight_grad(&dgh, 3 * s.h, &states, s);
+            let sums = |m: &[T]| T::into_host(rnn_seq::column_sums(m, 3 * s.h, isa()));
+            Ok(SeqGrads {
+                db_ih: x.b_ih.map(|_| sums(&dxp)),
+                db_hh: x.b_hh.map(|_| sums(&dgh)),
+                dxp: T::into_host(dxp),
+                dw_hh: T::into_host(dw),
+                dh0: T::into_host(dh0),
+                dc0: None,
+            })
+        })
+    }
+}
+
+/// [`view`] of an operand given with its layout.
+fn operand<'a, T: Element>(op: &'static str, o: (&'a CpuStorage, &Layout)) -> Result<Cow<'a, [T]>> {
+    view::<T>(op, o.0, o.1)
+}
+
+/// The sizes and direction of a sequence call (the front end has checked the shapes).
+fn seq<S>(x: &SeqOperands<'_, S>) -> rnn_seq::Seq {
+    let (l, n, h) = x.sizes();
+    rnn_seq::Seq {
+        l,
+        n,
+        h,
+        reverse: x.reverse,
+    }
+}
+
+/// The reserve a sequence forward saved, checked to hold `len` elements of `T`.
+fn saved<'a, T: Element>(op: &'static str, reserve: &'a CpuStorage, len: usize) -> Result<&'a [T]> {
+    match T::slice(reserve) {
+        Some(r) if r.len() == len => Ok(r),
+        _ => Err(Error::invalid(
+            op,
+            format!(
+                "the reserve holds {} {} elements, expected {len} {}: it was not saved by the \
+                 forward of these operands",
+                HostData::len(reserve),
+                reserve.dtype(),
+                T::DTYPE
+            ),
+        )),
     }
 }
 

@@ -43,6 +43,17 @@ pub(crate) fn matmul(
     }
 }
 
+/// `a @ b` on slices seen through layouts (as [`matmul`], for kernels that hold vectors rather
+/// than storages): the packed path where it applies, else the `gemm` crate.
+pub(crate) fn matmul_slices<T: super::Float>(a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Vec<T> {
+    if let (Some(a32), Some(b32)) = (T::as_f32(a), T::as_f32(b)) {
+        if let Some(out) = packed::matmul(a32, al, b32, bl) {
+            return T::from_f32_vec(out).expect("the elements are f32");
+        }
+    }
+    typed(a, al, b, bl)
+}
+
 /// Storage offsets of each matrix in a batched layout (row-major over the batch dims).
 fn batch_offsets(l: &Layout) -> Vec<usize> {
     let r = l.dims().len();

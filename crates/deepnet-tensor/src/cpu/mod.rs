@@ -19,6 +19,8 @@ pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
+pub(crate) mod rnn_gemm;
+pub(crate) mod rnn_seq;
 pub(crate) mod simd;
 pub(crate) mod strided;
 pub(crate) mod upsample;
@@ -57,6 +59,9 @@ pub(crate) use with_cpu;
 pub(crate) trait Float: FloatElement {
     /// e^x as the `exp` kernel computes it (f32: a vectorizable polynomial within 2 ulp).
     fn exp_kernel(self) -> Self;
+    /// e^x for gate nonlinearities (f32: [`vexp::exp_gate_f32`], the argument clamped to ±87;
+    /// f64: libm's).
+    fn exp_gate(self) -> Self;
     /// `dst[i] = src[i].exp_kernel()`, vectorized where the type has a fast path.
     fn exp_slice(src: &[Self], dst: &mut [MaybeUninit<Self>]);
     /// The slice as f32, when the elements are f32 (the packed AVX-512 product applies).
@@ -71,7 +76,8 @@ pub(crate) trait Float: FloatElement {
 }
 
 macro_rules! float_impl {
-    ($t:ty, $scratch:ident, $exp:expr, $exp_slice:expr, $f32:expr, $f32_mut:expr, $from_f32:expr) => {
+    ($t:ty, $scratch:ident, $exp:expr, $exp_gate:expr, $exp_slice:expr, $f32:expr, $f32_mut:expr,
+     $from_f32:expr) => {
         thread_local! {
             static $scratch: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -79,6 +85,10 @@ macro_rules! float_impl {
             #[inline(always)]
             fn exp_kernel(self) -> Self {
                 $exp(self)
+            }
+            #[inline(always)]
+            fn exp_gate(self) -> Self {
+                $exp_gate(self)
             }
             fn exp_slice(src: &[Self], dst: &mut [MaybeUninit<Self>]) {
                 $exp_slice(src, dst)
@@ -111,6 +121,7 @@ float_impl!(
     f32,
     SCRATCH_F32,
     vexp::exp_f32,
+    vexp::exp_gate_f32,
     vexp::exp_slice_f32,
     Some,
     Some,
@@ -119,6 +130,7 @@ float_impl!(
 float_impl!(
     f64,
     SCRATCH_F64,
+    f64::exp,
     f64::exp,
     |src: &[f64], dst: &mut [MaybeUninit<f64>]| {
         for (o, &x) in dst.iter_mut().zip(src) {

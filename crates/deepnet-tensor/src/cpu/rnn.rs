@@ -24,20 +24,24 @@ fn rows_per_task(h: usize) -> usize {
     (CELLS_PER_TASK / h.max(1)).max(1)
 }
 
-/// The logistic sigmoid `1 / (1 + e^-x)` with the kernel exp: no branch (e^-x overflowing to
-/// +inf gives 0, as it should), so the loops over it vectorize.
+/// The logistic sigmoid `1 / (1 + e^-x)` of the recurrent cells, with the gate exp
+/// ([`Float::exp_gate`]: for f32 a fused multiply-add polynomial on an argument clamped to
+/// ±87, about half the work of the general exp, which made the cell nonlinearities cost nearly
+/// as much as the recurrent products). No branch, so the loops over it vectorize. The per-step
+/// cells here and the whole-sequence kernels ([`super::rnn_seq`]) share it, so that the two
+/// paths give the same bits.
 #[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    T::one() / (T::one() + (-x).exp_kernel())
+pub(super) fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp_gate())
 }
 
-/// `tanh x = 1 - 2 / (1 + e^2x)` with the kernel exp: ±1 at the extremes without a branch. Near
+/// `tanh x = 1 - 2 / (1 + e^2x)` with the gate exp: ±1 at the extremes without a branch. Near
 /// 0 it is accurate to a few ulp of 1 rather than of `x`, an absolute error far below what the
 /// state's sums round anyway.
 #[inline(always)]
-fn tanh<T: Float>(x: T) -> T {
+pub(super) fn tanh<T: Float>(x: T) -> T {
     let two = T::one() + T::one();
-    T::one() - two / (T::one() + (two * x).exp_kernel())
+    T::one() - two / (T::one() + (two * x).exp_gate())
 }
 
 /// Splits a row of three gates `(3h)` into its gates.
@@ -56,9 +60,10 @@ fn thirds_mut<T>(row: &mut [T], h: usize) -> (&mut [T], &mut [T], &mut [T]) {
 
 /// Runs `f` compiled for the widest vectors the CPU has, so that the loop inside vectorizes with
 /// them (the crate is built for the baseline x86-64). Every instruction set performs the same
-/// IEEE operations (Rust never fuses a multiply and an add), so results are the same bits.
+/// IEEE operations (Rust never fuses a multiply and an add; an explicit `mul_add` is one
+/// rounding everywhere, a single instruction with FMA), so results are the same bits.
 #[inline(always)]
-fn wide<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+pub(super) fn wide<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         if isa >= Isa::Avx512 {
@@ -83,9 +88,9 @@ unsafe fn wide_avx512<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// # Safety
-/// The CPU has AVX2.
+/// The CPU has AVX2 and FMA (what [`Isa::Avx2`] stands for).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn wide_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }

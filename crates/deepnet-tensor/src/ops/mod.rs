@@ -13,6 +13,7 @@ mod movement;
 mod pool;
 mod reduce;
 mod rnn;
+mod rnn_seq;
 mod stats;
 mod unary;
 mod upsample;

@@ -12,7 +12,12 @@ use crate::autograd::Backward;
 use crate::{Error, Result, Tensor};
 
 /// Checks that `t` has the shape `want`, naming the operand.
-fn check_2d(op: &'static str, what: &str, t: &Tensor, want: (usize, usize)) -> Result<()> {
+pub(super) fn check_2d(
+    op: &'static str,
+    what: &str,
+    t: &Tensor,
+    want: (usize, usize),
+) -> Result<()> {
     if t.rank() != 2 {
         return Err(Error::Rank {
             op,
@@ -30,7 +35,7 @@ fn check_2d(op: &'static str, what: &str, t: &Tensor, want: (usize, usize)) -> R
 }
 
 /// Checks that every tensor of `ts` has the first one's dtype, a float.
-fn check_dtypes(op: &'static str, ts: &[(&str, &Tensor)]) -> Result<()> {
+pub(super) fn check_dtypes(op: &'static str, ts: &[(&str, &Tensor)]) -> Result<()> {
     let dt = ts[0].1.dtype();
     if !dt.is_float() {
         return Err(Error::DType {

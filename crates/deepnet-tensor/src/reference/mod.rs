@@ -21,9 +21,10 @@ mod index;
 mod pool;
 mod reduce;
 mod rnn;
+mod rnn_seq;
 mod upsample;
 
-use crate::backend::BackendStorage;
+use crate::backend::{BackendStorage, SeqGrads, SeqOperands};
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, Error, HostData, Layout, Result};
 
@@ -293,6 +294,29 @@ impl BackendStorage for RefStorage {
         gy: (&Self, &Layout),
     ) -> Result<(Self, Self)> {
         rnn::gru_cell_backward((self, l), gh, h_prev, gy)
+    }
+    /// The reference keeps no reserve: its backward recomputes the forward in f64.
+    fn lstm_seq(x: &SeqOperands<'_, Self>, _save: bool) -> Result<(Self, Self)> {
+        rnn_seq::lstm_seq(x)
+    }
+    fn lstm_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        _out: (&Self, &Layout),
+        _reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>> {
+        rnn_seq::lstm_seq_backward(x, gy)
+    }
+    fn gru_seq(x: &SeqOperands<'_, Self>, _save: bool) -> Result<(Self, Self)> {
+        rnn_seq::gru_seq(x)
+    }
+    fn gru_seq_backward(
+        x: &SeqOperands<'_, Self>,
+        _out: (&Self, &Layout),
+        _reserve: &Self,
+        gy: (&Self, &Layout),
+    ) -> Result<SeqGrads<Self>> {
+        rnn_seq::gru_seq_backward(x, gy)
     }
 }
 
