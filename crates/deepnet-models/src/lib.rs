@@ -15,6 +15,7 @@
 //! | `googlenet` | [`GoogLeNet`] | 3x224x224 | 6,624,904 |
 //! | `resnet18` ... `resnet152` | [`ResNet`] | 3x224x224 | 11,689,512 ... 60,192,808 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//! | `char_lstm` | [`CharLstm`] | L token ids | 881,423 (79 characters, 64-256x2) |
 //!
 //! [`check_input`] checks, before training, that an input shape flows through a model and
 //! reports windows that do not tile their inputs, with the arithmetic.
@@ -23,6 +24,7 @@
 
 pub mod alexnet;
 pub mod arch;
+pub mod char_lm;
 pub mod fully_conv;
 pub mod googlenet;
 mod head;
@@ -37,6 +39,7 @@ pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, ZfNet, ZfNetConfig};
 pub use arch::{ArchNet, ArchSpec};
+pub use char_lm::{sample_logits, CharLstm, CharLstmConfig};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
 pub use lenet::{LeNet5, LeNet5Config};
