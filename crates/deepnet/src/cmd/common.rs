@@ -19,7 +19,7 @@ pub fn msg<E: std::fmt::Display>(e: E) -> String {
 }
 
 /// The repository root as seen from this crate at build time (for the shipped `data/`).
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -76,7 +76,8 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
-    /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128).
+    /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128), or
+    /// char_lstm (a character-level language model on a text: see --seq-len, --hidden-size).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -97,7 +98,8 @@ pub struct ModelArgs {
     /// Hidden activation of the MLP: relu, sigmoid, tanh or leaky_relu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
-    /// MLP dropout after each hidden activation (0 = none). p is the DROP probability
+    /// MLP dropout after each hidden activation (char_lstm: between the LSTM layers; 0 = none).
+    /// p is the DROP probability
     /// (PyTorch's convention); the canon's slides write p as the KEEP probability, so their
     /// p = 0.8 is --dropout 0.2.
     #[arg(long, default_value_t = 0.0)]

@@ -122,7 +122,7 @@ mod tests {
         .unwrap();
         let given = ["--resume".to_string(), dir.display().to_string()];
         let a = resumed_args(&dir, &given).unwrap();
-        assert_eq!((a.model.model.as_str(), a.epochs), ("lenet5", 3));
+        assert_eq!((a.model.model.as_str(), a.epochs()), ("lenet5", 3));
         assert_eq!(a.out.as_deref(), Some(dir.as_path()));
         let mut more = given.to_vec();
         more.extend(["--epochs".into(), "9".into()]);

@@ -51,12 +51,13 @@ pub enum LossName {
 pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// mnist, fashion-mnist, or a directory holding the four IDX files.
+    /// mnist, fashion-mnist, or a directory holding the four IDX files; for char_lstm:
+    /// shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Passes over the training set (default: 10; 1 for char_lstm).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Training batch size.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -127,9 +128,22 @@ pub struct TrainArgs {
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub text: super::train_text::TextArgs,
 }
 
 impl TrainArgs {
+    /// `--epochs`, or the model's default: 10, and 1 for char_lstm, whose one pass over a
+    /// text like Shakespeare's (44k windows) takes about 10 minutes on two cores.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+            .unwrap_or(if self.model.model == super::train_text::CHAR_LSTM {
+                1
+            } else {
+                10
+            })
+    }
+
     /// Whether `--model` is a recurrent network: those train with their own defaults (Adam at
     /// 1e-3, gradient norm clipped to 1.0), the usual recipe for LSTMs, whose gradients through
     /// many steps occasionally explode; any flag given still wins.
@@ -163,7 +177,7 @@ fn positive(name: &str, v: f64) -> CliResult<()> {
     }
 }
 
-fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
+pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     let lr = a.lr.unwrap_or(match a.optimizer_name() {
         OptimizerName::Sgd => 0.05,
         OptimizerName::Adagrad => 0.01,
@@ -217,17 +231,25 @@ fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
-pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
-    let argv = super::resume::train_argv();
-    let (a, resume) = match &a.resume {
-        Some(dir) => {
-            let ck = dir.join("checkpoint.safetensors");
-            let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
-            (super::resume::resumed_args(dir, &argv)?, Some(r))
-        }
-        None => (a, None),
-    };
-    if a.epochs == 0 {
+/// The learning-rate schedule of `--scheduler` over `--epochs`.
+pub(super) fn scheduler(
+    a: &TrainArgs,
+    opt: &mut dyn Optimizer,
+) -> CliResult<Option<Box<dyn LrScheduler>>> {
+    Ok(match a.scheduler {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt, a.epochs() as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt, (a.epochs() as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    })
+}
+
+/// Checks the flags every model shares: sizes, penalties, clipping.
+pub(super) fn check_args(a: &TrainArgs) -> CliResult<()> {
+    if a.epochs() == 0 {
         return Err("--epochs: expected at least 1".into());
     }
     if a.batch_size == 0 {
@@ -247,6 +269,23 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             positive(name, v)?;
         }
     }
+    Ok(())
+}
+
+pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    let argv = super::resume::train_argv();
+    let (a, resume) = match &a.resume {
+        Some(dir) => {
+            let ck = dir.join("checkpoint.safetensors");
+            let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
+            (super::resume::resumed_args(dir, &argv)?, Some(r))
+        }
+        None => (a, None),
+    };
+    if a.model.model == super::train_text::CHAR_LSTM {
+        return super::train_text::run(a, resume, argv, json_out);
+    }
+    check_args(&a)?;
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
@@ -292,15 +331,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched: Option<Box<dyn LrScheduler>> = match a.scheduler {
-        SchedulerName::None => None,
-        SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt.as_mut(), a.epochs as u64, 0.0).map_err(msg)?,
-        )),
-        SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt.as_mut(), (a.epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
-        )),
-    };
+    let mut sched = scheduler(&a, opt.as_mut())?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
         LossName::MultiHinge => LossKind::MultiHinge,
@@ -316,7 +347,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         None => run_dir(a.out.as_deref(), &spec.name, &dataset_name)?,
     };
     let config_json = json!({
-        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs,
+        "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs(),
         "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
         "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
@@ -327,7 +358,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "reset_head": reset, "freeze": a.freeze, "argv": argv,
     });
     let cfg = TrainConfig {
-        epochs: a.epochs,
+        epochs: a.epochs(),
         batch_size: a.batch_size,
         seed: a.seed,
         out_dir: out.clone(),
@@ -361,7 +392,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             dir.display(),
             train.len(),
             test.len(),
-            a.epochs,
+            a.epochs(),
             out.display()
         );
         if a.init_from.is_some() || frozen > 0 {
@@ -395,7 +426,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         println!(
             "{}",
             json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
-                   "epochs": a.epochs, "test_accuracy": last.test_acc, "test_loss": last.test_loss,
+                   "epochs": a.epochs(), "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
                    "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
                    "out": s.out_dir.display().to_string()})
@@ -405,7 +436,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             "test accuracy {:.2}% (loss {:.4}) after {} epochs in {:.1} s ({:.0} images/s); run folder {}",
             100.0 * last.test_acc,
             last.test_loss,
-            a.epochs,
+            a.epochs(),
             s.seconds,
             ips,
             s.out_dir.display()
