@@ -6,6 +6,8 @@
 
 mod common;
 
+#[cfg(unix)]
+use common::interrupt_at_first_batch;
 use common::{deepnet, json_line, stderr, temp_dir};
 use deepnet::train::{load_safetensors, load_safetensors_with_metadata};
 use std::path::{Path, PathBuf};
@@ -123,6 +125,15 @@ fn train_char_lstm_on_a_text_file_reports_nats_per_character() {
     assert_eq!(model["vocab_size"].as_u64(), Some(23));
     assert_eq!(tensors[0].0, "embed.weight");
     assert_eq!(tensors[0].1.dims(), [23, 8]);
+    // the classifier commands say what the file is
+    let w = out.join("model.safetensors");
+    let o = deepnet(&["eval", "--weights", w.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("a character-level language model (char_lstm), not a classifier"),
+        "{}",
+        stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -159,6 +170,8 @@ fn bad_text_flags_are_clear_errors() {
         e.contains("each part needs at least seq_len + 1 = 101"),
         "{e}"
     );
+    let e = err(&["--loss", "mse"]);
+    assert!(e.contains("--loss: not supported by char_lstm"), "{e}");
     let e = err(&["--seq-len", "10", "--hidden-size", "0"]);
     assert!(e.contains("hidden_size") && e.contains("at least 1"), "{e}");
     let o = deepnet(&["train", "--model", "char_lstm", "--dataset", "no-such-text"]);
@@ -186,40 +199,16 @@ fn weight_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
 #[cfg(unix)]
 #[test]
 fn sigint_then_resume_gives_the_uninterrupted_weights() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let dir = temp_dir("cli-text", "resume");
     let text = write_text(&dir, 6000); // about 27,000 characters: 63 batches an epoch
     let (whole, parts) = (dir.join("whole"), dir.join("parts"));
     let o = run(&tiny(&text, &whole, "2"));
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deepnet"))
-        .args(tiny(&text, &parts, "2"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // the first progress line ("batch k/63 ...") means the run is mid-epoch
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        log += &line;
-        log.push('\n');
-        if line.contains("batch ") {
-            assert!(line.contains("sequences/s"), "{line}");
-            break;
-        }
-    }
-    // SAFETY: kill only sends a signal to our own child
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    for line in lines {
-        log += &line.unwrap();
-        log.push('\n');
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{log}");
+    // SIGINT at the first progress line ("batch k/63 ..."): mid-epoch
+    let (code, log) = interrupt_at_first_batch(&tiny(&text, &parts, "2"));
+    assert_eq!(code, Some(130), "{log}");
+    assert!(log.contains("sequences/s"), "{log}");
     assert!(!parts.join("model.safetensors").exists());
     let p = parts.display().to_string();
     let o = deepnet(&["train", "--resume", &p, "--json"]);

@@ -316,19 +316,17 @@ pub struct TrainedModel {
 /// is named with both shapes (strict loading: missing and unexpected keys are errors too).
 pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
     let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-    let get = |k: &str| {
-        meta.iter()
-            .find(|(m, _)| m == k)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| {
-                format!(
-                    "{}: metadata has no \"{k}\": not a weights file written by deepnet train",
-                    weights.display()
-                )
-            })
-    };
-    let spec = ModelSpec::from_json(&get("deepnet.model")?, weights)?;
-    let norm: Value = serde_json::from_str(&get("deepnet.normalize")?)
+    if super::sample_text::is_char_lm(&meta) {
+        return Err(format!(
+            "{}: a character-level language model (char_lstm), not a classifier: sample text \
+             from it with deepnet sample --weights {} --prime ...",
+            weights.display(),
+            weights.display()
+        ));
+    }
+    let get = |k: &str| meta_value(&meta, k, weights, "weights file written by deepnet train");
+    let spec = ModelSpec::from_json(get("deepnet.model")?, weights)?;
+    let norm: Value = serde_json::from_str(get("deepnet.normalize")?)
         .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
     let stat = |k: &str| {
         norm.get(k)
@@ -336,20 +334,7 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
             .map(|v| v as f32)
             .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
     };
-    check_finite_tensors(&tensors, weights)?;
-    // the metadata's sizes are only trusted as far as the file's tensors back them: the model is
-    // built under their element count, so a damaged size cannot make it allocate more
-    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
-    let store = ParamStore::new(0).limit_elements(held);
-    let model = spec.build(&store).map_err(|e| {
-        format!(
-            "{}: deepnet.model does not match the tensors: {e}",
-            weights.display()
-        )
-    })?;
-    store
-        .load_state_dict(&tensors, true)
-        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    let model = build_from_weights(&tensors, weights, |store| spec.build(store))?;
     // inference only: dropout off, batch norm on its running statistics
     model.set_training(false);
     Ok(TrainedModel {
@@ -357,6 +342,50 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         norm: (stat("mean")?, stat("std")?),
         spec,
     })
+}
+
+/// The metadata value `key` of the weights file `weights`, or an error naming the file and
+/// saying that it is not a `what` (e.g. "weights file written by deepnet train").
+pub fn meta_value<'m>(
+    meta: &'m [(String, String)],
+    key: &str,
+    weights: &Path,
+    what: &str,
+) -> CliResult<&'m str> {
+    meta.iter()
+        .find(|(m, _)| m == key)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| {
+            format!(
+                "{}: metadata has no \"{key}\": not a {what}",
+                weights.display()
+            )
+        })
+}
+
+/// The model `build` makes in a fresh store, with the tensors of the weights file `weights`
+/// loaded strictly (missing and unexpected keys are errors, a tensor that does not fit is named
+/// with both shapes). Non-finite tensors are refused first; the metadata's sizes are trusted
+/// only as far as the file's tensors back them: the model is built under their element count,
+/// so a damaged size cannot make it allocate more.
+pub fn build_from_weights<M>(
+    tensors: &[(String, deepnet::tensor::Tensor)],
+    weights: &Path,
+    build: impl FnOnce(&ParamStore) -> CliResult<M>,
+) -> CliResult<M> {
+    check_finite_tensors(tensors, weights)?;
+    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    let store = ParamStore::new(0).limit_elements(held);
+    let model = build(&store).map_err(|e| {
+        format!(
+            "{}: deepnet.model does not match the tensors: {e}",
+            weights.display()
+        )
+    })?;
+    store
+        .load_state_dict(tensors, true)
+        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    Ok(model)
 }
 
 /// The local date and time as `2026-11-29_20-35-07` (UTC where the local zone is unknown).

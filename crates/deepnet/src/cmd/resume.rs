@@ -46,6 +46,17 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     flag
 }
 
+/// Tells how to continue a run that Ctrl-C stopped (its checkpoint is written in `out`) and
+/// exits with 130, the shell's status for SIGINT.
+pub fn exit_interrupted(out: &Path) -> ! {
+    eprintln!(
+        "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
+        out.join("checkpoint.safetensors").display(),
+        out.display()
+    );
+    std::process::exit(130);
+}
+
 /// The arguments of `train` on this command line (what follows the `train` subcommand).
 pub fn train_argv() -> Vec<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();

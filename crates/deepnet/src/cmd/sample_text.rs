@@ -4,12 +4,11 @@
 //! temperature, seeded. `deepnet sample --prime ... --length ... --temperature ...` calls it
 //! for a char_lstm weights file ([`is_char_lm`]).
 
-use super::common::{check_finite_tensors, msg, CliResult};
+use super::common::{build_from_weights, meta_value, msg, CliResult};
 use super::train_text::{config_from_json, CHAR_LSTM, VOCAB_KEY};
 use clap::Args;
 use deepnet::data::CharVocab;
 use deepnet::models::CharLstm;
-use deepnet::nn::ParamStore;
 use deepnet::train::load_safetensors_with_metadata;
 use std::path::Path;
 
@@ -46,18 +45,8 @@ pub struct CharLm {
 /// file of another model, a missing or damaged vocabulary, sizes that do not match the tensors.
 pub fn load_char_lm(weights: &Path) -> CliResult<CharLm> {
     let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-    let get = |k: &str| {
-        meta.iter()
-            .find(|(m, _)| m == k)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| {
-                format!(
-                    "{}: metadata has no \"{k}\": not a {CHAR_LSTM} weights file written by \
-                     deepnet train --model {CHAR_LSTM}",
-                    weights.display()
-                )
-            })
-    };
+    let what = format!("{CHAR_LSTM} weights file written by deepnet train --model {CHAR_LSTM}");
+    let get = |k: &str| meta_value(&meta, k, weights, &what);
     let cfg = config_from_json(get("deepnet.model")?, weights)?;
     let vocab = CharVocab::from_metadata(get(VOCAB_KEY)?)
         .map_err(|e| format!("{}: metadata {VOCAB_KEY}: {e}", weights.display()))?;
@@ -69,19 +58,9 @@ pub fn load_char_lm(weights: &Path) -> CliResult<CharLm> {
             cfg.vocab_size
         ));
     }
-    check_finite_tensors(&tensors, weights)?;
-    // sizes are trusted only as far as the file's tensors back them (no huge allocation)
-    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
-    let store = ParamStore::new(0).limit_elements(held);
-    let model = CharLstm::new(&cfg, &store.root()).map_err(|e| {
-        format!(
-            "{}: deepnet.model does not match the tensors: {e}",
-            weights.display()
-        )
+    let model = build_from_weights(&tensors, weights, |store| {
+        CharLstm::new(&cfg, &store.root()).map_err(msg)
     })?;
-    store
-        .load_state_dict(&tensors, true)
-        .map_err(|e| format!("{}: {e}", weights.display()))?;
     deepnet::nn::Module::set_training(&model, false);
     Ok(CharLm { model, vocab })
 }
@@ -145,6 +124,7 @@ mod tests {
     use deepnet::data::{CharLmConfig, CharLmDataset, Dataset};
     use deepnet::models::CharLstmConfig;
     use deepnet::nn::optim::{Adam, AdamConfig, Optimizer};
+    use deepnet::nn::ParamStore;
     use deepnet::train::save_safetensors;
 
     fn temp(name: &str) -> std::path::PathBuf {
@@ -281,5 +261,19 @@ mod tests {
         let e = sample_text(&p, "the", 5, 1.0, 0).unwrap_err();
         assert!(e.contains("wide.safetensors"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The text of a trained run until `deepnet sample` calls [`sample_text`]: `--prime "ROMEO:"
+    /// --length 500 --temperature 0.8 --seed 0` from the weights in `$DEEPNET_CHAR_WEIGHTS`:
+    ///
+    /// DEEPNET_CHAR_WEIGHTS=RUN/model.safetensors cargo test --release -p deepnet --bin deepnet \
+    ///     print_a_sample -- --ignored --nocapture
+    #[test]
+    #[ignore = "needs a trained char_lstm in $DEEPNET_CHAR_WEIGHTS"]
+    fn print_a_sample() {
+        let w = std::env::var("DEEPNET_CHAR_WEIGHTS").expect("set DEEPNET_CHAR_WEIGHTS");
+        let s = sample_text(Path::new(&w), "ROMEO:", 500, 0.8, 0).unwrap();
+        assert_eq!(s.chars().count(), 506);
+        println!("{s}");
     }
 }

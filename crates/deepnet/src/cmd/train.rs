@@ -413,12 +413,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     };
     let s = fit(model.as_ref(), &store, opt, train, test, &cfg).map_err(msg)?;
     if s.interrupted {
-        eprintln!(
-            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
-            out.join("checkpoint.safetensors").display(),
-            out.display()
-        );
-        std::process::exit(130);
+        super::resume::exit_interrupted(&out);
     }
     let last = s.last().ok_or("no epoch ran")?;
     let ips = s.images_per_sec(train_len);

@@ -10,7 +10,7 @@
 //! The run survives Ctrl-C and continues with `--resume` like every other run.
 
 use super::common::{msg, repo_root, run_dir, CliResult};
-use super::train::{check_args, optimizer, scheduler, OptimizerName, TrainArgs};
+use super::train::{check_args, optimizer, scheduler, LossName, OptimizerName, TrainArgs};
 use clap::Args;
 use deepnet::data::{CharLmConfig, CharLmDataset, CharVocab, Dataset};
 use deepnet::models::{CharLstm, CharLstmConfig};
@@ -163,6 +163,18 @@ pub fn run(
     }
     a.clip_norm.get_or_insert(DEFAULT_CLIP_NORM);
     check_args(&a)?;
+    let unsupported = [
+        ("--init-from", a.init_from.is_some()),
+        ("--freeze", !a.freeze.is_empty()),
+        ("--num-classes", a.num_classes.is_some()),
+        ("--loss", !matches!(a.loss, LossName::CrossEntropy)),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "{flag}: not supported by {CHAR_LSTM} (its loss is the cross-entropy of the next \
+             character over its vocabulary)"
+        ));
+    }
     let t = &a.text;
     if t.seq_len == 0 {
         return Err("--seq-len: expected at least 1".into());
@@ -295,12 +307,7 @@ pub fn run(
     let (train, val): (Arc<dyn Dataset>, Arc<dyn Dataset>) = (Arc::new(train), Arc::new(val));
     let s = run_loop(&mut step, train, Some(val), &lc).map_err(msg)?;
     if s.interrupted {
-        eprintln!(
-            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
-            out.join("checkpoint.safetensors").display(),
-            out.display()
-        );
-        std::process::exit(130);
+        super::resume::exit_interrupted(&out);
     }
     let last = s.last().ok_or("no epoch ran")?;
     let get = |l: &Logs| l.get("loss").unwrap_or(f64::NAN);
