@@ -153,6 +153,15 @@ pub enum DataError {
         /// What was wrong and what was expected.
         msg: String,
     },
+    /// A file whose content is not in the expected format (a binary record layout, an image
+    /// that does not decode): `{path}: {msg}`.
+    #[error("{}: {msg}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong and what was expected.
+        msg: String,
+    },
     /// A bad argument (zero batch size, non-positive std, mismatched lengths, ...).
     #[error("{op}: {msg}")]
     InvalidArgument {
@@ -199,6 +208,14 @@ impl DataError {
             path: path.into(),
             line,
             field: field.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// A format error in `path`.
+    pub(crate) fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        DataError::Format {
+            path: path.into(),
             msg: msg.into(),
         }
     }

@@ -5,7 +5,11 @@
 //! - [`idx`]: the IDX format of MNIST (raw or gzip), strictly validated.
 //! - [`Dataset`]: batch-first datasets; [`InMemoryDataset`] holds a whole set as one f32 buffer.
 //! - [`Mnist`]: MNIST and Fashion-MNIST from a directory with the standard file names.
-//! - [`transforms`]: scaling, normalization, Gaussian noise (seeded).
+//! - [`cifar`]: CIFAR-10's binary format ([`Cifar10`]).
+//! - [`image_files`]: PNG and JPEG files, converted (gray/RGB) and resized to a model's input,
+//!   and the image-folder layout of a labelled dataset ([`ImageFolder`]).
+//! - [`transforms`]: scaling, normalization, Gaussian noise (seeded); [`augment`]: random crops
+//!   with padding and horizontal flips as seeded batch transforms.
 //! - [`DataLoader`]: seeded per-epoch shuffling, `drop_last`, background prefetching.
 //! - [`sequence`]: right-padded sequence datasets that keep the true lengths
 //!   ([`SequenceDataset`], [`SequenceBatch`]) and how they reach a recurrent layer.
@@ -33,10 +37,13 @@
 
 #![warn(missing_docs)]
 
+pub mod augment;
+pub mod cifar;
 mod dataset;
 mod error;
 pub mod file;
 pub mod idx;
+pub mod image_files;
 mod loader;
 mod mnist;
 pub mod reviews;
@@ -45,10 +52,13 @@ pub mod text;
 pub mod transforms;
 pub mod ucr;
 
+pub use augment::Augment;
+pub use cifar::{read_cifar10, Cifar10, Cifar10Records};
 pub use dataset::{Dataset, InMemoryDataset};
 pub use error::{DataError, Result};
 pub use file::{read_regular_file, MAX_FILE_BYTES};
 pub use idx::{read_idx, write_idx, IdxArray};
+pub use image_files::{load_image, load_image_u8, ImageFolder, ImageSpec, PlanarImage};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
 pub use reviews::{load_reviews, tokenize, ReviewsConfig, ReviewsDataset, WordVocab};

@@ -16,7 +16,9 @@
 //!
 //! Shape contract: a sample is `(L, F)` f32, time-major (`x[t, f]` is dimension `f` at step `t`),
 //! `L` the longest series of the TRAIN and TEST files together (so both splits have the same
-//! sample shape), padded with zeros after each series' true length ([`TimeSeriesDataset::lengths`]);
+//! sample shape), padded after each series' true length ([`TimeSeriesDataset::lengths`]) with
+//! [`UcrOptions::pad`] (0 by default; `f32::NAN` marks the padding in the batch itself, so that a
+//! model can recover the lengths from `x` alone, as `deepnet_models::sequence_tasks` does);
 //! a batch is `(B, L, F)`, the input of a recurrent layer with `batch_first: true` (see
 //! [`crate::sequence`] for passing the lengths). Labels are `0..K` in the order of the
 //! `@classLabel` header ([`TimeSeriesDataset::class_names`]). With
@@ -296,6 +298,10 @@ pub struct UcrOptions {
     pub znormalize: bool,
     /// The value that replaces a missing one, after normalization (0.0).
     pub fill_missing: f32,
+    /// The value after each series' last step (0.0). `f32::NAN` (with a non-NaN
+    /// `fill_missing`) makes the padding recognizable in a batch: a step is padding exactly when
+    /// its values are NaN.
+    pub pad: f32,
 }
 
 impl Default for UcrOptions {
@@ -303,6 +309,7 @@ impl Default for UcrOptions {
         UcrOptions {
             znormalize: false,
             fill_missing: 0.0,
+            pad: 0.0,
         }
     }
 }
@@ -320,14 +327,17 @@ pub struct TimeSeriesDataset {
 delegate_sequence_dataset!(TimeSeriesDataset, seqs);
 
 impl TimeSeriesDataset {
-    /// The cases of `file` padded to `max_len` steps (at least its longest case), normalized
-    /// with `znorm` when given, missing values replaced by `fill_missing`.
+    /// The cases of `file` padded to `max_len` steps (at least its longest case) with
+    /// `opts.pad`, normalized with `znorm` when given (`opts.znormalize` is not looked at: the
+    /// statistics are the caller's, usually the TRAIN file's), missing values replaced by
+    /// `opts.fill_missing`.
     pub fn from_file(
         file: &TsFile,
         max_len: usize,
         znorm: Option<&ZNorm>,
-        fill_missing: f32,
+        opts: &UcrOptions,
     ) -> Result<Self> {
+        let fill_missing = opts.fill_missing;
         if max_len < file.longest() {
             return Err(DataError::invalid(
                 "TimeSeriesDataset::from_file",
@@ -366,7 +376,7 @@ impl TimeSeriesDataset {
         let labels = file.cases.iter().map(|c| c.label as i64).collect();
         let k = file.header.class_labels.len();
         Ok(TimeSeriesDataset {
-            seqs: PaddedSequences::new(&seqs, &[file.dims], max_len, 0.0, labels, k)?,
+            seqs: PaddedSequences::new(&seqs, &[file.dims], max_len, opts.pad, labels, k)?,
             class_names: file.header.class_labels.clone(),
             problem_name: file.header.problem_name.clone(),
             znorm: znorm.cloned(),
@@ -453,8 +463,8 @@ fn datasets(
     };
     let l = train.longest().max(test.longest());
     Ok((
-        TimeSeriesDataset::from_file(&train, l, znorm.as_ref(), opts.fill_missing)?,
-        TimeSeriesDataset::from_file(&test, l, znorm.as_ref(), opts.fill_missing)?,
+        TimeSeriesDataset::from_file(&train, l, znorm.as_ref(), opts)?,
+        TimeSeriesDataset::from_file(&test, l, znorm.as_ref(), opts)?,
     ))
 }
 

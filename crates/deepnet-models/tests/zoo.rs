@@ -522,7 +522,7 @@ fn the_registry_knows_every_name() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("3 input channels"), "{e}");
-    assert_eq!(CONV_MODELS.len(), 18);
+    assert_eq!(CONV_MODELS.len(), 20);
     // a CIFAR-sized ResNet: 10 classes, the same body
     let (s, m) = {
         let s = ParamStore::new(0);

@@ -65,6 +65,80 @@ pub(crate) fn check_dropout_p(p: f64) -> Result<()> {
     }
 }
 
+/// How [`interpolate`] (and [`crate::layers::Upsample`]) computes the new pixels: PyTorch's
+/// `mode="nearest"` and `mode="bilinear"` with its `align_corners` (PyTorch's default when not
+/// given is `false`; nearest has no such option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsampleMode {
+    /// each output pixel copies the input pixel `floor(i * in / out)` (PyTorch's `nearest`, not
+    /// `nearest-exact`)
+    Nearest,
+    /// the linear blend of the four input pixels around the output's source coordinate
+    Bilinear {
+        /// whether the corner pixels' centres of input and output coincide (source coordinate
+        /// `i (in - 1) / (out - 1)`) rather than their outer edges (`(i + 0.5) in / out - 0.5`)
+        align_corners: bool,
+    },
+}
+
+impl UpsampleMode {
+    /// PyTorch's name of the mode.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UpsampleMode::Nearest => "nearest",
+            UpsampleMode::Bilinear { .. } => "bilinear",
+        }
+    }
+}
+
+/// The output size of [`interpolate`]: given, or the input size times scale factors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UpsampleSize {
+    /// `(H_out, W_out)`
+    Size(usize, usize),
+    /// `(scale_h, scale_w)`: `H_out = floor(H * scale_h)`, and the coordinate maps use
+    /// `1 / scale_h` rather than `H / H_out` (PyTorch's `recompute_scale_factor=None`)
+    ScaleFactor(f64, f64),
+}
+
+/// Resizes images (`torch.nn.functional.interpolate` for 4-d inputs, modes `nearest` and
+/// `bilinear`): `x: (N, C, H, W)` -> `(N, C, H_out, W_out)`, growing or shrinking each plane to
+/// `size`. See [`Tensor::upsample_nearest2d`] and [`Tensor::upsample_bilinear2d`] for the
+/// coordinate maps; differentiable with respect to `x`.
+pub fn interpolate(x: &Tensor, size: UpsampleSize, mode: UpsampleMode) -> Result<Tensor> {
+    let op = match mode {
+        UpsampleMode::Nearest => "interpolate(nearest)",
+        UpsampleMode::Bilinear { .. } => "interpolate(bilinear)",
+    };
+    if x.rank() != 4 {
+        return Err(Error::Rank {
+            op,
+            expected: "input of shape (N, C, H, W)".into(),
+            got: x.shape().clone(),
+        });
+    }
+    let (h, w) = (x.dims()[2], x.dims()[3]);
+    let (out, scales) = match size {
+        UpsampleSize::Size(ho, wo) => ((ho, wo), None),
+        UpsampleSize::ScaleFactor(sh, sw) => {
+            if !(sh.is_finite() && sw.is_finite() && sh > 0.0 && sw > 0.0) {
+                return Err(Error::InvalidArgument {
+                    op,
+                    msg: format!("scale factors ({sh}, {sw}) must be positive and finite"),
+                });
+            }
+            let grow = |n: usize, s: f64| (n as f64 * s).floor() as usize;
+            ((grow(h, sh), grow(w, sw)), Some((sh, sw)))
+        }
+    };
+    match mode {
+        UpsampleMode::Nearest => x.upsample_nearest2d(out, scales),
+        UpsampleMode::Bilinear { align_corners } => {
+            x.upsample_bilinear2d(out, align_corners, scales)
+        }
+    }
+}
+
 /// Errors unless `x` is a float tensor.
 fn float_only(op: &'static str, x: &Tensor) -> Result<()> {
     if x.dtype().is_float() {
@@ -144,6 +218,45 @@ mod tests {
         assert!(dropout(&x, 1.0, true, &mut Generator::new(1)).is_err());
         assert!(dropout(&x, -0.1, true, &mut Generator::new(1)).is_err());
         assert!(dropout(&x, f64::NAN, false, &mut Generator::new(1)).is_err());
+    }
+
+    #[test]
+    fn interpolate_sizes_modes_and_errors() {
+        let x = seeded([2, 3, 5, 4], 1);
+        let bilinear = UpsampleMode::Bilinear {
+            align_corners: false,
+        };
+        let y = interpolate(
+            &x,
+            UpsampleSize::ScaleFactor(1.7, 2.5),
+            UpsampleMode::Nearest,
+        )
+        .unwrap();
+        // floor(5 * 1.7) = 8, floor(4 * 2.5) = 10, with the factors passed down
+        assert_eq!(y.dims(), [2, 3, 8, 10]);
+        let want = x.upsample_nearest2d((8, 10), Some((1.7, 2.5))).unwrap();
+        assert_eq!(y.to_vec_f64(), want.to_vec_f64());
+        // the same size given directly maps with 5 / 8 instead of 1 / 1.7: other rows
+        let z = interpolate(&x, UpsampleSize::Size(8, 10), UpsampleMode::Nearest).unwrap();
+        assert_ne!(y.to_vec_f64(), z.to_vec_f64());
+        let b = interpolate(&x, UpsampleSize::Size(3, 7), bilinear).unwrap();
+        assert_eq!(b.dims(), [2, 3, 3, 7]);
+        gradcheck(
+            "interpolate",
+            |t| interpolate(&t[0], UpsampleSize::ScaleFactor(2.0, 1.5), bilinear),
+            &[seeded([1, 2, 3, 3], 2)],
+        )
+        .unwrap();
+        let e = |s: UpsampleSize| interpolate(&x, s, bilinear).unwrap_err().to_string();
+        assert!(e(UpsampleSize::ScaleFactor(f64::NAN, 2.0)).contains("positive and finite"));
+        assert!(e(UpsampleSize::ScaleFactor(0.1, 2.0)).contains("must not be empty"));
+        let e = interpolate(&seeded([3, 5, 4], 3), UpsampleSize::Size(6, 6), bilinear)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("interpolate(bilinear)") && e.contains("(N, C, H, W)"),
+            "{e}"
+        );
     }
 
     #[test]

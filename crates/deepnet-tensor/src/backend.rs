@@ -18,8 +18,9 @@
 //! | movement | `contiguous`, `cast`, `copy_from` |
 //! | in-place updates (optimizers) | `axpby_`, `scale_` |
 //! | indexing | `index_select`, `gather`, `scatter_add` |
-//! | convolution (fused) | `conv2d`, `conv2d_backward`, `unfold2d`, `fold2d` |
+//! | convolution (fused) | `conv2d`, `conv2d_backward`, `conv_transpose2d`, `unfold2d`, `fold2d` |
 //! | pooling (fused) | `max_pool2d`, `max_pool2d_backward`, `avg_pool2d`, `avg_pool2d_backward`, `adaptive_avg_pool2d`, `adaptive_avg_pool2d_backward` |
+//! | upsampling | `upsample_nearest2d`, `upsample_nearest2d_backward`, `upsample_bilinear2d`, `upsample_bilinear2d_backward` |
 //! | recurrent cells (fused) | `lstm_cell`, `lstm_cell_backward`, `gru_cell`, `gru_cell_backward` |
 //!
 //! Every operand comes with its [`Layout`] (shape, strides, offset): a backend must accept any
@@ -55,7 +56,7 @@
 //! - **Small host values.** Scalars (`mul_scalar`, `clamp`) travel inside the op enums, never as
 //!   device tensors, so a kernel launch carries them as arguments.
 
-use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, HostData, Layout, Result};
 
 /// The data of one device and every primitive computed on it. See the module docs for the
@@ -145,6 +146,21 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
         spec: &ConvSpec,
         need: (bool, bool),
     ) -> Result<(Option<Self>, Option<Self>)>;
+    /// The transposed convolution (`conv_transpose2d`), the adjoint of [`BackendStorage::conv2d`]
+    /// with `spec`: `self: (N, spec.cout, H_out, W_out)` (the adjoint convolution's output
+    /// shape, `g.ho x g.wo`) gives `(N, g.c, g.h, g.w)`, equal to the input gradient of that
+    /// convolution for the output gradient `self`, plus `b: (g.c,)` when given. `w` is the
+    /// convolution's weight `(spec.cout, g.c / groups, kH, kW)`, which is PyTorch's transposed
+    /// convolution weight `(C_in, C_out / groups, kH, kW)`. Its backward needs no method of
+    /// its own: the input gradient is `conv2d` of the output gradient, the weight gradient
+    /// `conv2d_backward`'s, with the roles of input and output gradient exchanged.
+    fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Self>;
     /// im2col: `(N, C, H, W)` -> `(N, C * kH * kW, H_out * W_out)`, zeros over padding.
     fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
     /// col2im, the adjoint of `unfold2d`: overlapping contributions are summed.
@@ -166,6 +182,20 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
     fn adaptive_avg_pool2d(&self, l: &Layout, g: &Geom) -> Result<Self>;
     /// The input gradient of adaptive average pooling from the output gradient `self`.
     fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self>;
+
+    /// Nearest-neighbour resize of `r.n` planes `(H, W)` -> `(H_out, W_out)`: output `(i, j)`
+    /// is input `(r.nearest_row(i), r.nearest_col(j))`.
+    fn upsample_nearest2d(&self, l: &Layout, r: &Resize) -> Result<Self>;
+    /// The input gradient `(P, H, W)` of the nearest resize from the output gradient `self`
+    /// `(P, H_out, W_out)`: each output's gradient added to the input it copied.
+    fn upsample_nearest2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self>;
+    /// Bilinear resize of `r.n` planes `(H, W)` -> `(H_out, W_out)`: with the row taps
+    /// `(h0, h1, a) = r.linear_row(i)` and column taps `(w0, w1, b) = r.linear_col(j)`, output
+    /// `(i, j)` is `(1-a) ((1-b) x[h0, w0] + b x[h0, w1]) + a ((1-b) x[h1, w0] + b x[h1, w1])`.
+    fn upsample_bilinear2d(&self, l: &Layout, r: &Resize) -> Result<Self>;
+    /// The input gradient `(P, H, W)` of the bilinear resize from the output gradient `self`:
+    /// each output's gradient shared among its four inputs with their weights.
+    fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self>;
 
     /// One LSTM step's elementwise part: `self: (N, 4H)` the gate pre-activations i, f, g, o
     /// (PyTorch's order: `x W_ih^T + b_ih + h W_hh^T + b_hh`), `c_prev: (N, H)`, both of one

@@ -165,6 +165,11 @@ impl CmpOp {
 /// fold and pooling kernels receive, already validated (positive kernel, stride and dilation;
 /// the dilated window fits the padded input). Pooling sees every plane as an image of one
 /// channel (`c = 1`, `n` = number of planes).
+///
+/// `ho`/`wo` are the window formula's `(H + 2p - d (k - 1) - 1) / s + 1` except in one case:
+/// the adjoint convolution of a transposed convolution whose `output_padding` is at least its
+/// stride (allowed when the dilation is larger) has fewer outputs than fit, and a kernel must
+/// then compute only the first `ho x wo` windows. That needs a dilation of 2 or more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geom {
     /// images
@@ -223,4 +228,126 @@ pub struct ConvSpec {
     pub groups: usize,
     /// output channels
     pub cout: usize,
+}
+
+/// The geometry of a 2-d resize of `n` planes `(H, W)` -> `(H_out, W_out)`, as PyTorch's
+/// `upsample_nearest2d` and `upsample_bilinear2d` receive it, validated by the front end (every
+/// size but `n` at least 1). The coordinate maps are here, once, so that every device reads the
+/// same input positions:
+///
+/// - nearest: output row `i` reads input row `floor(i * scale)`, computed in f32 as PyTorch
+///   does (capped at `H - 1`; exact when `H_out` is `H` or `2 H`);
+/// - bilinear: output row `i` sits at input coordinate `i * (H - 1) / (H_out - 1)` with
+///   `align_corners`, else `max(scale * (i + 0.5) - 0.5, 0)`, and blends the two rows around
+///   it ([`Resize::linear_row`]).
+///
+/// `scale` is `1 / scale_factor` where the caller gave a scale factor (PyTorch passes it down
+/// rather than recomputing it from the rounded output size), `H / H_out` otherwise; columns
+/// likewise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Resize {
+    /// planes (`N * C`)
+    pub n: usize,
+    /// input height
+    pub h: usize,
+    /// input width
+    pub w: usize,
+    /// output height
+    pub ho: usize,
+    /// output width
+    pub wo: usize,
+    /// the vertical scale factor the caller gave, if any
+    pub scale_h: Option<f64>,
+    /// the horizontal scale factor the caller gave, if any
+    pub scale_w: Option<f64>,
+    /// bilinear only: input and output corner pixels are aligned (their centres coincide)
+    pub align_corners: bool,
+}
+
+/// One output position of a linear resize along an axis: the two input positions it blends
+/// and the weight of the second, `out = (1 - lambda) in[i0] + lambda in[i1]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearTap {
+    /// the input position at or below the source coordinate
+    pub i0: usize,
+    /// the next input position (`i0` itself at the last one)
+    pub i1: usize,
+    /// the weight of `i1`, in `[0, 1]`
+    pub lambda: f64,
+}
+
+impl Resize {
+    /// Output positions per plane.
+    pub fn out_len(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Input positions per plane.
+    pub fn in_len(&self) -> usize {
+        self.h * self.w
+    }
+    /// The input row that nearest-neighbour output row `oh` copies.
+    pub fn nearest_row(&self, oh: usize) -> usize {
+        nearest_src(oh, self.h, self.ho, self.scale_h)
+    }
+    /// The input column that nearest-neighbour output column `ow` copies.
+    pub fn nearest_col(&self, ow: usize) -> usize {
+        nearest_src(ow, self.w, self.wo, self.scale_w)
+    }
+    /// The input rows that bilinear output row `oh` blends.
+    pub fn linear_row(&self, oh: usize) -> LinearTap {
+        linear_src(oh, self.h, self.ho, self.scale_h, self.align_corners)
+    }
+    /// The input columns that bilinear output column `ow` blends.
+    pub fn linear_col(&self, ow: usize) -> LinearTap {
+        linear_src(ow, self.w, self.wo, self.scale_w, self.align_corners)
+    }
+}
+
+/// PyTorch's `nearest_idx`: the source of output `dst` along an axis of `input` -> `output`
+/// elements, in f32 arithmetic as PyTorch computes it.
+fn nearest_src(dst: usize, input: usize, output: usize, scale: Option<f64>) -> usize {
+    if output == input {
+        return dst;
+    }
+    if output == 2 * input {
+        return dst / 2;
+    }
+    let s = match scale {
+        Some(f) if f > 0.0 => (1.0 / f) as f32,
+        _ => input as f32 / output as f32,
+    };
+    (((dst as f32) * s).floor() as usize).min(input - 1)
+}
+
+/// PyTorch's linear source index (`area_pixel_compute_source_index` and the CPU kernel's
+/// neighbour and weight rule), in f64.
+fn linear_src(
+    dst: usize,
+    input: usize,
+    output: usize,
+    scale: Option<f64>,
+    align_corners: bool,
+) -> LinearTap {
+    let real = if align_corners {
+        let s = if output > 1 {
+            (input - 1) as f64 / (output - 1) as f64
+        } else {
+            0.0
+        };
+        s * dst as f64
+    } else {
+        let s = match scale {
+            Some(f) if f > 0.0 => 1.0 / f,
+            _ => input as f64 / output as f64,
+        };
+        (s * (dst as f64 + 0.5) - 0.5).max(0.0)
+    };
+    // `real >= 0`, so the cast floors; the cap only guards rounding at the far edge
+    let i0 = (real as usize).min(input - 1);
+    let i1 = if i0 + 1 < input { i0 + 1 } else { i0 };
+    LinearTap {
+        i0,
+        i1,
+        lambda: (real - i0 as f64).clamp(0.0, 1.0),
+    }
 }

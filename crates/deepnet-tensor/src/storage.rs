@@ -5,7 +5,7 @@
 
 use crate::backend::BackendStorage;
 use crate::cpu::CpuStorage;
-use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::reference::RefStorage;
 use crate::{DType, Device, Element, Error, HostData, Layout, Result};
 
@@ -280,6 +280,22 @@ impl Storage {
             }
         })
     }
+    /// The transposed convolution: the adjoint of `conv2d` with `spec`, plus the bias.
+    pub(crate) fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        b: Option<(&Storage, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Storage> {
+        const OP: &str = "conv_transpose2d";
+        match b {
+            Some(b) => Ok(on_same!(OP, [self, w.0, b.0], [x, ws, bs] =>
+                x.conv_transpose2d(l, (ws, w.1), Some((bs, b.1)), spec)?)),
+            None => Ok(on_same!(OP, [self, w.0], [x, ws] =>
+                x.conv_transpose2d(l, (ws, w.1), None, spec)?)),
+        }
+    }
     pub(crate) fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Storage> {
         Ok(on_device!(self, s => s.unfold2d(l, g)?))
     }
@@ -325,6 +341,19 @@ impl Storage {
     }
     pub(crate) fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Storage> {
         Ok(on_device!(self, s => s.adaptive_avg_pool2d_backward(l, g)?))
+    }
+
+    pub(crate) fn upsample_nearest2d(&self, l: &Layout, r: &Resize) -> Result<Storage> {
+        Ok(on_device!(self, s => s.upsample_nearest2d(l, r)?))
+    }
+    pub(crate) fn upsample_nearest2d_backward(&self, l: &Layout, r: &Resize) -> Result<Storage> {
+        Ok(on_device!(self, s => s.upsample_nearest2d_backward(l, r)?))
+    }
+    pub(crate) fn upsample_bilinear2d(&self, l: &Layout, r: &Resize) -> Result<Storage> {
+        Ok(on_device!(self, s => s.upsample_bilinear2d(l, r)?))
+    }
+    pub(crate) fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Storage> {
+        Ok(on_device!(self, s => s.upsample_bilinear2d_backward(l, r)?))
     }
 
     /// The fused LSTM step: `[h' | c']` `(N, 2H)` from the gates and `c_prev`.

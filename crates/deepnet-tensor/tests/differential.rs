@@ -30,6 +30,8 @@ mod rows_nn;
 mod rows_reduce;
 #[path = "differential/rows_rnn.rs"]
 mod rows_rnn;
+#[path = "differential/rows_upsampling.rs"]
+mod rows_upsampling;
 
 use deepnet_tensor::{DType, Device, Error, Layout, Result, Tensor};
 use harness::check;
@@ -87,6 +89,11 @@ fn matmul_conv_pool() {
 }
 
 #[test]
+fn transposed_conv_and_resize() {
+    run("upsampling", rows_upsampling::upsampling());
+}
+
+#[test]
 fn recurrent_cells() {
     run("recurrent", rows_rnn::recurrent());
 }
@@ -105,18 +112,23 @@ fn all_rows() -> Vec<Row> {
     v.extend(rows_index::indexing());
     v.extend(rows_nn::linalg_nn());
     v.extend(rows_rnn::recurrent());
+    v.extend(rows_upsampling::upsampling());
     v.extend(rows_index::inplace());
     v.extend(rows_index::creation());
     v
 }
 
 /// The files whose `pub fn`s are ops: each must have a row (or a reason in [`NOT_OPS`]).
-const SOURCES: [(&str, &str); 15] = [
+const SOURCES: [(&str, &str); 17] = [
     ("binary", include_str!("../src/ops/binary.rs")),
     ("cast", include_str!("../src/ops/cast.rs")),
     ("cmp", include_str!("../src/ops/cmp.rs")),
     ("concat", include_str!("../src/ops/concat.rs")),
     ("conv", include_str!("../src/ops/conv.rs")),
+    (
+        "conv_transpose",
+        include_str!("../src/ops/conv_transpose.rs"),
+    ),
     ("index", include_str!("../src/ops/index.rs")),
     ("inplace", include_str!("../src/ops/inplace.rs")),
     ("matmul", include_str!("../src/ops/matmul.rs")),
@@ -126,6 +138,7 @@ const SOURCES: [(&str, &str); 15] = [
     ("rnn", include_str!("../src/ops/rnn.rs")),
     ("stats", include_str!("../src/ops/stats.rs")),
     ("unary", include_str!("../src/ops/unary.rs")),
+    ("upsample", include_str!("../src/ops/upsample.rs")),
     ("../creation", include_str!("../src/creation.rs")),
 ];
 

@@ -1,6 +1,7 @@
 //! `set_flush_denormal`: kernels on every thread of the pool flush subnormals once it is on, and
 //! compute exact IEEE results otherwise. Its own test binary, because the mode is process-wide.
 
+#[cfg(target_arch = "x86_64")]
 use deepnet_tensor::{flush_denormal, set_flush_denormal, with_num_threads, DType, Tensor};
 
 #[test]

@@ -23,6 +23,10 @@ pub struct GridOptions {
     /// border colour (RGB); also fills the empty cells of the last row. Not black or white,
     /// which the images themselves use.
     pub border_rgb: [u8; 3],
+    /// `Some((lo, hi))` draws every image on this fixed scale (`lo` black, `hi` white, values
+    /// outside clamped), as generated samples must be to be compared; `None` scales each image
+    /// to its own range (filters, feature maps)
+    pub value_range: Option<(f64, f64)>,
 }
 
 impl Default for GridOptions {
@@ -32,6 +36,7 @@ impl Default for GridOptions {
             scale: 0,
             border: 1,
             border_rgb: [40, 70, 140],
+            value_range: None,
         }
     }
 }
@@ -55,15 +60,43 @@ pub struct GridInfo {
 
 /// Draws `images` (`(N, C, H, W)`, `C` = 1 for gray or 3 for RGB, any float dtype) as a grid
 /// and writes the PNG to `path` atomically. Each image is min-max normalized on its own (over
-/// all its channels, so an RGB filter keeps its colour balance); a constant image is black and
-/// non-finite values are drawn as its minimum. Errors name the file, or the shape that is not
-/// an image stack.
+/// all its channels, so an RGB filter keeps its colour balance), or mapped from
+/// `opts.value_range` when given; a constant image is black and non-finite values are drawn as
+/// its minimum. Errors name the file, or the shape that is not an image stack.
 pub fn save_image_grid(
     path: impl AsRef<Path>,
     images: &Tensor,
     opts: &GridOptions,
 ) -> Result<GridInfo> {
     let path = path.as_ref();
+    let (rgb, info) = render(path, images, opts)?;
+    let size = info.size;
+    let mut draw_err = None;
+    let res = write_atomic_with(path, |tmp| {
+        let r = (|| -> std::result::Result<(), String> {
+            let mut backend = BitMapBackend::new(tmp, size);
+            backend
+                .blit_bitmap((0, 0), size, &rgb)
+                .map_err(|e| e.to_string())?;
+            backend.present().map_err(|e| e.to_string())
+        })();
+        r.map_err(|msg| {
+            draw_err = Some(msg);
+            std::io::Error::other("drawing failed")
+        })
+    });
+    match (res, draw_err) {
+        (_, Some(msg)) => Err(TrainError::Plot {
+            path: path.to_path_buf(),
+            msg,
+        }),
+        (Err(e), None) => Err(TrainError::io(path, e)),
+        (Ok(()), None) => Ok(info),
+    }
+}
+
+/// The grid's RGB pixels, row-major, and its layout (`path` only names the file in errors).
+fn render(path: &Path, images: &Tensor, opts: &GridOptions) -> Result<(Vec<u8>, GridInfo)> {
     let bad = |m: String| TrainError::Config(format!("{}: {m}", path.display()));
     let &[n, c, h, w] = images.dims() else {
         return Err(bad(format!(
@@ -102,6 +135,13 @@ pub fn save_image_grid(
              pixels; use a smaller scale or fewer images"
         )));
     }
+    if let Some((lo, hi)) = opts.value_range {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(bad(format!(
+                "value range [{lo}, {hi}] is not an interval of finite numbers"
+            )));
+        }
+    }
     let values = images.to_dtype(DType::F64)?.contiguous()?.to_vec::<f64>()?;
 
     let mut rgb = vec![0u8; width * height * 3];
@@ -110,14 +150,16 @@ pub fn save_image_grid(
     }
     let per = c * h * w;
     for (i, img) in values.chunks_exact(per).enumerate() {
-        let finite = img.iter().copied().filter(|v| v.is_finite());
-        let lo = finite.clone().fold(f64::INFINITY, f64::min);
-        let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = opts.value_range.unwrap_or_else(|| {
+            let finite = img.iter().copied().filter(|v| v.is_finite());
+            let lo = finite.clone().fold(f64::INFINITY, f64::min);
+            (lo, finite.fold(f64::NEG_INFINITY, f64::max))
+        });
         let level = |v: f64| -> u8 {
             if hi <= lo || !v.is_finite() {
                 0
             } else {
-                (255.0 * (v - lo) / (hi - lo)).round() as u8
+                (255.0 * ((v - lo) / (hi - lo)).clamp(0.0, 1.0)).round() as u8
             }
         };
         let (x0, y0) = (b + (i % cols) * (tw + b), b + (i / cols) * (th + b));
@@ -134,36 +176,15 @@ pub fn save_image_grid(
         }
     }
 
-    let size = (width as u32, height as u32);
-    let mut draw_err = None;
-    let res = write_atomic_with(path, |tmp| {
-        let r = (|| -> std::result::Result<(), String> {
-            let mut backend = BitMapBackend::new(tmp, size);
-            backend
-                .blit_bitmap((0, 0), size, &rgb)
-                .map_err(|e| e.to_string())?;
-            backend.present().map_err(|e| e.to_string())
-        })();
-        r.map_err(|msg| {
-            draw_err = Some(msg);
-            std::io::Error::other("drawing failed")
-        })
-    });
-    match (res, draw_err) {
-        (_, Some(msg)) => Err(TrainError::Plot {
-            path: path.to_path_buf(),
-            msg,
-        }),
-        (Err(e), None) => Err(TrainError::io(path, e)),
-        (Ok(()), None) => Ok(GridInfo {
-            count: n,
-            rows,
-            cols,
-            tile: (h, w),
-            scale,
-            size,
-        }),
-    }
+    let info = GridInfo {
+        count: n,
+        rows,
+        cols,
+        tile: (h, w),
+        scale,
+        size: (width as u32, height as u32),
+    };
+    Ok((rgb, info))
 }
 
 #[cfg(test)]
@@ -203,6 +224,34 @@ mod tests {
         let t = Tensor::from_vec(vec![0f32; 2 * 2 * 4], [2, 2, 2, 2]).unwrap();
         let e = save_image_grid(&p, &t, &opts).unwrap_err().to_string();
         assert!(e.contains("g.png") && e.contains("2 channels"), "{e}");
+        let opts = GridOptions {
+            value_range: Some((1.0, 1.0)),
+            ..Default::default()
+        };
+        let t = Tensor::from_vec(vec![0f32; 4], [1, 1, 2, 2]).unwrap();
+        let e = save_image_grid(&p, &t, &opts).unwrap_err().to_string();
+        assert!(e.contains("value range [1, 1]"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_fixed_value_range_draws_every_image_on_one_scale() {
+        // two 1x2 images: (0, 0.5) and (0.25, 2); scale 1, no border
+        let t = Tensor::from_vec(vec![0.0f32, 0.5, 0.25, 2.0], [2, 1, 1, 2]).unwrap();
+        let mut opts = GridOptions {
+            cols: 2,
+            scale: 1,
+            border: 0,
+            ..Default::default()
+        };
+        let gray = |rgb: &[u8]| rgb.chunks(3).map(|p| p[0]).collect::<Vec<u8>>();
+        // each on its own range: both stretched to black..white
+        let (rgb, info) = render(Path::new("g.png"), &t, &opts).unwrap();
+        assert_eq!(info.size, (4, 1));
+        assert_eq!(gray(&rgb), [0, 255, 0, 255]);
+        // on [0, 1]: 0.5 is mid-gray, 2 is clamped to white
+        opts.value_range = Some((0.0, 1.0));
+        let (rgb, _) = render(Path::new("g.png"), &t, &opts).unwrap();
+        assert_eq!(gray(&rgb), [0, 128, 64, 255]);
     }
 }

@@ -61,6 +61,7 @@ pub struct ModelStep<'a> {
     monitor: GradientMonitor,
     seen: BTreeSet<String>,
     pending: Vec<String>,
+    scalars: Vec<(String, f64)>,
 }
 
 impl<'a> ModelStep<'a> {
@@ -82,6 +83,7 @@ impl<'a> ModelStep<'a> {
             monitor: GradientMonitor::new(50),
             seen: BTreeSet::new(),
             pending: Vec::new(),
+            scalars: Vec::new(),
         }
     }
 
@@ -122,6 +124,13 @@ impl TrainStep for ModelStep<'_> {
             let key = format!("{:?}:{}", std::mem::discriminant(&w), w.layer());
             if self.seen.insert(key) {
                 self.pending.push(w.to_string());
+            }
+        }
+        if self.monitor.due(step) {
+            for (layer, h) in self.monitor.history() {
+                if let Some(&(_, g, _)) = h.last().filter(|p| p.0 == step) {
+                    self.scalars.push((format!("grad_norm/{layer}"), g));
+                }
             }
         }
         let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.clone()).collect();
@@ -168,6 +177,10 @@ impl TrainStep for ModelStep<'_> {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.pending)
+    }
+
+    fn take_scalars(&mut self) -> Vec<(String, f64)> {
+        std::mem::take(&mut self.scalars)
     }
 
     fn model_state(&self) -> Vec<(String, Tensor)> {

@@ -15,7 +15,7 @@ use std::sync::Once;
 /// `assets/LICENSE-DejaVu.txt`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // the shipped font is valid; a failure would only mean text-less plots erroring later

@@ -12,6 +12,7 @@ use crate::logs::{read_history, EpochLogs, Logs, MetricsTable};
 use crate::plot::plot_curves;
 use crate::progress::{Progress, ProgressMode};
 use crate::safetensors::save_safetensors;
+use crate::tensorboard::{EventImage, EventWriter};
 use crate::{Result, TrainError};
 use deepnet_data::{DataLoader, Dataset};
 use deepnet_tensor::{no_grad, Tensor};
@@ -47,6 +48,18 @@ pub trait TrainStep {
 
     /// Warnings raised since the last call (e.g. the gradient monitor's), shown once each.
     fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Extra per-step scalars for TensorBoard since the last call (e.g. per-layer gradient
+    /// norms, `grad_norm/<layer>`).
+    fn take_scalars(&mut self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    /// Images for TensorBoard since the last call: `(tag, PNG path)` of grids the step wrote
+    /// (e.g. a GAN's samples in `end_epoch`).
+    fn take_images(&mut self) -> Vec<(String, PathBuf)> {
         Vec::new()
     }
 
@@ -97,6 +110,10 @@ pub struct LoopConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// continue from this checkpoint (see [`crate::read_checkpoint`]) instead of starting
     pub resume: Option<Resume>,
+    /// also write TensorBoard event files into `<out_dir>/tensorboard`: every batch's metrics
+    /// (`batch/<name>`), the step's extra scalars (gradient norms), each epoch's means
+    /// (`train/<name>`, `test/<name>`), the learning rate, and the step's images
+    pub tensorboard: bool,
 }
 
 impl LoopConfig {
@@ -115,6 +132,7 @@ impl LoopConfig {
             metadata: Vec::new(),
             stop: None,
             resume: None,
+            tensorboard: false,
         }
     }
 }
@@ -248,6 +266,10 @@ pub fn run_loop(
             (MetricsTable::create(&metrics_path, &cfg.unit)?, Vec::new())
         }
     };
+    let mut board = match cfg.tensorboard {
+        true => Some(EventWriter::create(out.join("tensorboard"))?),
+        false => None,
+    };
     let progress = Progress::new(ProgressMode::auto(cfg.quiet)).unit(short_unit(&cfg.unit));
     let stopped = || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     let checkpoint = |step: &dyn TrainStep, pos: &Resume| {
@@ -271,7 +293,16 @@ pub fn run_loop(
             .map(|(i, b)| (first + i, b))
         {
             let (x, y) = batch?;
-            pos.partial.extend(&step.train_batch(&x, &y, pos.step)?);
+            let logs = step.train_batch(&x, &y, pos.step)?;
+            if let Some(b) = board.as_mut() {
+                for (n, v) in logs.values() {
+                    b.scalar(&format!("batch/{n}"), v, pos.step as u64)?;
+                }
+                for (n, v) in step.take_scalars() {
+                    b.scalar(&n, v, pos.step as u64)?;
+                }
+            }
+            pos.partial.extend(&logs);
             for w in step.take_warnings() {
                 if !pos.warnings.contains(&w) {
                     progress.println(&format!("warning: {w}"));
@@ -317,10 +348,13 @@ pub fn run_loop(
         line += &format!(" | {:.0} {}/s", e.samples_per_sec, short_unit(&cfg.unit));
         bar.finish(&line);
         table.log(&e)?;
-        epochs.push(e);
         for l in step.end_epoch(epoch, out)? {
             progress.println(&l);
         }
+        if let Some(b) = board.as_mut() {
+            write_epoch_events(b, &e, pos.step as u64, step.take_images())?;
+        }
+        epochs.push(e);
         pos.epoch = epoch;
         pos.batch = 0;
         pos.seen = 0;
@@ -348,6 +382,53 @@ pub fn run_loop(
         out_dir: out.clone(),
         interrupted,
     })
+}
+
+/// An epoch's means, its learning rate and the step's images as TensorBoard events at `step`.
+fn write_epoch_events(
+    b: &mut EventWriter,
+    e: &EpochLogs,
+    step: u64,
+    images: Vec<(String, PathBuf)>,
+) -> Result<()> {
+    for (split, logs) in [("train", &e.train), ("test", &e.test)] {
+        for (n, v) in logs.values() {
+            b.scalar(&format!("{split}/{n}"), v, step)?;
+        }
+    }
+    if e.lr.is_finite() {
+        b.scalar("lr", e.lr, step)?;
+    }
+    for (tag, path) in images {
+        let png = std::fs::read(&path).map_err(|err| TrainError::io(&path, err))?;
+        let (width, height, channels) = png_header(&png)
+            .ok_or_else(|| TrainError::Config(format!("{}: not a PNG image", path.display())))?;
+        let img = EventImage {
+            png: &png,
+            width,
+            height,
+            channels,
+        };
+        b.image(&tag, &img, step)?;
+    }
+    Ok(())
+}
+
+/// Width, height and channel count from a PNG's IHDR chunk.
+fn png_header(png: &[u8]) -> Option<(u32, u32, u32)> {
+    if png.len() < 26 || &png[..8] != b"\x89PNG\r\n\x1a\n" || &png[12..16] != b"IHDR" {
+        return None;
+    }
+    let w = u32::from_be_bytes(png[16..20].try_into().ok()?);
+    let h = u32::from_be_bytes(png[20..24].try_into().ok()?);
+    let channels = match png[25] {
+        0 => 1,
+        2 => 3,
+        4 => 2,
+        6 => 4,
+        _ => 3, // palette images decode to RGB
+    };
+    Some((w, h, channels))
 }
 
 /// `images` -> `img` on the progress line; other units as they are.

@@ -60,7 +60,7 @@ fn err(path: &Path, msg: impl Into<String>) -> TrainError {
 }
 
 /// The little-endian bytes of a tensor's elements in row-major order.
-fn tensor_bytes(t: &Tensor) -> deepnet_tensor::Result<Vec<u8>> {
+pub(crate) fn tensor_bytes(t: &Tensor) -> deepnet_tensor::Result<Vec<u8>> {
     Ok(match t.dtype() {
         DType::F32 => t
             .to_vec::<f32>()?
@@ -160,7 +160,7 @@ pub fn serialize_safetensors(
 }
 
 /// Saves tensors and string metadata as a safetensors file, atomically (see
-/// [`write_atomic`](crate::atomic::write_atomic)). `tensors` is typically
+/// [`crate::atomic::write_atomic`]). `tensors` is typically
 /// `ParamStore::state_dict()`.
 pub fn save_safetensors(
     path: impl AsRef<Path>,

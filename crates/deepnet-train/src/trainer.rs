@@ -1,7 +1,7 @@
 //! Classification, the one-liner of the general loop: [`fit`] trains a classifier with the loss
 //! of the run's choice ([`LossKind`]), L1/L2 penalties, gradient clipping, the max-norm
 //! constraint and the gradient-health monitor (all in [`ModelStep`]), evaluates it after every
-//! epoch and writes the run folder (see [`crate::run_loop`]).
+//! epoch and writes the run folder (see [`crate::run_loop()`]).
 
 use crate::checkpoint::Resume;
 use crate::logs::Logs;
@@ -102,6 +102,8 @@ pub struct TrainConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// continue the run of this checkpoint (see [`crate::read_checkpoint`])
     pub resume: Option<Resume>,
+    /// also write TensorBoard event files (see [`LoopConfig::tensorboard`])
+    pub tensorboard: bool,
 }
 
 /// What a finished run reports.
@@ -210,6 +212,7 @@ pub fn fit<'a>(
         metadata: cfg.metadata.clone(),
         stop: cfg.stop.clone(),
         resume: cfg.resume.clone(),
+        tensorboard: cfg.tensorboard,
     };
     let s = run_loop(&mut step, train, Some(test), &lc)?;
     let get = |l: &Logs, k: &str| l.get(k).unwrap_or(f64::NAN);
@@ -291,6 +294,7 @@ mod tests {
             metadata: vec![("model".into(), "blobs".into())],
             stop: None,
             resume: None,
+            tensorboard: true,
         };
         let opt = Optimization {
             optimizer: &mut sgd,
@@ -307,6 +311,7 @@ mod tests {
             "loss.png",
             "accuracy.png",
             "gradient_norms.png",
+            "tensorboard",
         ] {
             assert!(dir.join(f).exists(), "{f} missing");
         }

@@ -1,6 +1,5 @@
-//! The `deepnet` command line: `deepnet train | eval | predict | summary | bench | data |
-//! convert | show`.
-//! (`sample` comes with the generative models.)
+//! The `deepnet` command line: `deepnet train | eval | predict | summary | sample | score |
+//! reconstruct | bench | data | convert | show`.
 
 mod cmd;
 
@@ -20,6 +19,8 @@ struct Cli {
     command: Command,
 }
 
+// parsed once per process: the size of the train flags' variant does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: an MLP on the MNIST shipped in data/).
@@ -30,14 +31,21 @@ enum Command {
     Predict(cmd::predict::PredictArgs),
     /// Print a model's layers, output shapes and parameter counts.
     Summary(cmd::summary::SummaryArgs),
+    /// Make new data with a trained generative model (vae, gan): a PNG grid, an IDX file, a
+    /// latent walk.
+    Sample(cmd::sample::SampleArgs),
+    /// Score generated images with a trained classifier: Inception Score and class shares.
+    Score(cmd::score::ScoreArgs),
     /// Measure kernel and training throughput.
     Bench(cmd::bench::BenchArgs),
     /// Inspect a dataset: sizes, image shape, pixel statistics, class counts.
     Data(cmd::data::DataArgs),
-    /// Convert saved weights: --fully-convolutional turns Linear layers into convolutions.
+    /// Convert weights: PyTorch .pt <-> safetensors, or --fully-convolutional.
     Convert(cmd::convert::ConvertArgs),
     /// Draw a trained CNN's first-layer filters or one image's feature maps as a PNG grid.
     Show(cmd::show::ShowArgs),
+    /// Draw test digits over their reconstructions by PCA and autoencoders, one row per model.
+    Reconstruct(cmd::reconstruct::ReconstructArgs),
 }
 
 /// Keeps freed buffers in the process for reuse. A training step allocates and frees the same
@@ -81,9 +89,12 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args, json),
         Command::Summary(args) => cmd::summary::run(args, json),
         Command::Predict(args) => cmd::predict::run(args, json),
+        Command::Sample(args) => cmd::sample::run(args, json),
+        Command::Score(args) => cmd::score::run(args, json),
         Command::Data(args) => cmd::data::run(args, json),
         Command::Convert(args) => cmd::convert::run(args, json),
         Command::Show(args) => cmd::show::run(args, json),
+        Command::Reconstruct(args) => cmd::reconstruct::run(args, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

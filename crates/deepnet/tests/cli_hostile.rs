@@ -95,3 +95,37 @@ fn damaged_weights_are_refused_by_name() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn pytorch_checkpoints_convert_both_ways_and_code_is_refused() {
+    let dir = temp_dir("cli_hostile", "convert");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deepnet-train/tests/data");
+    let (st, pt) = (dir.join("a.safetensors"), dir.join("b.pt"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let o = deepnet(&["convert", &s(&data.join("nested.pt")), &s(&st)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = deepnet(&["convert", &s(&st), &s(&pt), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = deepnet::train::load_safetensors(&st).unwrap();
+    let b = deepnet::train::load_torch_checkpoint(&pt).unwrap();
+    assert_eq!(a.len(), 13);
+    for (k, t) in &a {
+        let u = &b.iter().find(|(n, _)| n == k).unwrap().1;
+        assert_eq!(t.dims(), u.dims(), "{k}");
+    }
+    let o = deepnet(&[
+        "convert",
+        &s(&data.join("evil.pt")),
+        &s(&dir.join("e.safetensors")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    let o = deepnet(&["convert", &s(&st), &s(&dir.join("c.safetensors"))]);
+    assert!(
+        stderr(&o).contains("one side must be a PyTorch checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -5,22 +5,8 @@
 
 mod common;
 
-use common::{deepnet, json_line, stderr, temp_dir};
+use common::{deepnet, json_line, png_size, stderr, temp_dir};
 use std::path::{Path, PathBuf};
-
-/// Width and height from a PNG's IHDR chunk (bytes 16..24).
-fn png_size(path: &Path) -> (u64, u64) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        &b[..8],
-        b"\x89PNG\r\n\x1a\n",
-        "{} is not a PNG",
-        path.display()
-    );
-    assert_eq!(&b[12..16], b"IHDR");
-    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
-    (be(16), be(20))
-}
 
 /// Four SGD steps of `model` on 256 MNIST images (well under a second): real weights files.
 fn trained(model: &str, out: &Path) -> PathBuf {

@@ -43,7 +43,7 @@ fn tiny(text: &Path, out: &Path, epochs: &str) -> Vec<String> {
         &text.display().to_string(),
         "--seq-len",
         "24",
-        "--embedding-dim",
+        "--embed",
         "8",
         "--hidden-size",
         "32",
@@ -127,12 +127,64 @@ fn train_char_lstm_on_a_text_file_reports_nats_per_character() {
     assert_eq!(tensors[0].1.dims(), [23, 8]);
     // the classifier commands say what the file is
     let w = out.join("model.safetensors");
-    let o = deepnet(&["eval", "--weights", w.to_str().unwrap()]);
+    let w = w.to_str().unwrap();
+    let o = deepnet(&["eval", "--weights", w]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("a character-level language model (char_lstm), not a classifier"),
+        stderr(&o).contains("holds a character-level language model (char_lstm)")
+            && stderr(&o).contains("deepnet sample --weights"),
         "{}",
         stderr(&o)
+    );
+    // deepnet sample reads the file's metadata and samples text after the prime, seeded
+    let sample = |extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--weights",
+            w,
+            "--prime",
+            "the ",
+            "--length",
+            "60",
+        ];
+        args.extend_from_slice(extra);
+        deepnet(&args)
+    };
+    let o = sample(&["--temperature", "0.5", "--seed", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json_line(&o);
+    assert_eq!(j["model"], "char_lstm", "{j}");
+    let text = j["text"].as_str().unwrap().to_string();
+    assert!(
+        text.starts_with("the ") && text.chars().count() == 64,
+        "{text:?}"
+    );
+    assert!(text.chars().all(|c| "\n adefghiklmnopqrstuvwy".contains(c)));
+    let txt = dir.join("s.txt");
+    let o = sample(&[
+        "--temperature",
+        "0.5",
+        "--seed",
+        "3",
+        "--out",
+        txt.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&txt).unwrap(), text);
+    // the flags of images with a text model, and both kinds at once, are named
+    let e = stderr(&deepnet(&["sample", "--weights", w, "--grid", "2x2"]));
+    assert!(
+        e.contains("--grid") && e.contains("holds a char_lstm, which samples text"),
+        "{e}"
+    );
+    let e = stderr(&sample(&["--count", "3"]));
+    assert!(e.contains("--prime and --count"), "{e}");
+    let e = stderr(&sample(&["--out", "x.png"]));
+    assert!(e.contains("--out x.png") && e.contains(".txt"), "{e}");
+    let e = stderr(&sample(&["--temperature", "0"]));
+    assert!(
+        e.contains("--temperature: expected a positive number"),
+        "{e}"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,6 +7,14 @@ const SMALL: &str = "# a comment\r\n@problemName Small\r\n@timeStamps false\r\n@
 @univariate false\r\n@dimensions 2\r\n@equalLength false\r\n@classLabel true b a\r\n@data\r\n\
 1,2,3:4,?,6:a\r\n\r\n7,8:9,10:b\r\n";
 
+/// Options with `fill_missing` and the default zero padding.
+fn fill(fill_missing: f32) -> UcrOptions {
+    UcrOptions {
+        fill_missing,
+        ..UcrOptions::default()
+    }
+}
+
 fn parse(text: &str) -> Result<TsFile> {
     parse_ts(text, Path::new("d/S_TRAIN.ts"))
 }
@@ -26,7 +34,7 @@ fn parses_a_multivariate_unequal_length_file() {
     assert_eq!(f.cases[1].values, [7.0, 9.0, 8.0, 10.0]);
     assert_eq!((f.cases[1].label, f.cases[1].line), (0, 12));
 
-    let d = TimeSeriesDataset::from_file(&f, 4, None, -5.0).unwrap();
+    let d = TimeSeriesDataset::from_file(&f, 4, None, &fill(-5.0)).unwrap();
     assert_eq!((d.len(), d.sample_shape(), d.dims()), (2, vec![4, 2], 2));
     assert_eq!(d.lengths(), &[3, 2]);
     assert_eq!(
@@ -42,7 +50,17 @@ fn parses_a_multivariate_unequal_length_file() {
         b.x.to_vec::<f32>().unwrap(),
         [7.0, 9.0, 8.0, 10.0, 0.0, 0.0, 0.0, 0.0, 1.0, 4.0, 2.0, -5.0, 3.0, 6.0, 0.0, 0.0]
     );
-    let e = TimeSeriesDataset::from_file(&f, 2, None, 0.0).unwrap_err();
+    // NaN padding: the padded steps, and only they, are NaN (the missing value is filled)
+    let nan_pad = UcrOptions {
+        pad: f32::NAN,
+        ..fill(-5.0)
+    };
+    let d = TimeSeriesDataset::from_file(&f, 4, None, &nan_pad).unwrap();
+    let x = d.data().images();
+    let nan_at: Vec<usize> = (0..x.len()).filter(|&i| x[i].is_nan()).collect();
+    assert_eq!(nan_at, [6, 7, 12, 13, 14, 15]);
+    assert_eq!(x[3], -5.0);
+    let e = TimeSeriesDataset::from_file(&f, 2, None, &fill(0.0)).unwrap_err();
     assert!(e
         .to_string()
         .contains("max_len 2 is shorter than the longest case (3 steps)"));
@@ -60,7 +78,7 @@ fn znorm_uses_the_observed_values_of_each_dimension() {
         .sum::<f64>()
         / 5.0;
     assert!((z.std[0] - var0.sqrt()).abs() < 1e-12);
-    let d = TimeSeriesDataset::from_file(&f, 3, Some(&z), 0.0).unwrap();
+    let d = TimeSeriesDataset::from_file(&f, 3, Some(&z), &fill(0.0)).unwrap();
     let x = d.data().images();
     assert!((x[0] as f64 - (1.0 - 4.2) / z.std[0]).abs() < 1e-6);
     assert_eq!(x[3], 0.0, "a missing value is filled after normalization");
@@ -79,7 +97,7 @@ fn znorm_uses_the_observed_values_of_each_dimension() {
         mean: vec![0.0],
         std: vec![1.0],
     };
-    assert!(TimeSeriesDataset::from_file(&f, 3, Some(&bad), 0.0).is_err());
+    assert!(TimeSeriesDataset::from_file(&f, 3, Some(&bad), &fill(0.0)).is_err());
 }
 
 #[test]

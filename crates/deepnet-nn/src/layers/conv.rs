@@ -124,6 +124,84 @@ impl Default for Conv2dConfig {
     }
 }
 
+/// What a convolution layer's constructor checks and registers (PyTorch's `_ConvNd`).
+pub(crate) struct ConvParams {
+    /// the layer's name in errors (`Conv2d`)
+    pub name: &'static str,
+    /// `(in_channels, out_channels)`
+    pub channels: (usize, usize),
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+    pub bias: bool,
+    /// the weight is `(in, out / groups, kH, kW)` (a transposed convolution), not
+    /// `(out, in / groups, kH, kW)`
+    pub transposed: bool,
+}
+
+impl ConvParams {
+    /// Checks the sizes (positive channels, kernel, stride and dilation; groups dividing both
+    /// channel counts), then `more` (a layer's own checks, returning the message), and registers
+    /// `weight` with PyTorch's default init and `bias: (out_channels,)` uniform in
+    /// `±1/sqrt(fan_in)`, `fan_in` being the weight's dim 1 times the kernel size, as PyTorch
+    /// computes it. Errors are `name: ...` at `pb`'s path.
+    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the MSRV is 1.80
+    pub fn register(
+        &self,
+        pb: &ParamBuilder,
+        more: impl FnOnce(&Self) -> std::result::Result<(), String>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let bad = |m: String| {
+            Err(in_module(
+                Error::msg(format!("{}: {m}", self.name)),
+                pb.path(),
+            ))
+        };
+        let ((cin, cout), k) = (self.channels, self.kernel);
+        if cin == 0 || cout == 0 || k.0 == 0 || k.1 == 0 {
+            return bad(format!(
+                "channels ({cin}, {cout}) and kernel size {k:?} must be at least 1"
+            ));
+        }
+        let (s, d, g) = (self.stride, self.dilation, self.groups);
+        if s.0 == 0 || s.1 == 0 || d.0 == 0 || d.1 == 0 {
+            return bad(format!(
+                "stride {s:?} and dilation {d:?} must be at least 1"
+            ));
+        }
+        if g == 0 || cin % g != 0 || cout % g != 0 {
+            return bad(format!(
+                "groups {g} must divide in_channels ({cin}) and out_channels ({cout})"
+            ));
+        }
+        if let Err(m) = more(self) {
+            return bad(m);
+        }
+        let shape = if self.transposed {
+            [cin, cout / g, k.0, k.1]
+        } else {
+            [cout, cin / g, k.0, k.1]
+        };
+        let weight = pb.param("weight", shape, Init::TORCH_DEFAULT_WEIGHT)?;
+        let bias = if self.bias {
+            let fan_in = (shape[1] * k.0 * k.1) as f64;
+            let bound = 1.0 / fan_in.sqrt();
+            Some(pb.param(
+                "bias",
+                [cout],
+                Init::Uniform {
+                    low: -bound,
+                    high: bound,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok((weight, bias))
+    }
+}
+
 /// 2-d convolution, as `torch.nn.Conv2d` (zero padding).
 ///
 /// Parameters: `weight: (out_channels, in_channels / groups, kH, kW)` and, with `bias`,
@@ -144,7 +222,6 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// A new layer registering `weight` (and `bias`) under `pb`'s path.
-    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the MSRV is 1.80
     pub fn new(
         in_channels: usize,
         out_channels: usize,
@@ -152,39 +229,17 @@ impl Conv2d {
         cfg: Conv2dConfig,
         pb: &ParamBuilder,
     ) -> Result<Conv2d> {
-        let bad = |m: String| Err(in_module(Error::msg(format!("Conv2d: {m}")), pb.path()));
-        if in_channels == 0 || out_channels == 0 || kernel_size.0 == 0 || kernel_size.1 == 0 {
-            return bad(format!(
-                "channels ({in_channels}, {out_channels}) and kernel size {kernel_size:?} must be at least 1"
-            ));
+        let (weight, bias) = ConvParams {
+            name: "Conv2d",
+            channels: (in_channels, out_channels),
+            kernel: kernel_size,
+            stride: cfg.stride,
+            dilation: cfg.dilation,
+            groups: cfg.groups,
+            bias: cfg.bias,
+            transposed: false,
         }
-        let (s, d, g) = (cfg.stride, cfg.dilation, cfg.groups);
-        if s.0 == 0 || s.1 == 0 || d.0 == 0 || d.1 == 0 {
-            return bad(format!(
-                "stride {s:?} and dilation {d:?} must be at least 1"
-            ));
-        }
-        if g == 0 || in_channels % g != 0 || out_channels % g != 0 {
-            return bad(format!(
-                "groups {g} must divide in_channels ({in_channels}) and out_channels ({out_channels})"
-            ));
-        }
-        let shape = [out_channels, in_channels / g, kernel_size.0, kernel_size.1];
-        let weight = pb.param("weight", shape, Init::TORCH_DEFAULT_WEIGHT)?;
-        let bias = if cfg.bias {
-            let fan_in = (in_channels / g * kernel_size.0 * kernel_size.1) as f64;
-            let bound = 1.0 / fan_in.sqrt();
-            Some(pb.param(
-                "bias",
-                [out_channels],
-                Init::Uniform {
-                    low: -bound,
-                    high: bound,
-                },
-            )?)
-        } else {
-            None
-        };
+        .register(pb, |_| Ok(()))?;
         Ok(Conv2d {
             weight,
             bias,
@@ -259,28 +314,50 @@ impl Module for Conv2d {
 
     fn describe(&self) -> String {
         let c = &self.cfg;
-        let t = |p: (usize, usize)| format!("({}, {})", p.0, p.1);
-        let mut s = format!(
+        let head = format!(
             "Conv2d({}, {}, kernel_size={}, stride={}",
             self.in_channels,
             self.out_channels,
-            t(self.kernel_size),
-            t(c.stride)
+            tuple(self.kernel_size),
+            tuple(c.stride)
         );
-        if c.padding != (0, 0) {
-            s += &format!(", padding={}", t(c.padding));
-        }
-        if c.dilation != (1, 1) {
-            s += &format!(", dilation={}", t(c.dilation));
-        }
-        if c.groups != 1 {
-            s += &format!(", groups={}", c.groups);
-        }
-        if self.bias.is_none() {
-            s += ", bias=False";
-        }
-        s + ")"
+        let bias = self.bias.is_some();
+        conv_repr(head, c.padding, c.dilation, (0, 0), c.groups, bias)
     }
+}
+
+/// `"(5, 3)"`: a pair as Python prints a tuple.
+pub(crate) fn tuple(p: (usize, usize)) -> String {
+    format!("({}, {})", p.0, p.1)
+}
+
+/// PyTorch's convolution repr (`_ConvNd.extra_repr`) after its `head`
+/// (`Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1)`): padding, dilation, output padding,
+/// groups and `bias=False` where not the default, in that order, and the closing parenthesis.
+pub(crate) fn conv_repr(
+    mut head: String,
+    padding: (usize, usize),
+    dilation: (usize, usize),
+    output_padding: (usize, usize),
+    groups: usize,
+    bias: bool,
+) -> String {
+    if padding != (0, 0) {
+        head += &format!(", padding={}", tuple(padding));
+    }
+    if dilation != (1, 1) {
+        head += &format!(", dilation={}", tuple(dilation));
+    }
+    if output_padding != (0, 0) {
+        head += &format!(", output_padding={}", tuple(output_padding));
+    }
+    if groups != 1 {
+        head += &format!(", groups={groups}");
+    }
+    if !bias {
+        head += ", bias=False";
+    }
+    head + ")"
 }
 
 #[cfg(test)]

@@ -4,10 +4,13 @@
 
 mod activation;
 mod conv;
+mod conv_transpose;
 mod dropout;
 mod embedding;
+mod graph_rnn;
 mod linear;
 mod locally_connected;
+mod md_lstm;
 mod norm;
 mod pool;
 mod recurrent;
@@ -15,15 +18,22 @@ mod rnn;
 mod rnn_canon;
 mod sequential;
 #[cfg(test)]
+mod test_util;
+#[cfg(test)]
 mod train_test;
+mod tree_lstm;
+mod upsample;
 
 pub use activation::{Flatten, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use conv::{conv_arithmetic, Conv2d, Conv2dConfig};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use dropout::Dropout;
 pub use dropout::Dropout2d;
 pub use embedding::Embedding;
+pub use graph_rnn::{GatedGraph, GatedGraphConfig, Graph};
 pub use linear::Linear;
 pub use locally_connected::LocallyConnected2d;
+pub use md_lstm::{MdLstm2d, MdLstm2dConfig, MD_LSTM_DIRECTIONS};
 pub use norm::{
     batch_norm, local_response_norm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LocalResponseNorm,
 };
@@ -35,6 +45,8 @@ pub use rnn_canon::{
     PeepholeVariant, MGU,
 };
 pub use sequential::Sequential;
+pub use tree_lstm::{ChildSumTreeLSTM, Forest};
+pub use upsample::Upsample;
 
 use deepnet_tensor::Error;
 

@@ -2,6 +2,7 @@
 //! checks, variable lengths, truncated BPTT, inter-layer dropout and errors.
 
 use super::*;
+use crate::layers::test_util::max_abs_param;
 use crate::layers::{LSTMCell, RNNCell};
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
@@ -107,11 +108,7 @@ fn state_dict_keys_and_counts_match_pytorch() {
     let p = store.get("lstm.weight_ih_l1_reverse").unwrap();
     assert_eq!(p.dims(), [80, 40]);
     let bound = 1.0 / 20f64.sqrt();
-    let max = store
-        .all_params()
-        .iter()
-        .flat_map(|(_, t)| t.to_vec_f64())
-        .fold(0f64, |m, v| m.max(v.abs()));
+    let max = max_abs_param(&store);
     assert!(max <= bound && max > 0.99 * bound, "{max}");
     assert_eq!(
         lstm.describe(),

@@ -2,13 +2,10 @@
 //! forms and how they relate, gradient checks, batching and errors.
 
 use super::*;
+use crate::layers::test_util::{max_abs_param, sig};
 use crate::ParamStore;
 use deepnet_tensor::testing::{gradcheck, seeded};
 use deepnet_tensor::DType;
-
-fn sig(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
 
 fn t1(v: &[f64], shape: &[usize]) -> Tensor {
     Tensor::from_vec(v.to_vec(), shape.to_vec()).unwrap()
@@ -67,11 +64,7 @@ fn cell_keys_shapes_init_bounds_and_repr() {
     assert_eq!(store.num_params(), 640 + 2560 + 1800);
     // every parameter uniform in ±1/sqrt(20)
     let bound = 1.0 / 20f64.sqrt();
-    let max = store
-        .all_params()
-        .iter()
-        .flat_map(|(_, t)| t.to_vec_f64())
-        .fold(0f64, |m, v| m.max(v.abs()));
+    let max = max_abs_param(&store);
     assert!(max <= bound && max > 0.95 * bound, "{max} vs {bound}");
     assert_eq!(r.describe(), "RNNCell(10, 20)");
     assert_eq!(l.describe(), "LSTMCell(10, 20)");

@@ -4,9 +4,9 @@
 //! (whatever their offset) are borrowed.
 
 use super::isa::isa;
-use super::{conv, index, pool, rnn, CpuStorage};
+use super::{conv, index, pool, rnn, upsample, CpuStorage};
 use crate::backend::BackendStorage;
-use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, Element, Error, HostData, Layout, Result};
 use std::borrow::Cow;
 
@@ -218,6 +218,23 @@ impl BackendStorage for CpuStorage {
             Ok((dx.map(T::into_host), dw.map(T::into_host)))
         })
     }
+    fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Self> {
+        const OP: &str = "conv_transpose2d";
+        on_float!(OP, self, T => {
+            let x = view::<T>(OP, self, l)?;
+            let ws = view::<T>(OP, w.0, w.1)?;
+            let bs = b.map(|(b, bl)| view::<T>(OP, b, bl)).transpose()?;
+            let (g, groups, cout) = (&spec.g, spec.groups, spec.cout);
+            let y = conv::conv_transpose2d(g, groups, cout, &x, &ws, bs.as_deref());
+            Ok(T::into_host(y))
+        })
+    }
     fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Self> {
         on_float!("unfold2d", self, T => Ok(T::into_host(conv::unfold(g, &view::<T>("unfold2d", self, l)?))))
     }
@@ -260,6 +277,27 @@ impl BackendStorage for CpuStorage {
         on_float!("adaptive_avg_pool2d_backward", self, T => {
             let gy = view::<T>("adaptive_avg_pool2d_backward", self, l)?;
             Ok(T::into_host(pool::adaptive_avg_pool_backward(g, &gy)))
+        })
+    }
+
+    fn upsample_nearest2d(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        const OP: &str = "upsample_nearest2d";
+        on_float!(OP, self, T => Ok(T::into_host(upsample::nearest(r, &view::<T>(OP, self, l)?))))
+    }
+    fn upsample_nearest2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        const OP: &str = "upsample_nearest2d_backward";
+        on_float!(OP, self, T => {
+            Ok(T::into_host(upsample::nearest_backward(r, &view::<T>(OP, self, l)?)))
+        })
+    }
+    fn upsample_bilinear2d(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        const OP: &str = "upsample_bilinear2d";
+        on_float!(OP, self, T => Ok(T::into_host(upsample::bilinear(r, &view::<T>(OP, self, l)?))))
+    }
+    fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        const OP: &str = "upsample_bilinear2d_backward";
+        on_float!(OP, self, T => {
+            Ok(T::into_host(upsample::bilinear_backward(r, &view::<T>(OP, self, l)?)))
         })
     }
 

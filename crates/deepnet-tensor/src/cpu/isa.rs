@@ -85,6 +85,7 @@ pub(crate) fn isa() -> Isa {
 }
 
 /// Whether the AVX-512 kernels may run (the CPU has them and `DEEPNET_CPU` does not forbid them).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn has_avx512() -> bool {
     isa() >= Isa::Avx512
 }

@@ -197,6 +197,7 @@ mod tests {
                 &bl,
             ));
             let via_gemm = typed(&a, &al, &b, &bl);
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
             let mut outs = vec![("chosen", got), ("gemm", via_gemm)];
             #[cfg(target_arch = "x86_64")]
             if crate::cpu::isa::has_avx512() {

@@ -22,6 +22,7 @@ pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod rnn;
 pub(crate) mod strided;
+pub(crate) mod upsample;
 pub(crate) mod vexp;
 
 use crate::{Element, FloatElement, HostData, Layout};
@@ -52,6 +53,8 @@ pub(crate) use with_cpu;
 
 /// The float types the CPU kernels run on (f32 and f64), with what the kernels specialize: the
 /// f32 fast paths and per-thread scratch buffers.
+// the f32 views are what the x86 kernels dispatch on; other targets use the generic paths
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait Float: FloatElement {
     /// e^x as the `exp` kernel computes it (f32: a vectorizable polynomial within 2 ulp).
     fn exp_kernel(self) -> Self;

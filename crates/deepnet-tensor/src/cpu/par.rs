@@ -114,6 +114,7 @@ pub(crate) fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
 }
 
 /// `f(item)` for every item, in parallel.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn items<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
     chunks_mut(&mut slots, 1, |_, s| {

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Runs `f(input_plane, output_plane)` for every plane, several planes per task.
-fn per_plane<A: Sync, B: Send>(
+pub(super) fn per_plane<A: Sync, B: Send>(
     src: &[A],
     src_plane: usize,
     dst: &mut [B],

@@ -10,12 +10,12 @@ use crate::primitive::{ConvSpec, Geom};
 use crate::{DType, Error, Result, Storage, Tensor};
 
 /// `"5x3"`: a pair as `HxW`.
-fn pair(p: (usize, usize)) -> String {
+pub(super) fn pair(p: (usize, usize)) -> String {
     format!("{}x{}", p.0, p.1)
 }
 
 /// The float dtype shared by all `ts`, or an error naming `op`.
-fn common_float(op: &'static str, ts: &[&Tensor]) -> Result<DType> {
+pub(super) fn common_float(op: &'static str, ts: &[&Tensor]) -> Result<DType> {
     let d = ts[0].dtype();
     for t in ts {
         if !t.dtype().is_float() || t.dtype() != d {
@@ -91,12 +91,30 @@ pub(crate) fn window_geom(
     })
 }
 
-fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
+pub(super) fn rank4(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
     if t.rank() != 4 {
         return Err(Error::Rank {
             op,
             expected: what.to_string(),
             got: t.shape().clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends the bias gradient of a convolution, `gy: (N, C_out, H, W)` summed over `(N, H, W)`,
+/// to the gradients `out` when the op had a bias (`inputs[2]`): `None` unless it tracks
+/// gradients.
+pub(super) fn push_bias_grad(
+    out: &mut Vec<Option<Tensor>>,
+    inputs: &[Tensor],
+    gy: &Tensor,
+) -> Result<()> {
+    if let Some(b) = inputs.get(2) {
+        out.push(if b.tracks_grad() {
+            Some(gy.sum([0, 2, 3], false)?)
+        } else {
+            None
         });
     }
     Ok(())
@@ -125,13 +143,7 @@ impl Backward for Conv2dBackward {
             dx.map(|s| Tensor::from_storage(s, x.shape().clone())),
             dw.map(|s| Tensor::from_storage(s, w.shape().clone())),
         ];
-        if let Some(b) = inputs.get(2) {
-            out.push(if b.tracks_grad() {
-                Some(gy.sum([0, 2, 3], false)?)
-            } else {
-                None
-            });
-        }
+        push_bias_grad(&mut out, inputs, &gy)?;
         Ok(out)
     }
 }

@@ -96,22 +96,33 @@ pub(super) fn conv2d(
     b: Option<(&RefStorage, &Layout)>,
     spec: &ConvSpec,
 ) -> Result<RefStorage> {
-    const OP: &str = "conv2d";
-    s.expect_float(OP)?;
-    w.expect_dtype(OP, s.dtype)?;
-    if let Some((b, _)) = b {
-        b.expect_dtype(OP, s.dtype)?;
-    }
-    let cv = Conv::new(spec);
-    let (x, wv) = (s.values(l), w.values(wl));
-    let bias = b.map(|(b, bl)| b.values(bl));
-    let (g, cout) = (&spec.g, spec.cout);
-    // every output starts at its channel's bias; `yi / L % C_out` is the channel of `yi`
-    let mut y: Vec<f64> = (0..g.n * cout * g.l())
-        .map(|yi| bias.as_ref().map_or(0.0, |b| b[yi / g.l() % cout]))
-        .collect();
-    cv.for_each_term(|yi, xi, wi| y[yi] += x[xi] * wv[wi]);
+    let g = &spec.g;
+    let shape = (g.n * spec.cout * g.l(), g.l(), spec.cout);
+    let (x, wv, mut y) = biased_operands("conv2d", (s, l), (w, wl), b, shape)?;
+    Conv::new(spec).for_each_term(|yi, xi, wi| y[yi] += x[xi] * wv[wi]);
     Ok(RefStorage::rounded(s.dtype, y))
+}
+
+/// The values of a convolution's input and weight (dtypes checked for `op`: one float dtype
+/// for all operands), and its output of `len` elements, each started at the bias of its
+/// channel `i / plane % channels` (zero without a bias).
+fn biased_operands(
+    op: &'static str,
+    (s, l): (&RefStorage, &Layout),
+    (w, wl): (&RefStorage, &Layout),
+    b: Option<(&RefStorage, &Layout)>,
+    (len, plane, channels): (usize, usize, usize),
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    s.expect_float(op)?;
+    w.expect_dtype(op, s.dtype)?;
+    if let Some((b, _)) = b {
+        b.expect_dtype(op, s.dtype)?;
+    }
+    let bias = b.map(|(b, bl)| b.values(bl));
+    let out = (0..len)
+        .map(|i| bias.as_ref().map_or(0.0, |b| b[i / plane % channels]))
+        .collect();
+    Ok((s.values(l), w.values(wl), out))
 }
 
 /// The adjoint loops of [`conv2d`] for the output gradient `gy: (N, C_out, H_out, W_out)`:
@@ -146,6 +157,23 @@ pub(super) fn conv2d_backward(
         need.0.then(|| RefStorage::rounded(dt, dx)),
         need.1.then(|| RefStorage::rounded(dt, dw)),
     ))
+}
+
+/// The transposed convolution, by definition the adjoint of [`conv2d`] with `spec`: every
+/// product term `y[yi] += x[xi] * w[wi]` of that convolution is, transposed,
+/// `out[xi] += self[yi] * w[wi]`. `self: (N, C_out, H_out, W_out)` (the convolution's output
+/// shape) -> `(N, C, H, W)`, plus `b[c]` on channel `c`; in f64, rounded once.
+pub(super) fn conv_transpose2d(
+    (s, l): (&RefStorage, &Layout),
+    (w, wl): (&RefStorage, &Layout),
+    b: Option<(&RefStorage, &Layout)>,
+    spec: &ConvSpec,
+) -> Result<RefStorage> {
+    let g = &spec.g;
+    let shape = (g.n * g.chw(), g.h * g.w, g.c);
+    let (x, wv, mut out) = biased_operands("conv_transpose2d", (s, l), (w, wl), b, shape)?;
+    Conv::new(spec).for_each_term(|yi, xi, wi| out[xi] += x[yi] * wv[wi]);
+    Ok(RefStorage::rounded(s.dtype, out))
 }
 
 /// Calls `f(column matrix position, input position)` for every entry of the unfolded matrix

@@ -21,9 +21,10 @@ mod index;
 mod pool;
 mod reduce;
 mod rnn;
+mod upsample;
 
 use crate::backend::BackendStorage;
-use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, UnaryOp};
+use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, Error, HostData, Layout, Result};
 
 /// The data of a tensor on the reference device: every element as f64, already rounded to
@@ -222,6 +223,15 @@ impl BackendStorage for RefStorage {
     ) -> Result<(Option<Self>, Option<Self>)> {
         conv::conv2d_backward((self, l), w, gy, spec, need)
     }
+    fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        spec: &ConvSpec,
+    ) -> Result<Self> {
+        conv::conv_transpose2d((self, l), w, b, spec)
+    }
     fn unfold2d(&self, l: &Layout, g: &Geom) -> Result<Self> {
         conv::unfold2d((self, l), g)
     }
@@ -246,6 +256,19 @@ impl BackendStorage for RefStorage {
     }
     fn adaptive_avg_pool2d_backward(&self, l: &Layout, g: &Geom) -> Result<Self> {
         pool::adaptive_avg_pool2d_backward((self, l), g)
+    }
+
+    fn upsample_nearest2d(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        upsample::nearest((self, l), r)
+    }
+    fn upsample_nearest2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        upsample::nearest_backward((self, l), r)
+    }
+    fn upsample_bilinear2d(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        upsample::bilinear((self, l), r)
+    }
+    fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
+        upsample::bilinear_backward((self, l), r)
     }
 
     fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self> {

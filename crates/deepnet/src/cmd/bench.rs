@@ -72,6 +72,13 @@ pub enum Workload {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// The upsampling layers of a DCGAN generator for MNIST (transposed convolutions 7x7 ->
+    /// 14x14 -> 28x28, nearest and bilinear resizes), forward and forward + backward.
+    Convt {
+        /// batch size
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+    },
     /// Training steps of the MLP 784-256-128-10 on one fixed batch.
     MlpTrain {
         /// batch size
@@ -105,6 +112,7 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
             let r = super::bench_train::recurrent_train("gru", batch, seconds)?;
             return report_train("gru-train", "GRU 28x28 -> 128 -> fc10", batch, &r, json);
         }
+        Workload::Convt { batch } => return super::bench_convt::convt(batch, json),
         _ => {}
     }
     let _guard = dt::no_grad();
@@ -115,7 +123,8 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
         | Workload::LenetTrain { .. }
         | Workload::CifarTrain { .. }
         | Workload::LstmTrain { .. }
-        | Workload::GruTrain { .. } => unreachable!("training workloads are handled above"),
+        | Workload::GruTrain { .. }
+        | Workload::Convt { .. } => unreachable!("training workloads are handled above"),
     }
 }
 
@@ -147,9 +156,13 @@ fn report_train(
 }
 
 /// Best and median seconds of one call.
-struct Timing {
-    best: f64,
-    median: f64,
+pub(super) struct Timing {
+    pub best: f64,
+    pub median: f64,
+    /// CPU seconds (user and system, all threads) per timed call, where the OS reports them:
+    /// with one kernel thread, the compute time whatever else runs on the machine (with more,
+    /// it includes the idle workers' spinning)
+    pub cpu: Option<f64>,
     reps: usize,
     /// Minor page faults per timed call (first touch of fresh memory), where Linux reports them.
     faults: Option<f64>,
@@ -162,9 +175,28 @@ fn minor_faults() -> Option<u64> {
     after_name.split_whitespace().nth(7)?.parse().ok()
 }
 
+/// CPU seconds this process has used so far (user and system, all threads).
+fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given, which is plain data.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(secs(u.ru_utime) + secs(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// Times `f`: a warm-up of at least two calls (and ~10% of the budget), then enough timed calls
 /// to fill `target_s` seconds (at least 5).
-fn measure(target_s: f64, mut f: impl FnMut() -> Result<(), String>) -> Result<Timing, String> {
+pub(super) fn measure(
+    target_s: f64,
+    mut f: impl FnMut() -> Result<(), String>,
+) -> Result<Timing, String> {
     let start = Instant::now();
     let mut warm = 0u32;
     while warm < 2 || start.elapsed().as_secs_f64() < 0.1 * target_s {
@@ -175,6 +207,7 @@ fn measure(target_s: f64, mut f: impl FnMut() -> Result<(), String>) -> Result<T
     let reps = ((target_s / per_call) as usize).clamp(5, 1_000_000);
     let mut times = Vec::with_capacity(reps);
     let faults0 = minor_faults();
+    let cpu0 = cpu_seconds();
     for _ in 0..reps {
         let t = Instant::now();
         f()?;
@@ -183,10 +216,12 @@ fn measure(target_s: f64, mut f: impl FnMut() -> Result<(), String>) -> Result<T
     let faults = minor_faults()
         .zip(faults0)
         .map(|(b, a)| b.saturating_sub(a) as f64 / reps as f64);
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / reps as f64);
     times.sort_by(f64::total_cmp);
     Ok(Timing {
         best: times[0],
         median: times[reps / 2],
+        cpu,
         reps,
         faults,
     })

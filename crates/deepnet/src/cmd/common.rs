@@ -3,8 +3,12 @@
 //! `eval` and `predict`).
 
 use clap::Args;
-use deepnet::data::{transforms, InMemoryDataset, Mnist, Split};
-use deepnet::models::{Activation, ArchSpec, Mlp, MlpConfig};
+use deepnet::data::{read_regular_file, transforms, InMemoryDataset, Mnist, Split};
+use deepnet::models::autoencoder::{self, Autoencoder, AutoencoderConfig, AUTOENCODER_MODELS};
+use deepnet::models::{
+    import_keras, keras_zoo_model, Activation, ArchSpec, KerasZooModel, Mlp, MlpConfig,
+    KERAS_MODELS,
+};
 use deepnet::nn::{Module, ParamStore};
 use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
@@ -59,11 +63,34 @@ pub fn resolve_dataset(name: &str) -> CliResult<PathBuf> {
         })
 }
 
+/// The dataset's name for run folders and summaries: its directory's name.
+pub fn dataset_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
 /// Loads a split scaled to [0, 1], then normalized with `(mean, std)`.
 pub fn load_split(dir: &Path, split: Split, norm: (f32, f32)) -> CliResult<InMemoryDataset> {
     let mut ds = Mnist::load(dir, split).map_err(msg)?;
     transforms::normalize(ds.images_mut(), norm.0, norm.1).map_err(msg)?;
     Ok(ds)
+}
+
+/// The training and test splits, normalized with `norm`, each cut to its first `limit` samples
+/// when given (`--limit`, at least 1).
+pub fn load_train_test(
+    dir: &Path,
+    norm: (f32, f32),
+    limit: Option<usize>,
+) -> CliResult<(InMemoryDataset, InMemoryDataset)> {
+    let train = load_split(dir, Split::Train, norm)?;
+    let test = load_split(dir, Split::Test, norm)?;
+    match limit {
+        None => Ok((train, test)),
+        Some(0) => Err("--limit: expected at least 1".into()),
+        Some(n) => Ok((train.take(n), test.take(n))),
+    }
 }
 
 /// The mean and standard deviation of a split's pixels (after scaling to [0, 1]).
@@ -77,7 +104,9 @@ pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
 pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
     /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128), or
-    /// char_lstm (a character-level language model on a text: see --seq-len, --hidden-size).
+    /// md_lstm (a 2-D LSTM scanning 4x4 patches from the four corners), or the generative
+    /// vae (784-400-20-400-784) and gan (MLP pair), which train on their own recipe (see --code),
+    /// or char_lstm (a character-level language model on a text: see --seq-len).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -128,6 +157,20 @@ pub struct ModelSpec {
     pub init: String,
     /// the `--arch` spec in canonical form, when `name` is `"arch"`
     pub arch: Option<String>,
+    /// the code size `K` of a generative model (`vae`, `gan`), an autoencoder or `pca`
+    /// (`--code`); stored as `code` only when set
+    pub code: Option<usize>,
+    /// an autoencoder's code activation (`linear`, `sigmoid`, `relu`, ...)
+    pub code_activation: Option<String>,
+    /// an autoencoder's output (`sigmoid` or `linear`)
+    pub output: Option<String>,
+}
+
+/// Whether model `name` is built from the MLP settings (`hidden`, `activation`, `dropout`,
+/// `init`): the MLP itself, the fully connected VAE and GAN, whose widths they are, and the
+/// autoencoders (their encoder's widths and activation).
+fn uses_mlp_settings(name: &str) -> bool {
+    matches!(name, "mlp" | "vae" | "gan") || AUTOENCODER_MODELS.contains(&name)
 }
 
 impl ModelSpec {
@@ -153,7 +196,7 @@ impl ModelSpec {
             a.model.clone()
         };
         // the MLP flags mean nothing to other models: they are not carried (nor recorded)
-        let mlp = name == "mlp";
+        let mlp = uses_mlp_settings(&name);
         Ok(ModelSpec {
             hidden: if mlp { a.hidden.clone() } else { Vec::new() },
             activation: if mlp {
@@ -171,14 +214,70 @@ impl ModelSpec {
             input,
             classes,
             arch,
+            code: None,
+            code_activation: None,
+            output: None,
         })
+    }
+
+    /// The spec of a reconstruction model: `pca` or one of the autoencoders, whose encoder
+    /// hidden widths and activation go in `hidden` and `activation`.
+    pub fn reconstruction(
+        name: &str,
+        input: Vec<usize>,
+        cfg: Option<&AutoencoderConfig>,
+        code: usize,
+    ) -> Self {
+        ModelSpec {
+            name: name.into(),
+            input,
+            classes: 0,
+            hidden: cfg.map(|c| c.hidden.clone()).unwrap_or_default(),
+            activation: "relu".into(),
+            dropout: 0.0,
+            init: "default".into(),
+            arch: None,
+            code: Some(code),
+            code_activation: cfg.map(|c| autoencoder::activation_name(c.code_activation).into()),
+            output: cfg.map(|c| c.output.name().into()),
+        }
+    }
+
+    /// Whether this is `pca` or an autoencoder: a model that reconstructs its input.
+    pub fn is_reconstruction(&self) -> bool {
+        self.name == "pca" || AUTOENCODER_MODELS.contains(&self.name.as_str())
+    }
+
+    /// The autoencoder this spec describes (its name must be one of the autoencoders).
+    pub fn autoencoder_config(&self) -> CliResult<AutoencoderConfig> {
+        let missing = |f: &str| format!("autoencoder {}: the spec lacks \"{f}\"", self.name);
+        let cfg = AutoencoderConfig {
+            in_features: self.input.iter().product(),
+            hidden: self.hidden.clone(),
+            code: self.code.ok_or_else(|| missing("code"))?,
+            activation: self.activation.parse().map_err(msg)?,
+            code_activation: autoencoder::parse_optional_activation(
+                self.code_activation
+                    .as_deref()
+                    .ok_or_else(|| missing("code_activation"))?,
+            )
+            .map_err(|e| format!("--code-activation: {e}"))?,
+            output: self
+                .output
+                .as_deref()
+                .ok_or_else(|| missing("output"))?
+                .parse()
+                .map_err(|e| format!("--output: {e}"))?,
+        };
+        cfg.validate().map_err(|e| format!("--code: {e}"))?;
+        Ok(cfg)
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.
     pub fn to_json(&self) -> Value {
         let mut v = json!({"name": self.name, "input": self.input, "classes": self.classes});
-        if self.name == "mlp" {
-            // the MLP's own settings; other models have none of these
+        if uses_mlp_settings(&self.name) {
+            // the MLP's own settings (also the VAE's and GAN's); other models have none
             v["hidden"] = json!(self.hidden);
             v["activation"] = json!(self.activation);
             v["dropout"] = json!(self.dropout);
@@ -186,6 +285,15 @@ impl ModelSpec {
         }
         if let Some(arch) = &self.arch {
             v["arch"] = json!(arch);
+        }
+        if let Some(code) = self.code {
+            v["code"] = json!(code);
+        }
+        if let Some(c) = &self.code_activation {
+            v["code_activation"] = json!(c);
+        }
+        if let Some(o) = &self.output {
+            v["output"] = json!(o);
         }
         v
     }
@@ -232,7 +340,7 @@ impl ModelSpec {
         Ok(ModelSpec {
             input: usizes("input")?,
             classes: field("classes")?.as_u64().unwrap_or(0) as usize,
-            hidden: if name == "mlp" {
+            hidden: if uses_mlp_settings(&name) {
                 usizes("hidden")?
             } else {
                 Vec::new()
@@ -250,6 +358,20 @@ impl ModelSpec {
                 .unwrap_or("default")
                 .to_string(),
             arch,
+            code: match v.get("code") {
+                None => None,
+                Some(c) => Some(c.as_u64().filter(|&c| c > 0).ok_or_else(|| {
+                    format!(
+                        "{}: deepnet.model.code must be a positive size, got {c}",
+                        source.display()
+                    )
+                })? as usize),
+            },
+            code_activation: v
+                .get("code_activation")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            output: v.get("output").and_then(|c| c.as_str()).map(str::to_string),
         })
     }
 
@@ -283,6 +405,25 @@ impl ModelSpec {
                 };
                 Ok(Box::new(Mlp::new(&cfg, &store.root()).map_err(msg)?))
             }
+            "md_lstm" => {
+                let cfg =
+                    deepnet::models::MdLstmClassifierConfig::for_input(&self.input, self.classes)
+                        .map_err(|e| format!("--model md_lstm: {e}"))?;
+                Ok(Box::new(
+                    deepnet::models::MdLstmClassifier::new(&cfg, &store.root())
+                        .map_err(|e| format!("--model md_lstm: {e}"))?,
+                ))
+            }
+            g if super::generative::GENERATIVE_MODELS.contains(&g) => Err(format!(
+                "--model {g}: a generative model has no classifier to build; it trains with \
+                 `deepnet train --model {g}` and makes images with `deepnet sample`"
+            )),
+            "pca" => Err(
+                "pca: a fitted projection, not a network (load it with deepnet reconstruct)".into(),
+            ),
+            ae if AUTOENCODER_MODELS.contains(&ae) => Ok(Box::new(
+                Autoencoder::new(&self.autoencoder_config()?, &store.root()).map_err(msg)?,
+            )),
             rec if deepnet::models::RECURRENT_MODELS.contains(&rec) => {
                 deepnet::models::build_recurrent_model(
                     rec,
@@ -311,38 +452,72 @@ pub struct TrainedModel {
     pub norm: (f32, f32),
 }
 
-/// Loads a weights file written by `deepnet train`: its metadata says how to rebuild the model
-/// and how to normalize the inputs. Errors name the file; a tensor that does not fit the model
-/// is named with both shapes (strict loading: missing and unexpected keys are errors too).
-pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
-    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-    if super::sample_text::is_char_lm(&meta) {
-        return Err(format!(
-            "{}: a character-level language model (char_lstm), not a classifier: sample text \
-             from it with deepnet sample --weights {} --prime ...",
-            weights.display(),
-            weights.display()
-        ));
-    }
-    let get = |k: &str| meta_value(&meta, k, weights, "weights file written by deepnet train");
-    let spec = ModelSpec::from_json(get("deepnet.model")?, weights)?;
-    let norm: Value = serde_json::from_str(get("deepnet.normalize")?)
-        .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
-    let stat = |k: &str| {
-        norm.get(k)
-            .and_then(|v| v.as_f64())
-            .map(|v| v as f32)
-            .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
-    };
-    let model = build_from_weights(&tensors, weights, |store| spec.build(store))?;
-    // inference only: dropout off, batch norm on its running statistics
-    model.set_training(false);
-    Ok(TrainedModel {
-        model,
-        norm: (stat("mean")?, stat("std")?),
-        spec,
-    })
+/// A weights file written by `deepnet train`: its tensors, its metadata and the model spec
+/// stored in it (`deepnet.model`). Errors name the file.
+pub struct WeightsFile {
+    /// the tensors, by key
+    pub tensors: Vec<(String, deepnet::tensor::Tensor)>,
+    /// the metadata entries
+    pub meta: Vec<(String, String)>,
+    /// the model's description
+    pub spec: ModelSpec,
 }
+
+impl WeightsFile {
+    /// Reads `weights` and the spec in its metadata.
+    pub fn read(weights: &Path) -> CliResult<Self> {
+        let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+        Self::from_parts(tensors, meta, weights)
+    }
+
+    /// The file `weights` already read as its `tensors` and `meta`; the spec is parsed here. A
+    /// char_lstm's file is an error that says how to sample text from it (no image command
+    /// reads it).
+    pub fn from_parts(
+        tensors: Vec<(String, deepnet::tensor::Tensor)>,
+        meta: Vec<(String, String)>,
+        weights: &Path,
+    ) -> CliResult<Self> {
+        if super::sample_text::is_char_lm(&meta) {
+            return Err(format!(
+                "{}: holds a character-level language model (char_lstm), not an image model: \
+                 sample text from it with deepnet sample --weights {} --prime TEXT",
+                weights.display(),
+                weights.display()
+            ));
+        }
+        let spec = ModelSpec::from_json(
+            meta_value(&meta, "deepnet.model", weights, TRAIN_FILE)?,
+            weights,
+        )?;
+        Ok(WeightsFile {
+            tensors,
+            meta,
+            spec,
+        })
+    }
+
+    /// The metadata entry `key`; its absence means the file was not written by `train`.
+    pub fn get(&self, key: &str, weights: &Path) -> CliResult<String> {
+        meta_value(&self.meta, key, weights, TRAIN_FILE).map(str::to_owned)
+    }
+
+    /// The `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`).
+    pub fn norm(&self, weights: &Path) -> CliResult<(f32, f32)> {
+        let norm: Value = serde_json::from_str(&self.get("deepnet.normalize", weights)?)
+            .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
+        let stat = |k: &str| {
+            norm.get(k)
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32)
+                .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
+        };
+        Ok((stat("mean")?, stat("std")?))
+    }
+}
+
+/// What a weights file must be to hold the metadata that [`WeightsFile`] reads.
+const TRAIN_FILE: &str = "weights file written by deepnet train";
 
 /// The metadata value `key` of the weights file `weights`, or an error naming the file and
 /// saying that it is not a `what` (e.g. "weights file written by deepnet train").
@@ -361,6 +536,29 @@ pub fn meta_value<'m>(
                 weights.display()
             )
         })
+}
+
+/// Loads a weights file written by `deepnet train`: its metadata says how to rebuild the model
+/// and how to normalize the inputs. Errors name the file; a tensor that does not fit the model
+/// is named with both shapes (strict loading: missing and unexpected keys are errors too).
+pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
+    let file = WeightsFile::read(weights)?;
+    if file.spec.is_reconstruction() {
+        return Err(format!(
+            "{}: a {} model reconstructs its input rather than classifying it; use deepnet reconstruct",
+            weights.display(),
+            file.spec.name
+        ));
+    }
+    let norm = file.norm(weights)?;
+    let model = build_from_weights(&file.tensors, weights, |store| file.spec.build(store))?;
+    // inference only: dropout off, batch norm on its running statistics
+    model.set_training(false);
+    Ok(TrainedModel {
+        model,
+        norm,
+        spec: file.spec,
+    })
 }
 
 /// The model `build` makes in a fresh store, with the tensors of the weights file `weights`
@@ -386,6 +584,60 @@ pub fn build_from_weights<M>(
         .load_state_dict(tensors, true)
         .map_err(|e| format!("{}: {e}", weights.display()))?;
     Ok(model)
+}
+
+/// A zoo model with pretrained Keras weights, loaded from a Keras export.
+pub struct KerasModel {
+    /// the model, in evaluation mode
+    pub model: Box<dyn Module>,
+    /// its input, classes and pixel scaling
+    pub info: &'static KerasZooModel,
+}
+
+/// Loads the Keras export `weights` (a safetensors file of tensors in Keras layouts, keyed
+/// `<layer>/<variable>`) into the zoo model `name` (`--model`), converting the layouts. The
+/// architecture JSON `keras_model_config.json` beside the file, when there, gives the batch
+/// norms' epsilon and is checked against the zoo model; without it a note says that Keras's
+/// defaults are assumed. Errors name the file, and the Keras key and shapes that do not fit.
+pub fn load_keras(name: &str, weights: &Path) -> CliResult<KerasModel> {
+    let info = keras_zoo_model(name).ok_or_else(|| {
+        format!(
+            "--model {name}: --model selects a zoo model for a Keras export, one of {}; a \
+             weights file written by deepnet train names its model itself (leave --model out)",
+            KERAS_MODELS.map(|m| m.name).join(", ")
+        )
+    })?;
+    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+    if let Some((_, m)) = meta.iter().find(|(k, _)| k == "deepnet.model") {
+        return Err(format!(
+            "{}: written by deepnet train (deepnet.model = {m}), not a Keras export: leave out \
+             --model {name}",
+            weights.display()
+        ));
+    }
+    check_finite_tensors(&tensors, weights)?;
+    let config_path = weights.with_file_name("keras_model_config.json");
+    let config = if config_path.is_file() {
+        let bytes = read_regular_file(&config_path, 64 << 20).map_err(msg)?;
+        Some(String::from_utf8(bytes).map_err(|e| format!("{}: {e}", config_path.display()))?)
+    } else {
+        eprintln!(
+            "note: no {} beside the weights: Keras's default batch-norm epsilon (1e-3) is \
+             assumed and the architecture is not checked",
+            config_path.display()
+        );
+        None
+    };
+    let model =
+        import_keras(name, &tensors, config.as_deref(), &ParamStore::new(0)).map_err(|e| {
+            let file = if e.to_string().starts_with("keras model config") {
+                &config_path
+            } else {
+                weights
+            };
+            format!("{}: {e}", file.display())
+        })?;
+    Ok(KerasModel { model, info })
 }
 
 /// The local date and time as `2026-11-29_20-35-07` (UTC where the local zone is unknown).
@@ -478,21 +730,21 @@ pub fn check_finite_tensors(
     Ok(())
 }
 
-/// Checks that samples of `shape` (from `source`) fit the model of `weights`.
+/// Checks that samples of `shape` (from `source`) fit the input `expected` of the model of
+/// `weights`.
 pub fn check_sample_shape(
     weights: &Path,
-    spec: &ModelSpec,
+    expected: &[usize],
     source: &Path,
     shape: &[usize],
 ) -> CliResult<()> {
-    if shape == spec.input.as_slice() {
+    if shape == expected {
         return Ok(());
     }
     Err(format!(
-        "{}: samples of {} have shape {shape:?}, the model expects {:?}",
+        "{}: samples of {} have shape {shape:?}, the model expects {expected:?}",
         weights.display(),
         source.display(),
-        spec.input
     ))
 }
 
@@ -565,6 +817,25 @@ mod tests {
         let back =
             ModelSpec::from_json(&s.to_json().to_string(), Path::new("m.safetensors")).unwrap();
         assert_eq!(s, back);
+        // a code size is stored only when there is one, and must be a positive size
+        assert!(s.to_json().get("code").is_none());
+        let g = ModelSpec {
+            name: "vae".into(),
+            code: Some(7),
+            ..s.clone()
+        };
+        let file = Path::new("m.safetensors");
+        assert_eq!(
+            ModelSpec::from_json(&g.to_json().to_string(), file).unwrap(),
+            g
+        );
+        let mut j = g.to_json();
+        j["code"] = json!(0);
+        let e = ModelSpec::from_json(&j.to_string(), file).unwrap_err();
+        assert!(
+            e.contains("deepnet.model.code") && e.contains("got 0"),
+            "{e}"
+        );
         let store = ParamStore::new(0);
         assert!(s.build(&store).is_ok());
         let bad = ModelSpec {

@@ -1,5 +1,7 @@
-//! `deepnet convert --fully-convolutional IN OUT`: rewrites a trained classifier's Linear layers
-//! as convolutions (see `deepnet_models::fully_conv`) and saves the converted net's tensors,
+//! `deepnet convert IN OUT`: between PyTorch checkpoints (`.pt`/`.pth`, read with a restricted
+//! unpickler that never runs code) and safetensors, by the file names; and `deepnet convert
+//! --fully-convolutional IN OUT`, which rewrites a trained classifier's Linear layers as
+//! convolutions (see `deepnet_models::fully_conv`) and saves the converted net's tensors,
 //! atomically, with metadata saying what it is.
 
 use super::common::{load_trained, msg, CliResult};
@@ -19,16 +21,64 @@ size, total stride, converted layers); \"deepnet.normalize\" is copied from IN. 
 \"linear\", \"conv\"}]}."
 )]
 pub struct ConvertArgs {
-    /// Turn the fully connected layers into convolutions (the only conversion so far).
-    #[arg(long, required = true)]
+    /// Turn the fully connected layers into convolutions. Without it, the file is converted
+    /// between formats by the names: .pt/.pth (PyTorch) to .safetensors or back.
+    #[arg(long)]
     pub fully_convolutional: bool,
-    /// A model.safetensors written by `deepnet train`.
+    /// A model.safetensors written by `deepnet train`, or (format conversion) a PyTorch
+    /// checkpoint or a safetensors file.
     pub input: PathBuf,
-    /// Where to write the converted net (safetensors).
+    /// Where to write the result.
     pub output: PathBuf,
 }
 
+/// Whether `p` names a PyTorch checkpoint.
+fn is_torch(p: &std::path::Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("pt" | "pth" | "bin" | "ckpt")
+    )
+}
+
+/// `.pt` -> `.safetensors` or back: the tensors by name, nothing else.
+fn convert_format(a: &ConvertArgs, json_out: bool) -> CliResult<()> {
+    let tensors = match is_torch(&a.input) {
+        true => deepnet::train::load_torch_checkpoint(&a.input).map_err(msg)?,
+        false => load_safetensors_with_metadata(&a.input).map_err(msg)?.0,
+    };
+    match (is_torch(&a.input), is_torch(&a.output)) {
+        (true, false) => save_safetensors(&a.output, &tensors, &[]).map_err(msg)?,
+        (false, true) => deepnet::train::save_torch_checkpoint(&a.output, &tensors).map_err(msg)?,
+        _ => {
+            return Err(format!(
+                "convert: {} -> {}: one side must be a PyTorch checkpoint (.pt, .pth, .bin, .ckpt) and the other safetensors (or give --fully-convolutional)",
+                a.input.display(),
+                a.output.display()
+            ))
+        }
+    }
+    let elements: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    if json_out {
+        println!(
+            "{}",
+            json!({"command": "convert", "input": a.input.display().to_string(),
+                   "output": a.output.display().to_string(), "tensors": tensors.len(),
+                   "elements": elements})
+        );
+    } else {
+        println!(
+            "wrote {} ({} tensors, {elements} elements)",
+            a.output.display(),
+            tensors.len()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: ConvertArgs, json_out: bool) -> CliResult<()> {
+    if !a.fully_convolutional {
+        return convert_format(&a, json_out);
+    }
     let trained = load_trained(&a.input)?;
     // the raw tensors by key: the model only exposes its layers, the Linear weights are read
     // from here (load_trained has checked that they fit the model)

@@ -22,7 +22,8 @@ pub struct EvalArgs {
     /// A model.safetensors written by `deepnet train`.
     #[arg(long)]
     pub weights: PathBuf,
-    /// mnist, fashion-mnist, or a directory holding the four IDX files.
+    /// mnist, fashion-mnist, or a directory holding the four IDX files; for the weights of a
+    /// sequence task, the dataset it trained on unless ucr:NAME, ucr:PATH/NAME or reviews[:DIR].
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
     #[arg(long, value_enum, default_value_t = SplitName::Test)]
@@ -33,6 +34,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
+    if let Some(done) = super::train_seq::eval(&a, json_out) {
+        return done;
+    }
     if a.batch_size == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
@@ -43,7 +47,7 @@ pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
         SplitName::Test => Split::Test,
     };
     let data = load_split(&dir, split, trained.norm)?;
-    check_sample_shape(&a.weights, &trained.spec, &dir, &data.sample_shape())?;
+    check_sample_shape(&a.weights, &trained.spec.input, &dir, &data.sample_shape())?;
     let n = data.len();
     let data: Arc<dyn Dataset> = Arc::new(data);
     let (loss, acc) = evaluate(

@@ -46,15 +46,17 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     flag
 }
 
-/// Tells how to continue a run that Ctrl-C stopped (its checkpoint is written in `out`) and
-/// exits with 130, the shell's status for SIGINT.
-pub fn exit_interrupted(out: &Path) -> ! {
-    eprintln!(
-        "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
-        out.join("checkpoint.safetensors").display(),
-        out.display()
-    );
-    std::process::exit(130);
+/// After a run that stopped on Ctrl-C (`interrupted`), says where its checkpoint is and how to
+/// continue, and exits with 130 (128 + SIGINT); returns otherwise.
+pub fn exit_if_interrupted(interrupted: bool, out: &Path) {
+    if interrupted {
+        eprintln!(
+            "interrupted: checkpoint written to {}; continue with: deepnet train --resume {}",
+            out.join("checkpoint.safetensors").display(),
+            out.display()
+        );
+        std::process::exit(130);
+    }
 }
 
 /// The arguments of `train` on this command line (what follows the `train` subcommand).
@@ -95,13 +97,41 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
             extra.join(" ")
         ));
     }
+    // the global flags (--json, --threads) may stand after `train` in the recorded command
+    // line; they are not train's own
+    let mut argv = run_argv(dir)?.into_iter();
+    let mut own = Vec::new();
+    while let Some(a) = argv.next() {
+        match a.as_str() {
+            "--json" => {}
+            "--threads" => {
+                argv.next();
+            }
+            s if s.starts_with("--threads=") => {}
+            _ => own.push(a),
+        }
+    }
+    let w =
+        Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(own)).map_err(|e| {
+            format!(
+                "--resume: the flags in {}: {e}",
+                dir.join("config.json").display()
+            )
+        })?;
+    let mut args = w.args;
+    args.out = Some(dir.to_path_buf());
+    args.resume = None;
+    Ok(args)
+}
+
+/// The `train` flags of the run in `dir`, kept in its `config.json` as `argv`.
+pub fn run_argv(dir: &Path) -> CliResult<Vec<String>> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
-    let argv: Vec<String> = v
-        .get("argv")
+    v.get("argv")
         .and_then(|a| a.as_array())
         .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
         .ok_or_else(|| {
@@ -109,13 +139,7 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
                 "--resume: {} has no \"argv\" list: not a run of deepnet train that can resume",
                 cfg_path.display()
             )
-        })?;
-    let w = Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(argv))
-        .map_err(|e| format!("--resume: the flags in {}: {e}", cfg_path.display()))?;
-    let mut args = w.args;
-    args.out = Some(dir.to_path_buf());
-    args.resume = None;
-    Ok(args)
+        })
 }
 
 #[cfg(test)]
@@ -128,12 +152,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("config.json"),
-            r#"{"argv": ["--model", "lenet5", "--epochs", "3", "--out", "elsewhere"]}"#,
+            r#"{"argv": ["--model", "lenet5", "--json", "--epochs", "3", "--threads", "2",
+                "--out", "elsewhere"]}"#,
         )
         .unwrap();
         let given = ["--resume".to_string(), dir.display().to_string()];
         let a = resumed_args(&dir, &given).unwrap();
-        assert_eq!((a.model.model.as_str(), a.epochs()), ("lenet5", 3));
+        assert_eq!((a.model.model.as_str(), a.epochs), ("lenet5", Some(3)));
         assert_eq!(a.out.as_deref(), Some(dir.as_path()));
         let mut more = given.to_vec();
         more.extend(["--epochs".into(), "9".into()]);

@@ -1,36 +1,34 @@
 //! Text from a character-level language model trained by `deepnet train --model char_lstm`:
-//! [`sample_text`] rebuilds the model from its weights file (the sizes in `deepnet.model`, the
+//! [`CharLm`] rebuilds the model from its weights file (the sizes in `deepnet.model`, the
 //! vocabulary in `deepnet.vocab`), reads the prime, and samples one character at a time at a
-//! temperature, seeded. `deepnet sample --prime ... --length ... --temperature ...` calls it
-//! for a char_lstm weights file ([`is_char_lm`]).
+//! temperature, seeded. `deepnet sample --prime ... --length ... --temperature ...` uses it for
+//! a char_lstm weights file ([`is_char_lm`]).
 
 use super::common::{build_from_weights, meta_value, msg, CliResult};
 use super::train_text::{config_from_json, CHAR_LSTM, VOCAB_KEY};
-use clap::Args;
 use deepnet::data::CharVocab;
 use deepnet::models::CharLstm;
-use deepnet::train::load_safetensors_with_metadata;
+use deepnet::tensor::Tensor;
+use serde_json::Value;
 use std::path::Path;
 
-/// The flags of sampling from a char_lstm.
-#[derive(Args, Clone, Debug)]
-pub struct TextSampleArgs {
-    /// Text the model reads before it starts sampling (char_lstm), e.g. "ROMEO:"; every
-    /// character must be in the model's vocabulary. Default: a newline (the start of a line).
-    #[arg(long, default_value = "\n", hide_default_value = true)]
-    pub prime: String,
-    /// Characters to sample after the prime (char_lstm).
-    #[arg(long, default_value_t = 500)]
-    pub length: usize,
-    /// Sampling temperature (char_lstm): the logits are divided by it before the softmax;
-    /// below 1 is more conservative, above 1 more surprising; must be positive.
-    #[arg(long, default_value_t = 0.8)]
-    pub temperature: f64,
-}
+/// Characters sampled after the prime when `--length` is not given.
+pub const DEFAULT_LENGTH: usize = 500;
 
-/// Whether a weights file's metadata is a char_lstm's (it carries a vocabulary).
+/// The sampling temperature when `--temperature` is not given.
+pub const DEFAULT_TEMPERATURE: f64 = 0.8;
+
+/// The prime when `--prime` is not given: a newline, the start of a line.
+pub const DEFAULT_PRIME: &str = "\n";
+
+/// Whether a weights file's metadata is a char_lstm's (`deepnet.model` names it; other models
+/// keep a `deepnet.vocab` too, e.g. the reviews classifier).
 pub fn is_char_lm(metadata: &[(String, String)]) -> bool {
-    metadata.iter().any(|(k, _)| k == VOCAB_KEY)
+    metadata
+        .iter()
+        .find(|(k, _)| k == "deepnet.model")
+        .and_then(|(_, v)| serde_json::from_str::<Value>(v).ok())
+        .is_some_and(|v| v.get("name").and_then(Value::as_str) == Some(CHAR_LSTM))
 }
 
 /// A char_lstm rebuilt from its weights file, in evaluation mode.
@@ -41,41 +39,62 @@ pub struct CharLm {
     pub vocab: CharVocab,
 }
 
-/// Loads a weights file written by `deepnet train --model char_lstm`. Errors name the file: a
-/// file of another model, a missing or damaged vocabulary, sizes that do not match the tensors.
-pub fn load_char_lm(weights: &Path) -> CliResult<CharLm> {
-    let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-    let what = format!("{CHAR_LSTM} weights file written by deepnet train --model {CHAR_LSTM}");
-    let get = |k: &str| meta_value(&meta, k, weights, &what);
-    let cfg = config_from_json(get("deepnet.model")?, weights)?;
-    let vocab = CharVocab::from_metadata(get(VOCAB_KEY)?)
-        .map_err(|e| format!("{}: metadata {VOCAB_KEY}: {e}", weights.display()))?;
-    if vocab.len() != cfg.vocab_size {
-        return Err(format!(
-            "{}: metadata {VOCAB_KEY} holds {} characters, deepnet.model says vocab_size {}",
-            weights.display(),
-            vocab.len(),
-            cfg.vocab_size
-        ));
+impl CharLm {
+    /// The char_lstm of the weights file `weights`, read as its `tensors` and `meta`. Errors
+    /// name the file: a file of another model, a missing or damaged vocabulary, sizes that do
+    /// not match the tensors.
+    pub fn from_parts(
+        tensors: &[(String, Tensor)],
+        meta: &[(String, String)],
+        weights: &Path,
+    ) -> CliResult<Self> {
+        let what = format!("{CHAR_LSTM} weights file written by deepnet train --model {CHAR_LSTM}");
+        let get = |k: &str| meta_value(meta, k, weights, &what);
+        let cfg = config_from_json(get("deepnet.model")?, weights)?;
+        let vocab = CharVocab::from_metadata(get(VOCAB_KEY)?)
+            .map_err(|e| format!("{}: metadata {VOCAB_KEY}: {e}", weights.display()))?;
+        if vocab.len() != cfg.vocab_size {
+            return Err(format!(
+                "{}: metadata {VOCAB_KEY} holds {} characters, deepnet.model says vocab_size {}",
+                weights.display(),
+                vocab.len(),
+                cfg.vocab_size
+            ));
+        }
+        let model = build_from_weights(tensors, weights, |store| {
+            CharLstm::new(&cfg, &store.root()).map_err(msg)
+        })?;
+        deepnet::nn::Module::set_training(&model, false);
+        Ok(CharLm { model, vocab })
     }
-    let model = build_from_weights(&tensors, weights, |store| {
-        CharLstm::new(&cfg, &store.root()).map_err(msg)
-    })?;
-    deepnet::nn::Module::set_training(&model, false);
-    Ok(CharLm { model, vocab })
+
+    /// The prime followed by `length` characters sampled at `temperature` with `seed` (the
+    /// same seed gives the same text). Errors: a prime that is empty or has a character outside
+    /// the vocabulary (named with `weights`, the file it came from), a temperature that is not
+    /// positive.
+    pub fn sample(
+        &self,
+        prime: &str,
+        length: usize,
+        temperature: f64,
+        seed: u64,
+        weights: &Path,
+    ) -> CliResult<String> {
+        check_text_flags(prime, temperature)?;
+        let ids = encode_prime(&self.vocab, prime, weights)?;
+        let out = self
+            .model
+            .generate(&ids, length, temperature, seed)
+            .map_err(msg)?;
+        let mut text = prime.to_string();
+        text.push_str(&self.vocab.decode(&out).map_err(msg)?);
+        Ok(text)
+    }
 }
 
-/// The prime followed by `length` characters sampled from the char_lstm of `weights` at
-/// `temperature` with `seed` (the same seed gives the same text). Errors: a prime that is empty
-/// or has a character outside the model's vocabulary, a temperature that is not positive, a
-/// weights file of another model.
-pub fn sample_text(
-    weights: &Path,
-    prime: &str,
-    length: usize,
-    temperature: f64,
-    seed: u64,
-) -> CliResult<String> {
+/// Checks `--prime` (at least one character) and `--temperature` (positive) before any file is
+/// read.
+pub fn check_text_flags(prime: &str, temperature: f64) -> CliResult<()> {
     if !(temperature > 0.0 && temperature.is_finite()) {
         return Err(format!(
             "--temperature: expected a positive number (1 samples the model's distribution, \
@@ -85,15 +104,7 @@ pub fn sample_text(
     if prime.is_empty() {
         return Err("--prime: empty; give at least one character to start from".into());
     }
-    let lm = load_char_lm(weights)?;
-    let ids = encode_prime(&lm.vocab, prime, weights)?;
-    let out = lm
-        .model
-        .generate(&ids, length, temperature, seed)
-        .map_err(msg)?;
-    let mut text = prime.to_string();
-    text.push_str(&lm.vocab.decode(&out).map_err(msg)?);
-    Ok(text)
+    Ok(())
 }
 
 /// The token ids of `prime`, or an error naming its first character outside the vocabulary.
@@ -125,7 +136,25 @@ mod tests {
     use deepnet::models::CharLstmConfig;
     use deepnet::nn::optim::{Adam, AdamConfig, Optimizer};
     use deepnet::nn::ParamStore;
-    use deepnet::train::save_safetensors;
+    use deepnet::train::{load_safetensors_with_metadata, save_safetensors};
+
+    /// What `deepnet sample` does with a char_lstm file: read it, rebuild, sample.
+    fn sample_text(
+        weights: &Path,
+        prime: &str,
+        length: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> CliResult<String> {
+        let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
+        CharLm::from_parts(&tensors, &meta, weights)?.sample(
+            prime,
+            length,
+            temperature,
+            seed,
+            weights,
+        )
+    }
 
     fn temp(name: &str) -> std::path::PathBuf {
         let d =
@@ -216,6 +245,17 @@ mod tests {
                 .map(|(mk, mv)| (mk.clone(), if mk == k { v.to_string() } else { mv.clone() }))
                 .collect()
         };
+        // only a char_lstm's file is sampled as text: the reviews classifier has a vocabulary too
+        let named = |name: &str| {
+            vec![
+                (
+                    "deepnet.model".to_string(),
+                    format!(r#"{{"name":"{name}"}}"#),
+                ),
+                ("deepnet.vocab".to_string(), "a\nb".to_string()),
+            ]
+        };
+        assert!(!is_char_lm(&named("bigru")) && is_char_lm(&named("char_lstm")));
         // an MLP's metadata: no vocabulary
         let p = save(
             "mlp.safetensors",
@@ -261,19 +301,5 @@ mod tests {
         let e = sample_text(&p, "the", 5, 1.0, 0).unwrap_err();
         assert!(e.contains("wide.safetensors"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
-    }
-
-    /// The text of a trained run until `deepnet sample` calls [`sample_text`]: `--prime "ROMEO:"
-    /// --length 500 --temperature 0.8 --seed 0` from the weights in `$DEEPNET_CHAR_WEIGHTS`:
-    ///
-    /// DEEPNET_CHAR_WEIGHTS=RUN/model.safetensors cargo test --release -p deepnet --bin deepnet \
-    ///     print_a_sample -- --ignored --nocapture
-    #[test]
-    #[ignore = "needs a trained char_lstm in $DEEPNET_CHAR_WEIGHTS"]
-    fn print_a_sample() {
-        let w = std::env::var("DEEPNET_CHAR_WEIGHTS").expect("set DEEPNET_CHAR_WEIGHTS");
-        let s = sample_text(Path::new(&w), "ROMEO:", 500, 0.8, 0).unwrap();
-        assert_eq!(s.chars().count(), 506);
-        println!("{s}");
     }
 }

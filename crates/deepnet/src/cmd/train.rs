@@ -2,7 +2,8 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs, ModelSpec,
+    dataset_name, load_split, msg, pixel_stats, resolve_dataset, run_dir, CliResult, ModelArgs,
+    ModelSpec,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Mnist, Split};
@@ -55,16 +56,18 @@ pub struct TrainArgs {
     /// shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set (default: 10; 1 for char_lstm).
+    /// Passes over the training set (default: 10; gan: 15; char_lstm: 1; the autoencoders'
+    /// recipes have their own).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Training batch size (default: 64; vae and gan: 128; the autoencoders' recipes have
+    /// their own).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate (default: 0.05 for sgd, 0.001 for adam/adamw/rmsprop, 0.01 for adagrad).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Optimizer (default: sgd; adam for lstm, gru and rnn).
+    /// Optimizer (default: sgd; adam for lstm, gru, rnn and md_lstm).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerName>,
     /// SGD momentum.
@@ -73,8 +76,9 @@ pub struct TrainArgs {
     /// Weight decay in the optimizer (coupled in sgd/adam/rmsprop/adagrad, decoupled in adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    #[arg(long, value_enum, default_value_t = SchedulerName::Cosine)]
-    pub scheduler: SchedulerName,
+    /// Learning-rate schedule (default: cosine; vae and gan: none).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerName>,
     #[arg(long, value_enum, default_value_t = LossName::CrossEntropy)]
     pub loss: LossName,
     /// L1 penalty coefficient on the weights.
@@ -86,7 +90,8 @@ pub struct TrainArgs {
     /// Max-norm constraint on each neuron's incoming weight vector.
     #[arg(long)]
     pub max_norm: Option<f64>,
-    /// Clip the global gradient norm (default: off; 1.0 for lstm, gru and rnn; 0 turns it off).
+    /// Clip the global gradient norm (default: off; 1.0 for lstm, gru, rnn and md_lstm; 0 turns
+    /// it off).
     #[arg(long)]
     pub clip_norm: Option<f64>,
     /// Clip each gradient element to [-v, v].
@@ -124,36 +129,39 @@ pub struct TrainArgs {
     /// Number of output classes (default: the dataset's).
     #[arg(long, value_name = "K")]
     pub num_classes: Option<usize>,
+    /// Also write TensorBoard event files into RUN/tensorboard (view with `tensorboard
+    /// --logdir RUN`): per-batch and per-epoch metrics, learning rate, per-layer gradient norms.
+    #[arg(long)]
+    pub tensorboard: bool,
     /// Continue the run in RUN_DIR from its checkpoint (after Ctrl-C or a crash), with the
     /// run's own flags; it ends with the weights an uninterrupted run would have.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Code size of pca, an autoencoder or a generative model (default: 30 for pca and the
+    /// autoencoders, 20 for vae, 100 for gan); pca takes 1 to the input's size, the
+    /// autoencoders and the VAE less than it.
+    #[arg(long, value_name = "K")]
+    pub code: Option<usize>,
+    #[command(flatten)]
+    pub ae: super::train_ae::AeArgs,
+    #[command(flatten)]
+    pub seq: super::train_seq::SeqArgs,
     #[command(flatten)]
     pub text: super::train_text::TextArgs,
 }
 
 impl TrainArgs {
-    /// `--epochs`, or the model's default: 10, and 1 for char_lstm, whose one pass over a
-    /// text like Shakespeare's (44k windows) takes about 10 minutes on two cores.
-    pub fn epochs(&self) -> usize {
-        self.epochs
-            .unwrap_or(if self.model.model == super::train_text::CHAR_LSTM {
-                1
-            } else {
-                10
-            })
-    }
-
     /// Whether `--model` is a recurrent network: those train with their own defaults (Adam at
     /// 1e-3, gradient norm clipped to 1.0), the usual recipe for LSTMs, whose gradients through
     /// many steps occasionally explode; any flag given still wins.
     fn recurrent(&self) -> bool {
         self.model.arch.is_none()
-            && deepnet::models::RECURRENT_MODELS.contains(&self.model.model.as_str())
+            && (deepnet::models::RECURRENT_MODELS.contains(&self.model.model.as_str())
+                || self.model.model == "md_lstm")
     }
 
     /// `--optimizer`, or the model's default.
-    fn optimizer_name(&self) -> OptimizerName {
+    pub(super) fn optimizer_name(&self) -> OptimizerName {
         self.optimizer.unwrap_or(if self.recurrent() {
             OptimizerName::Adam
         } else {
@@ -161,15 +169,30 @@ impl TrainArgs {
         })
     }
 
+    /// `--epochs`, or the classifiers' default.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(10)
+    }
+
+    /// `--batch-size`, or the classifiers' default.
+    fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(64)
+    }
+
+    /// `--scheduler`, or the classifiers' default.
+    pub(super) fn scheduler(&self) -> SchedulerName {
+        self.scheduler.unwrap_or(SchedulerName::Cosine)
+    }
+
     /// `--clip-norm`, or the model's default; 0 is off.
-    fn clip_norm(&self) -> Option<f64> {
+    pub(super) fn clip_norm(&self) -> Option<f64> {
         self.clip_norm
             .or(self.recurrent().then_some(1.0))
             .filter(|&v| v != 0.0)
     }
 }
 
-fn positive(name: &str, v: f64) -> CliResult<()> {
+pub(super) fn positive(name: &str, v: f64) -> CliResult<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
@@ -231,28 +254,12 @@ pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
-/// The learning-rate schedule of `--scheduler` over `--epochs`.
-pub(super) fn scheduler(
-    a: &TrainArgs,
-    opt: &mut dyn Optimizer,
-) -> CliResult<Option<Box<dyn LrScheduler>>> {
-    Ok(match a.scheduler {
-        SchedulerName::None => None,
-        SchedulerName::Cosine => Some(Box::new(
-            CosineAnnealingLR::new(opt, a.epochs() as u64, 0.0).map_err(msg)?,
-        )),
-        SchedulerName::Step => Some(Box::new(
-            StepLR::new(opt, (a.epochs() as u64 / 3).max(1), 0.1).map_err(msg)?,
-        )),
-    })
-}
-
-/// Checks the flags every model shares: sizes, penalties, clipping.
-pub(super) fn check_args(a: &TrainArgs) -> CliResult<()> {
-    if a.epochs() == 0 {
+/// Checks the flags every training run shares; `epochs` and `batch_size` are the run's.
+pub(super) fn check_flags(a: &TrainArgs, epochs: usize, batch_size: usize) -> CliResult<()> {
+    if epochs == 0 {
         return Err("--epochs: expected at least 1".into());
     }
-    if a.batch_size == 0 {
+    if batch_size == 0 {
         return Err("--batch-size: expected at least 1".into());
     }
     for (name, v) in [("l1", a.l1), ("l2", a.l2), ("weight-decay", a.weight_decay)] {
@@ -269,7 +276,27 @@ pub(super) fn check_args(a: &TrainArgs) -> CliResult<()> {
             positive(name, v)?;
         }
     }
+    if a.limit == Some(0) {
+        return Err("--limit: expected at least 1".into());
+    }
     Ok(())
+}
+
+/// The learning-rate schedule `which` over `epochs`, stepping `opt`.
+pub(super) fn scheduler(
+    which: SchedulerName,
+    opt: &mut dyn Optimizer,
+    epochs: usize,
+) -> CliResult<Option<Box<dyn LrScheduler>>> {
+    Ok(match which {
+        SchedulerName::None => None,
+        SchedulerName::Cosine => Some(Box::new(
+            CosineAnnealingLR::new(opt, epochs as u64, 0.0).map_err(msg)?,
+        )),
+        SchedulerName::Step => Some(Box::new(
+            StepLR::new(opt, (epochs as u64 / 3).max(1), 0.1).map_err(msg)?,
+        )),
+    })
 }
 
 pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
@@ -282,19 +309,39 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
         None => (a, None),
     };
+    let other = if super::train_gen::handles(&a) {
+        Some("generative")
+    } else if super::train_ae::handles(&a) {
+        Some("reconstruction")
+    } else {
+        None
+    };
+    if let (Some(kind), Some(dir)) = (other, &a.resume) {
+        return Err(format!(
+            "--resume {}: resuming a {kind} model ({}) is not supported yet; start the run again",
+            dir.display(),
+            a.model.model
+        ));
+    }
+    if super::train_gen::handles(&a) {
+        return super::train_gen::run(a, json_out);
+    }
+    if super::train_ae::handles(&a) {
+        return super::train_ae::run(a, json_out);
+    }
     if a.model.model == super::train_text::CHAR_LSTM {
         return super::train_text::run(a, resume, argv, json_out);
     }
-    check_args(&a)?;
+    if super::train_seq::is_sequence_dataset(&a.dataset) {
+        return super::train_seq::run(a, resume, argv, json_out);
+    }
+    check_flags(&a, a.epochs(), a.batch_size())?;
     let dir = resolve_dataset(&a.dataset)?;
     // normalize with the training set's statistics (kept in the weights file for eval)
     let norm = pixel_stats(&dir, Split::Train)?;
     let mut train = load_split(&dir, Split::Train, norm)?;
     let mut test = load_split(&dir, Split::Test, norm)?;
     if let Some(n) = a.limit {
-        if n == 0 {
-            return Err("--limit: expected at least 1".into());
-        }
         train = train.take(n);
         test = test.take(n);
     }
@@ -331,26 +378,23 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched = scheduler(&a, opt.as_mut())?;
+    let mut sched = scheduler(a.scheduler(), opt.as_mut(), a.epochs())?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
         LossName::MultiHinge => LossKind::MultiHinge,
         LossName::MultiHingeSquared => LossKind::MultiHingeSquared,
         LossName::Mse => LossKind::Mse,
     };
-    let dataset_name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let dataset_name = dataset_name(&dir);
     let out = match &resume {
         Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
         None => run_dir(a.out.as_deref(), &spec.name, &dataset_name)?,
     };
     let config_json = json!({
         "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs(),
-        "batch_size": a.batch_size, "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
+        "batch_size": a.batch_size(), "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
         "lr": lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
-        "scheduler": format!("{:?}", a.scheduler).to_lowercase(), "loss": format!("{:?}", a.loss),
+        "scheduler": format!("{:?}", a.scheduler()).to_lowercase(), "loss": format!("{:?}", a.loss),
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
         "normalize": {"mean": norm.0, "std": norm.1},
@@ -359,7 +403,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     });
     let cfg = TrainConfig {
         epochs: a.epochs(),
-        batch_size: a.batch_size,
+        batch_size: a.batch_size(),
         seed: a.seed,
         out_dir: out.clone(),
         loss,
@@ -380,6 +424,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         ],
         stop: Some(super::resume::stop_flag()),
         resume,
+        tensorboard: a.tensorboard,
     };
     if !json_out {
         eprintln!(
@@ -412,9 +457,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         scheduler: sched.as_mut().map(|s| s.as_mut() as &mut dyn LrScheduler),
     };
     let s = fit(model.as_ref(), &store, opt, train, test, &cfg).map_err(msg)?;
-    if s.interrupted {
-        super::resume::exit_interrupted(&out);
-    }
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     let last = s.last().ok_or("no epoch ran")?;
     let ips = s.images_per_sec(train_len);
     if json_out {

@@ -10,7 +10,7 @@
 //! The run survives Ctrl-C and continues with `--resume` like every other run.
 
 use super::common::{msg, repo_root, run_dir, CliResult};
-use super::train::{check_args, optimizer, scheduler, LossName, OptimizerName, TrainArgs};
+use super::train::{check_flags, optimizer, scheduler, LossName, OptimizerName, TrainArgs};
 use clap::Args;
 use deepnet::data::{CharLmConfig, CharLmDataset, CharVocab, Dataset};
 use deepnet::models::{CharLstm, CharLstmConfig};
@@ -34,23 +34,22 @@ const DEFAULT_LR: f64 = 2e-3;
 /// The default gradient-norm clip for char_lstm.
 const DEFAULT_CLIP_NORM: f64 = 5.0;
 
+/// The default passes over the text: one pass over Shakespeare's 44k windows takes about 10-20
+/// minutes on two cores.
+const DEFAULT_EPOCHS: usize = 1;
+
+/// The default windows per batch.
+const DEFAULT_BATCH_SIZE: usize = 64;
+
 /// The flags of the character-level language model (`--model char_lstm`); other models ignore
-/// them. `--dropout` (between the LSTM layers), `--epochs`, `--batch-size`, `--lr`, the
-/// optimizer, schedule and regularization flags are the shared ones.
+/// them. Its sizes are the sequence tasks' `--embed` (64), `--hidden-size` (256) and
+/// `--num-layers` (2); `--dropout` (between the LSTM layers), `--epochs`, `--batch-size`,
+/// `--lr`, the optimizer, schedule and regularization flags are the shared ones.
 #[derive(Args, Clone, Debug)]
 pub struct TextArgs {
     /// char_lstm: characters per training window, the steps backpropagation runs through.
     #[arg(long, default_value_t = CharLmConfig::default().seq_len)]
     pub seq_len: usize,
-    /// char_lstm: features of each character's embedding.
-    #[arg(long, default_value_t = CharLstmConfig::new(1).embedding_dim)]
-    pub embedding_dim: usize,
-    /// char_lstm: features of the LSTM states.
-    #[arg(long, default_value_t = CharLstmConfig::new(1).hidden_size)]
-    pub hidden_size: usize,
-    /// char_lstm: stacked LSTM layers.
-    #[arg(long, default_value_t = CharLstmConfig::new(1).num_layers)]
-    pub num_layers: usize,
     /// char_lstm: the fraction of the text, at its end, held out for validation.
     #[arg(long, default_value_t = CharLmConfig::default().val_fraction)]
     pub val_fraction: f64,
@@ -162,12 +161,20 @@ pub fn run(
         a.lr.get_or_insert(DEFAULT_LR);
     }
     a.clip_norm.get_or_insert(DEFAULT_CLIP_NORM);
-    check_args(&a)?;
+    let epochs = *a.epochs.get_or_insert(DEFAULT_EPOCHS);
+    let batch_size = *a.batch_size.get_or_insert(DEFAULT_BATCH_SIZE);
+    let mcfg_default = CharLstmConfig::new(1);
+    let embedding_dim = a.seq.embed.unwrap_or(mcfg_default.embedding_dim);
+    let hidden_size = a.seq.hidden_size.unwrap_or(mcfg_default.hidden_size);
+    let num_layers = a.seq.num_layers.unwrap_or(mcfg_default.num_layers);
+    check_flags(&a, epochs, batch_size)?;
     let unsupported = [
         ("--init-from", a.init_from.is_some()),
         ("--freeze", !a.freeze.is_empty()),
         ("--num-classes", a.num_classes.is_some()),
         ("--loss", !matches!(a.loss, LossName::CrossEntropy)),
+        ("--code", a.code.is_some()),
+        ("--bidirectional", a.seq.bidirectional),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(format!(
@@ -193,9 +200,6 @@ pub fn run(
     };
     let (mut train, mut val) = CharLmDataset::load(&path, &cfg).map_err(msg)?;
     if let Some(n) = a.limit {
-        if n == 0 {
-            return Err("--limit: expected at least 1".into());
-        }
         train = first_windows(train, n)?;
         val = first_windows(val, n)?;
     }
@@ -220,15 +224,15 @@ pub fn run(
     let vocab = train.vocab().clone();
     let mcfg = CharLstmConfig {
         vocab_size: vocab.len(),
-        embedding_dim: t.embedding_dim,
-        hidden_size: t.hidden_size,
-        num_layers: t.num_layers,
+        embedding_dim,
+        hidden_size,
+        num_layers,
         dropout: a.model.dropout,
     };
     let store = ParamStore::new(a.seed);
     let model = CharLstm::new(&mcfg, &store.root()).map_err(|e| format!("--model: {e}"))?;
     let (mut opt, lr) = optimizer(&a)?;
-    let mut sched = scheduler(&a, opt.as_mut())?;
+    let mut sched = scheduler(a.scheduler(), opt.as_mut(), epochs)?;
     let dataset_name = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -239,10 +243,10 @@ pub fn run(
     };
     let config_json = json!({
         "model": model_json(&mcfg, t.seq_len), "dataset": path.display().to_string(),
-        "vocab": vocab.to_metadata(), "epochs": a.epochs(), "batch_size": a.batch_size,
+        "vocab": vocab.to_metadata(), "epochs": epochs, "batch_size": batch_size,
         "optimizer": format!("{:?}", opt_name).to_lowercase(), "lr": lr,
         "momentum": a.momentum, "weight_decay": a.weight_decay,
-        "scheduler": format!("{:?}", a.scheduler).to_lowercase(),
+        "scheduler": format!("{:?}", a.scheduler()).to_lowercase(),
         "loss": "cross-entropy of the next character, nats per character",
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm,
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
@@ -263,7 +267,7 @@ pub fn run(
             train.len(),
             val.len(),
             t.seq_len,
-            a.epochs(),
+            epochs,
             out.display()
         );
         eprintln!(
@@ -291,8 +295,8 @@ pub fn run(
         })
         .monitor_every(a.monitor_every);
     let lc = LoopConfig {
-        epochs: a.epochs(),
-        batch_size: a.batch_size,
+        epochs,
+        batch_size,
         // forward only, no graph: large batches are cheap
         eval_batch_size: 256,
         seed: a.seed,
@@ -303,12 +307,11 @@ pub fn run(
         metadata: metadata(&mcfg, t.seq_len, &vocab),
         stop: Some(super::resume::stop_flag()),
         resume,
+        tensorboard: a.tensorboard,
     };
     let (train, val): (Arc<dyn Dataset>, Arc<dyn Dataset>) = (Arc::new(train), Arc::new(val));
     let s = run_loop(&mut step, train, Some(val), &lc).map_err(msg)?;
-    if s.interrupted {
-        super::resume::exit_interrupted(&out);
-    }
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     let last = s.last().ok_or("no epoch ran")?;
     let get = |l: &Logs| l.get("loss").unwrap_or(f64::NAN);
     let (val_loss, train_loss) = (get(&last.test), get(&last.train));
@@ -318,7 +321,7 @@ pub fn run(
         println!(
             "{}",
             json!({"command": "train", "model": CHAR_LSTM, "dataset": dataset_name,
-                   "epochs": a.epochs(), "val_loss_nats_per_char": val_loss,
+                   "epochs": epochs, "val_loss_nats_per_char": val_loss,
                    "val_bpc": val_loss / ln2, "test_loss": val_loss,
                    "train_loss_nats_per_char": train_loss, "train_loss": train_loss,
                    "parameters": store.num_params(), "seconds": s.seconds,
@@ -331,7 +334,7 @@ pub fn run(
             "validation loss {val_loss:.4} nats/char ({:.4} bits/char) after {} epochs in {:.1} s \
              ({:.0} characters/s); run folder {}",
             val_loss / ln2,
-            a.epochs(),
+            epochs,
             s.seconds,
             seqs * chars_per_window,
             s.out_dir.display()

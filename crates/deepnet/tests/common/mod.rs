@@ -66,3 +66,34 @@ pub fn interrupt_at_first_batch(args: &[String]) -> (Option<i32>, String) {
     }
     (child.wait().expect("the child exits").code(), log)
 }
+
+/// `../shared/data/<rel>` (beside the repository) when it exists; otherwise `None`, after
+/// printing that the test is skipped and why.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is missing (it comes with the shared data folder)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Width and height from a PNG's IHDR chunk (bytes 16..24).
+pub fn png_size(path: &Path) -> (u64, u64) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&b[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as u64;
+    (be(16), be(20))
+}
