@@ -17,6 +17,7 @@
 //! | `keras_cifar10_cnn` | [`KerasCifar10Cnn`] (pretrained Keras weights load) | 3x32x32, raw 0..255 | 968,394 |
 //! | `mini_xception` | [`MiniXception`] (pretrained Keras weights load) | 1x64x64 in [-1, 1] | 56,951 |
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
+//! | `char_lstm` | [`CharLstm`] | L token ids | 881,423 (79 characters, 64-256x2) |
 //! | series `lstm` / `gru` / `rnn` | [`SeriesRnnClassifier`] | LxF, NaN-padded | 17,672 / 13,384 (F = 1, hidden 64, 8 classes) |
 //! | `fcn` | [`Fcn`] | LxF, NaN-padded | 265,736 (F = 1, 8 classes) |
 //! | `bigru` | [`ReviewClassifier`] | L token ids, 0-padded | 1,330,178 (vocab 20,000, embed 64, hidden 64) |
@@ -34,6 +35,7 @@
 pub mod alexnet;
 pub mod arch;
 pub mod autoencoder;
+pub mod char_lm;
 pub mod fully_conv;
 pub mod gan;
 pub mod googlenet;
@@ -63,6 +65,7 @@ pub use autoencoder::{
     evaluate_autoencoder, squared_error_per_image, AeEvaluation, AeObjective, AeOutput,
     Autoencoder, AutoencoderConfig, Noise, AUTOENCODER_MODELS,
 };
+pub use char_lm::{sample_logits, CharLstm, CharLstmConfig};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};

@@ -38,6 +38,7 @@ type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 pub struct Progress {
     mode: ProgressMode,
     sink: Sink,
+    unit: String,
 }
 
 impl Progress {
@@ -52,7 +53,14 @@ impl Progress {
         Progress {
             mode,
             sink: Arc::new(Mutex::new(writer)),
+            unit: "img".into(),
         }
+    }
+
+    /// Names the samples in the throughput (`img` by default: `img/s`).
+    pub fn unit(mut self, unit: &str) -> Self {
+        self.unit = unit.to_string();
+        self
     }
 
     /// The mode in use.
@@ -77,6 +85,7 @@ impl Progress {
         EpochProgress {
             mode: self.mode,
             sink: self.sink.clone(),
+            unit: self.unit.clone(),
             bar,
             epoch,
             epochs,
@@ -106,6 +115,7 @@ impl Progress {
 pub struct EpochProgress {
     mode: ProgressMode,
     sink: Sink,
+    unit: String,
     bar: Option<ProgressBar>,
     epoch: usize,
     epochs: usize,
@@ -125,7 +135,10 @@ impl EpochProgress {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(done as u64);
-                    bar.set_message(format!("loss {running_loss:.4} {images_per_sec:.0} img/s"));
+                    bar.set_message(format!(
+                        "loss {running_loss:.4} {images_per_sec:.0} {}/s",
+                        self.unit
+                    ));
                 }
             }
             ProgressMode::Plain => {
@@ -138,8 +151,8 @@ impl EpochProgress {
                 }
                 if crossed && done < self.batches {
                     self.line(&format!(
-                        "batch {done}/{} loss {running_loss:.4} {images_per_sec:.0} img/s",
-                        self.batches
+                        "batch {done}/{} loss {running_loss:.4} {images_per_sec:.0} {}/s",
+                        self.batches, self.unit
                     ));
                 }
             }
@@ -161,8 +174,8 @@ impl EpochProgress {
                 let mut line = format!("done in {secs:.1}s");
                 if let Some((done, loss, ips)) = self.last {
                     line = format!(
-                        "batch {done}/{} loss {loss:.4} {ips:.0} img/s, {line}",
-                        self.batches
+                        "batch {done}/{} loss {loss:.4} {ips:.0} {}/s, {line}",
+                        self.batches, self.unit
                     );
                 }
                 if !summary.is_empty() {
@@ -239,8 +252,17 @@ mod tests {
         let text = cap.text();
         // 1/3 and 2/3 each cross tenths, then the final line
         assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("10 img/s"), "{text}");
         p.println("summary");
         assert!(cap.text().ends_with("summary\n"));
+        // another unit names the throughput
+        let units = Capture::default();
+        let q =
+            Progress::with_writer(ProgressMode::Plain, Box::new(units.clone())).unit("sequences");
+        let mut e = q.epoch(1, 1, 2);
+        e.update(1, 0.5, 10.0);
+        e.finish("");
+        assert!(units.text().contains("10 sequences/s,"), "{}", units.text());
     }
 
     #[test]

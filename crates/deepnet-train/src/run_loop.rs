@@ -270,7 +270,7 @@ pub fn run_loop(
         true => Some(EventWriter::create(out.join("tensorboard"))?),
         false => None,
     };
-    let progress = Progress::new(ProgressMode::auto(cfg.quiet));
+    let progress = Progress::new(ProgressMode::auto(cfg.quiet)).unit(short_unit(&cfg.unit));
     let stopped = || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     let checkpoint = |step: &dyn TrainStep, pos: &Resume| {
         write_checkpoint(

@@ -214,6 +214,12 @@ fn a_gan_trains_and_a_lenet_scores_its_samples() {
     // errors: a walk needs an encoder; a classifier cannot sample; samples of the wrong size
     let e = fails(&["sample", "--weights", w.to_str().unwrap(), "--walk", "0,1"]);
     assert!(e.contains("GAN has no encoder"), "{e}");
+    // the text flags are a char_lstm's
+    let e = fails(&["sample", "--weights", w.to_str().unwrap(), "--prime", "a"]);
+    assert!(
+        e.contains("--prime: ") && e.contains("holds a gan model, which samples images"),
+        "{e}"
+    );
     let e = fails(&["sample", "--weights", cls.to_str().unwrap()]);
     assert!(
         e.contains("holds a lenet5 model, which cannot sample"),

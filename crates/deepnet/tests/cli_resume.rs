@@ -4,11 +4,11 @@
 
 mod common;
 
+#[cfg(unix)]
+use common::interrupt_at_first_batch;
 use common::{deepnet, stderr, temp_dir};
 use deepnet::train::{load_safetensors, read_checkpoint};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// The flags of both runs: an MLP with dropout (so the generators matter), shuffled batches.
 fn flags(out: &Path) -> Vec<String> {
@@ -60,32 +60,9 @@ fn sigint_mid_epoch_then_resume_gives_the_uninterrupted_weights() {
     let o = deepnet(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deepnet"))
-        .args(flags(&parts))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // the first progress line of epoch 1 ("batch k/750 ...") means the run is mid-epoch
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        log += &line;
-        log.push('\n');
-        if line.contains("batch ") {
-            break;
-        }
-    }
-    // SAFETY: kill only sends a signal to our own child
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    for line in lines {
-        log += &line.unwrap();
-        log.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{log}");
+    // SIGINT at the first progress line of epoch 1 ("batch k/750 ..."): mid-epoch
+    let (code, log) = interrupt_at_first_batch(&flags(&parts));
+    assert_eq!(code, Some(130), "{log}");
     assert!(log.contains("deepnet train --resume"), "{log}");
     assert!(!parts.join("model.safetensors").exists());
     let ck = read_checkpoint(parts.join("checkpoint.safetensors")).unwrap();

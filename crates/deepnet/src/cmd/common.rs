@@ -105,7 +105,8 @@ pub struct ModelArgs {
     /// Model name: mlp, lenet5, small_cnn, alexnet, zfnet, vgg11..vgg19(_bn), googlenet,
     /// resnet18..resnet152, or lstm, gru, rnn (the image read row by row, hidden size 128), or
     /// md_lstm (a 2-D LSTM scanning 4x4 patches from the four corners), or the generative
-    /// vae (784-400-20-400-784) and gan (MLP pair), which train on their own recipe (see --code).
+    /// vae (784-400-20-400-784) and gan (MLP pair), which train on their own recipe (see --code),
+    /// or char_lstm (a character-level language model on a text: see --seq-len).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// A network typed as comma-separated layers instead of --model, e.g.
@@ -126,7 +127,8 @@ pub struct ModelArgs {
     /// Hidden activation of the MLP: relu, sigmoid, tanh or leaky_relu.
     #[arg(long, default_value = "relu")]
     pub activation: String,
-    /// MLP dropout after each hidden activation (0 = none). p is the DROP probability
+    /// MLP dropout after each hidden activation (char_lstm: between the LSTM layers; 0 = none).
+    /// p is the DROP probability
     /// (PyTorch's convention); the canon's slides write p as the KEEP probability, so their
     /// p = 0.8 is --dropout 0.2.
     #[arg(long, default_value_t = 0.0)]
@@ -465,7 +467,29 @@ impl WeightsFile {
     /// Reads `weights` and the spec in its metadata.
     pub fn read(weights: &Path) -> CliResult<Self> {
         let (tensors, meta) = load_safetensors_with_metadata(weights).map_err(msg)?;
-        let spec = ModelSpec::from_json(&meta_value(&meta, "deepnet.model", weights)?, weights)?;
+        Self::from_parts(tensors, meta, weights)
+    }
+
+    /// The file `weights` already read as its `tensors` and `meta`; the spec is parsed here. A
+    /// char_lstm's file is an error that says how to sample text from it (no image command
+    /// reads it).
+    pub fn from_parts(
+        tensors: Vec<(String, deepnet::tensor::Tensor)>,
+        meta: Vec<(String, String)>,
+        weights: &Path,
+    ) -> CliResult<Self> {
+        if super::sample_text::is_char_lm(&meta) {
+            return Err(format!(
+                "{}: holds a character-level language model (char_lstm), not an image model: \
+                 sample text from it with deepnet sample --weights {} --prime TEXT",
+                weights.display(),
+                weights.display()
+            ));
+        }
+        let spec = ModelSpec::from_json(
+            meta_value(&meta, "deepnet.model", weights, TRAIN_FILE)?,
+            weights,
+        )?;
         Ok(WeightsFile {
             tensors,
             meta,
@@ -475,7 +499,7 @@ impl WeightsFile {
 
     /// The metadata entry `key`; its absence means the file was not written by `train`.
     pub fn get(&self, key: &str, weights: &Path) -> CliResult<String> {
-        meta_value(&self.meta, key, weights)
+        meta_value(&self.meta, key, weights, TRAIN_FILE).map(str::to_owned)
     }
 
     /// The `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`).
@@ -492,13 +516,23 @@ impl WeightsFile {
     }
 }
 
-fn meta_value(meta: &[(String, String)], key: &str, weights: &Path) -> CliResult<String> {
+/// What a weights file must be to hold the metadata that [`WeightsFile`] reads.
+const TRAIN_FILE: &str = "weights file written by deepnet train";
+
+/// The metadata value `key` of the weights file `weights`, or an error naming the file and
+/// saying that it is not a `what` (e.g. "weights file written by deepnet train").
+pub fn meta_value<'m>(
+    meta: &'m [(String, String)],
+    key: &str,
+    weights: &Path,
+    what: &str,
+) -> CliResult<&'m str> {
     meta.iter()
         .find(|(m, _)| m == key)
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.as_str())
         .ok_or_else(|| {
             format!(
-                "{}: metadata has no \"{key}\": not a weights file written by deepnet train",
+                "{}: metadata has no \"{key}\": not a {what}",
                 weights.display()
             )
         })
@@ -517,20 +551,7 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         ));
     }
     let norm = file.norm(weights)?;
-    check_finite_tensors(&file.tensors, weights)?;
-    // the metadata's sizes are only trusted as far as the file's tensors back them: the model is
-    // built under their element count, so a damaged size cannot make it allocate more
-    let held: usize = file.tensors.iter().map(|(_, t)| t.numel()).sum();
-    let store = ParamStore::new(0).limit_elements(held);
-    let model = file.spec.build(&store).map_err(|e| {
-        format!(
-            "{}: deepnet.model does not match the tensors: {e}",
-            weights.display()
-        )
-    })?;
-    store
-        .load_state_dict(&file.tensors, true)
-        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    let model = build_from_weights(&file.tensors, weights, |store| file.spec.build(store))?;
     // inference only: dropout off, batch norm on its running statistics
     model.set_training(false);
     Ok(TrainedModel {
@@ -538,6 +559,31 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         norm,
         spec: file.spec,
     })
+}
+
+/// The model `build` makes in a fresh store, with the tensors of the weights file `weights`
+/// loaded strictly (missing and unexpected keys are errors, a tensor that does not fit is named
+/// with both shapes). Non-finite tensors are refused first; the metadata's sizes are trusted
+/// only as far as the file's tensors back them: the model is built under their element count,
+/// so a damaged size cannot make it allocate more.
+pub fn build_from_weights<M>(
+    tensors: &[(String, deepnet::tensor::Tensor)],
+    weights: &Path,
+    build: impl FnOnce(&ParamStore) -> CliResult<M>,
+) -> CliResult<M> {
+    check_finite_tensors(tensors, weights)?;
+    let held: usize = tensors.iter().map(|(_, t)| t.numel()).sum();
+    let store = ParamStore::new(0).limit_elements(held);
+    let model = build(&store).map_err(|e| {
+        format!(
+            "{}: deepnet.model does not match the tensors: {e}",
+            weights.display()
+        )
+    })?;
+    store
+        .load_state_dict(tensors, true)
+        .map_err(|e| format!("{}: {e}", weights.display()))?;
+    Ok(model)
 }
 
 /// A zoo model with pretrained Keras weights, loaded from a Keras export.

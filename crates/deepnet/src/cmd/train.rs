@@ -51,11 +51,12 @@ pub enum LossName {
 pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// mnist, fashion-mnist, or a directory holding the four IDX files.
+    /// mnist, fashion-mnist, or a directory holding the four IDX files; for char_lstm:
+    /// shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set (default: 10; gan: 15; the autoencoders' recipes have
-    /// their own).
+    /// Passes over the training set (default: 10; gan: 15; char_lstm: 1; the autoencoders'
+    /// recipes have their own).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Training batch size (default: 64; vae and gan: 128; the autoencoders' recipes have
@@ -144,6 +145,8 @@ pub struct TrainArgs {
     pub ae: super::train_ae::AeArgs,
     #[command(flatten)]
     pub seq: super::train_seq::SeqArgs,
+    #[command(flatten)]
+    pub text: super::train_text::TextArgs,
 }
 
 impl TrainArgs {
@@ -324,6 +327,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     }
     if super::train_ae::handles(&a) {
         return super::train_ae::run(a, json_out);
+    }
+    if a.model.model == super::train_text::CHAR_LSTM {
+        return super::train_text::run(a, resume, argv, json_out);
     }
     if super::train_seq::is_sequence_dataset(&a.dataset) {
         return super::train_seq::run(a, resume, argv, json_out);

@@ -44,12 +44,12 @@ use std::sync::Arc;
 /// The flags of `train` that only sequence tasks read.
 #[derive(Args, Clone, Debug)]
 pub struct SeqArgs {
-    /// Sequence tasks: features of the recurrent state, per direction (64).
+    /// Sequence tasks: features of the recurrent state, per direction (64; char_lstm: 256).
     #[arg(long, value_name = "H")]
     pub hidden_size: Option<usize>,
-    /// Sequence tasks: stacked recurrent layers.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub num_layers: usize,
+    /// Sequence tasks: stacked recurrent layers (1; char_lstm: 2).
+    #[arg(long, value_name = "N")]
+    pub num_layers: Option<usize>,
     /// ucr:* with lstm/gru/rnn: also read each series backwards.
     #[arg(long)]
     pub bidirectional: bool,
@@ -69,9 +69,9 @@ pub struct SeqArgs {
     /// reviews: word ids, <pad> and <unk> included (the most frequent words of the train split).
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub vocab_size: usize,
-    /// reviews: features of each word vector.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub embed: usize,
+    /// reviews and char_lstm: features of each word (character) vector (64).
+    #[arg(long, value_name = "N")]
+    pub embed: Option<usize>,
 }
 
 /// The longest series (padded length) whose recurrent classifier pools the last state by
@@ -260,7 +260,8 @@ impl SeqModel {
         if a.model.arch.is_some() {
             return Err("--arch: sequence tasks take --model".into());
         }
-        let layers = |n: usize| {
+        let layers = |n: Option<usize>| {
+            let n = n.unwrap_or(1);
             if n == 0 {
                 Err("--num-layers: expected at least 1".to_string())
             } else {
@@ -288,11 +289,12 @@ impl SeqModel {
             }
             (Source::Reviews { .. }, "bigru") => {
                 let vocab = data.vocab.as_ref().map_or(0, |v| v.len());
-                if a.seq.embed == 0 {
+                let embed = a.seq.embed.unwrap_or(64);
+                if embed == 0 {
                     return Err("--embed: expected at least 1".into());
                 }
                 Ok(SeqModel::Review(ReviewClassifierConfig {
-                    embed: a.seq.embed,
+                    embed,
                     hidden,
                     num_layers: layers(s.num_layers)?,
                     classes: data.classes,

@@ -34,6 +34,39 @@ pub fn temp_dir(file: &str, name: &str) -> PathBuf {
     d
 }
 
+/// Starts `deepnet ARGS` from the repository root, sends it SIGINT as soon as its progress says
+/// it is mid-epoch (the first line with "batch "), and returns its exit code and its standard
+/// error (the lines before the signal and after).
+#[cfg(unix)]
+pub fn interrupt_at_first_batch(args: &[String]) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deepnet"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the deepnet binary starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8 progress");
+        log += &line;
+        log.push('\n');
+        if line.contains("batch ") {
+            break;
+        }
+    }
+    // SAFETY: kill only sends a signal to our own child
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    for line in lines {
+        log += &line.expect("utf-8 progress");
+        log.push('\n');
+    }
+    (child.wait().expect("the child exits").code(), log)
+}
+
 /// `../shared/data/<rel>` (beside the repository) when it exists; otherwise `None`, after
 /// printing that the test is skipped and why.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
