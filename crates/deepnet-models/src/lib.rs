@@ -19,6 +19,8 @@
 //! | `lstm` / `gru` / `rnn` | [`RecurrentClassifier`] | CxHxW, read as H rows | 82,186 / 61,962 / 21,514 (1x28x28, hidden 128) |
 //! | `vae` | [`MlpVae`] | 1x28x28 | 652,824 (784-400-20-400-784) |
 //! | `gan` | [`Gan::mlp`] | code 100 -> 1x28x28 | 1,486,352 (G) + 1,460,225 (D) |
+//! | `conv_vae` | [`ConvVae`] | 1x28x28 | 1,691,369 (conv 32, 64; dense 256; code 20) |
+//! | `dcgan` | [`Gan::dcgan`] | code 100 -> 1x28x28 | 347,073 (G) + 36,577 (D) |
 //!
 //! [`keras_import::import_keras`] builds `keras_cifar10_cnn` or `mini_xception` from a Keras
 //! export, converting the Keras layouts on load ([`keras`]).
@@ -31,6 +33,8 @@
 pub mod alexnet;
 pub mod arch;
 pub mod autoencoder;
+pub mod conv_vae;
+pub mod dcgan;
 pub mod fully_conv;
 pub mod gan;
 pub mod googlenet;
@@ -59,6 +63,8 @@ pub use autoencoder::{
     evaluate_autoencoder, squared_error_per_image, AeEvaluation, AeObjective, AeOutput,
     Autoencoder, AutoencoderConfig, Noise, AUTOENCODER_MODELS,
 };
+pub use conv_vae::{ConvVae, ConvVaeConfig};
+pub use dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};
