@@ -23,6 +23,8 @@
 //! | `bigru` | [`ReviewClassifier`] | L token ids, 0-padded | 1,330,178 (vocab 20,000, embed 64, hidden 64) |
 //! | `vae` | [`MlpVae`] | 1x28x28 | 652,824 (784-400-20-400-784) |
 //! | `gan` | [`Gan::mlp`] | code 100 -> 1x28x28 | 1,486,352 (G) + 1,460,225 (D) |
+//! | `conv_vae` | [`ConvVae`] | 1x28x28 | 1,691,369 (conv 32, 64; dense 256; code 20) |
+//! | `dcgan` | [`Gan::dcgan`] | code 100 -> 1x28x28 | 347,073 (G) + 36,577 (D) |
 //!
 //! [`keras_import::import_keras`] builds `keras_cifar10_cnn` or `mini_xception` from a Keras
 //! export, converting the Keras layouts on load ([`keras`]).
@@ -36,6 +38,8 @@ pub mod alexnet;
 pub mod arch;
 pub mod autoencoder;
 pub mod char_lm;
+pub mod conv_vae;
+pub mod dcgan;
 pub mod fully_conv;
 pub mod gan;
 pub mod googlenet;
@@ -66,6 +70,8 @@ pub use autoencoder::{
     Autoencoder, AutoencoderConfig, Noise, AUTOENCODER_MODELS,
 };
 pub use char_lm::{sample_logits, CharLstm, CharLstmConfig};
+pub use conv_vae::{ConvVae, ConvVaeConfig};
+pub use dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
 pub use fully_conv::{fully_convolutional, layer_output, ConvertedLayer, FullyConvNet};
 pub use gan::{Gan, GeneratorLoss, MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use googlenet::{GoogLeNet, GoogLeNetConfig};

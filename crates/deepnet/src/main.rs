@@ -31,7 +31,7 @@ enum Command {
     Predict(cmd::predict::PredictArgs),
     /// Print a model's layers, output shapes and parameter counts.
     Summary(cmd::summary::SummaryArgs),
-    /// Make new data with a trained generative model (vae, gan): a PNG grid, an IDX file, a
+    /// Make new data with a trained generative model (vae, conv_vae, gan, dcgan): a PNG grid, an IDX file, a
     /// latent walk.
     Sample(cmd::sample::SampleArgs),
     /// Score generated images with a trained classifier: Inception Score and class shares.

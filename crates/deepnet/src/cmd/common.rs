@@ -167,10 +167,12 @@ pub struct ModelSpec {
 }
 
 /// Whether model `name` is built from the MLP settings (`hidden`, `activation`, `dropout`,
-/// `init`): the MLP itself, the fully connected VAE and GAN, whose widths they are, and the
-/// autoencoders (their encoder's widths and activation).
+/// `init`): the MLP itself, the fully connected VAE and GAN, whose widths they are, the
+/// convolutional VAE and GAN (their channel counts), and the autoencoders (their encoder's
+/// widths and activation).
 fn uses_mlp_settings(name: &str) -> bool {
-    matches!(name, "mlp" | "vae" | "gan") || AUTOENCODER_MODELS.contains(&name)
+    matches!(name, "mlp" | "vae" | "gan" | "dcgan" | "conv_vae")
+        || AUTOENCODER_MODELS.contains(&name)
 }
 
 impl ModelSpec {

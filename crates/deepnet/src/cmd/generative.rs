@@ -4,13 +4,16 @@
 
 use super::common::{msg, CliResult, ModelSpec, WeightsFile};
 use deepnet::models::vae::{latent_walk, sample_prior};
-use deepnet::models::{Gan, MlpGanConfig, MlpVae, MlpVaeConfig, VariationalAutoencoder};
+use deepnet::models::{
+    ConvVae, ConvVaeConfig, DcganConfig, Gan, MlpGanConfig, MlpVae, MlpVaeConfig,
+    VariationalAutoencoder,
+};
 use deepnet::nn::{Module, ParamStore};
 use deepnet::tensor::{Generator, Tensor};
 use std::path::Path;
 
 /// The generative models of `--model`.
-pub const GENERATIVE_MODELS: &[&str] = &["vae", "gan"];
+pub const GENERATIVE_MODELS: &[&str] = &["vae", "conv_vae", "gan", "dcgan"];
 
 /// A generative model, rebuilt from a spec.
 pub enum Generative {
@@ -21,11 +24,15 @@ pub enum Generative {
 }
 
 /// The spec of `name`'s recipe on images of shape `input` with a code of `code` units (default:
-/// 20 for the VAE, PyTorch's example; 100 for the GAN).
+/// 20 for the VAEs, PyTorch's example; 100 for the GANs). The DCGAN's `hidden` are its
+/// generator's channels at a quarter and at half the image size (its discriminator's, reversed);
+/// the convolutional VAE's its two convolutions' channels and its dense width.
 pub fn recipe_spec(name: &str, code: Option<usize>, input: Vec<usize>) -> CliResult<ModelSpec> {
     let (hidden, activation, dropout, default_code) = match name {
         "vae" => (vec![400], "relu", 0.0, 20),
+        "conv_vae" => (vec![32, 64, 256], "relu", 0.0, 20),
         "gan" => (vec![256, 512, 1024], "leaky_relu", 0.3, 100),
+        "dcgan" => (vec![64, 32], "leaky_relu", 0.0, 100),
         other => return Err(format!("--model {other}: not a generative model")),
     };
     let code = code.unwrap_or(default_code);
@@ -33,7 +40,7 @@ pub fn recipe_spec(name: &str, code: Option<usize>, input: Vec<usize>) -> CliRes
     if code == 0 {
         return Err("--code: expected at least 1".into());
     }
-    if name == "vae" && code > pixels {
+    if name.ends_with("vae") && code > pixels {
         return Err(format!(
             "--code {code}: a VAE code larger than the {pixels}-pixel input ({input:?}) is not a \
              compression"
@@ -76,6 +83,22 @@ impl Generative {
                 let vae = MlpVae::new(&cfg, &store.root()).map_err(msg)?;
                 Ok(Generative::Vae(Box::new(vae)))
             }
+            "conv_vae" => {
+                let &[c1, c2, hidden] = spec.hidden.as_slice() else {
+                    return Err(format!(
+                        "conv_vae: two channel counts and a width expected, the spec has {:?}",
+                        spec.hidden
+                    ));
+                };
+                let cfg = ConvVaeConfig {
+                    sample_shape: spec.input.clone(),
+                    channels: (c1, c2),
+                    hidden,
+                    latent: code,
+                };
+                let vae = ConvVae::new(&cfg, &store.root()).map_err(msg)?;
+                Ok(Generative::Vae(Box::new(vae)))
+            }
             "gan" => {
                 let cfg = MlpGanConfig {
                     latent: code,
@@ -86,6 +109,24 @@ impl Generative {
                     discriminator_dropout: spec.dropout,
                 };
                 Ok(Generative::Gan(Gan::mlp(&cfg, &store.root()).map_err(msg)?))
+            }
+            "dcgan" => {
+                let &[c1, c2] = spec.hidden.as_slice() else {
+                    return Err(format!(
+                        "dcgan: two generator channel counts expected, the spec has {:?}",
+                        spec.hidden
+                    ));
+                };
+                let cfg = DcganConfig {
+                    latent: code,
+                    sample_shape: spec.input.clone(),
+                    generator_channels: (c1, c2),
+                    discriminator_channels: (c2, c1),
+                    negative_slope: 0.2,
+                };
+                Ok(Generative::Gan(
+                    Gan::dcgan(&cfg, &store.root()).map_err(msg)?,
+                ))
             }
             other => Err(format!(
                 "model {other} cannot sample: it is not one of the generative models ({})",
@@ -143,7 +184,7 @@ pub fn cannot_sample(weights: &Path, name: &str) -> String {
     )
 }
 
-/// The generative model of a weights file written by `deepnet train --model vae|gan` (read
+/// The generative model of a weights file written by `deepnet train --model vae|conv_vae|gan|dcgan` (read
 /// as `file` from `weights`), in evaluation mode. A file of another model is an error naming it.
 pub fn load_generative(file: &WeightsFile, weights: &Path) -> CliResult<Generative> {
     if !GENERATIVE_MODELS.contains(&file.spec.name.as_str()) {

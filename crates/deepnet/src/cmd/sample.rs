@@ -1,6 +1,6 @@
 //! `deepnet sample`: makes new data with a trained generative model.
 //!
-//! Images (`vae`, `gan`): `--grid RxC` (default 10x10) or `--count N` samples, written to
+//! Images (`vae`, `conv_vae`, `gan`, `dcgan`): `--grid RxC` (default 10x10) or `--count N` samples, written to
 //! `--out`: a `.png` name gives a grid, an `.idx` (or `.idx.gz`) name an IDX file of uint8
 //! `N x H x W` images (`N x C x H x W` for several channels) that any classifier can score
 //! (`deepnet score`). `--walk A,B` (repeatable) draws, for a VAE, one row per pair of test
@@ -34,7 +34,7 @@ idx), \"out\"}; for a char_lstm {\"command\": \"sample\", \"weights\", \"model\"
 \"length\", \"temperature\", \"seed\", \"text\", \"out\" (null when printed)}."
 )]
 pub struct SampleArgs {
-    /// A model.safetensors written by `deepnet train --model vae|gan|char_lstm`.
+    /// A model.safetensors written by `deepnet train --model vae|conv_vae|gan|dcgan|char_lstm`.
     #[arg(long)]
     pub weights: PathBuf,
     /// A grid of R rows and C columns of samples, e.g. 10x10 (the default without --count).

@@ -55,11 +55,11 @@ pub struct TrainArgs {
     /// shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
-    /// Passes over the training set (default: 10; gan: 15; char_lstm: 1; the autoencoders'
-    /// recipes have their own).
+    /// Passes over the training set (default: 10; gan: 15; dcgan: 5; char_lstm: 1; the
+    /// autoencoders' recipes have their own).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training batch size (default: 64; vae and gan: 128; the autoencoders' recipes have
+    /// Training batch size (default: 64; the vaes and gans: 128; the autoencoders' recipes have
     /// their own).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -75,7 +75,7 @@ pub struct TrainArgs {
     /// Weight decay in the optimizer (coupled in sgd/adam/rmsprop/adagrad, decoupled in adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    /// Learning-rate schedule (default: cosine; vae and gan: none).
+    /// Learning-rate schedule (default: cosine; the vaes and gans: none).
     #[arg(long, value_enum)]
     pub scheduler: Option<SchedulerName>,
     #[arg(long, value_enum, default_value_t = LossName::CrossEntropy)]
@@ -137,7 +137,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// Code size of pca, an autoencoder or a generative model (default: 30 for pca and the
-    /// autoencoders, 20 for vae, 100 for gan); pca takes 1 to the input's size, the
+    /// autoencoders, 20 for vae and conv_vae, 100 for gan and dcgan); pca takes 1 to the input's size, the
     /// autoencoders and the VAE less than it.
     #[arg(long, value_name = "K")]
     pub code: Option<usize>,

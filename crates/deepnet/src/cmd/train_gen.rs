@@ -1,15 +1,18 @@
-//! `deepnet train --model vae|gan`: the generative models on their own recipes, through the
-//! library's general loop (`run_loop`). Images are intensities in `[0, 1]` (no normalization).
+//! `deepnet train --model vae|conv_vae|gan|dcgan`: the generative models on their own recipes,
+//! through the library's general loop (`run_loop`). Images are intensities in `[0, 1]` (no normalization).
 //!
 //! | model | recipe (the defaults) |
 //! |---|---|
 //! | `vae` | PyTorch's example: 784-400-20-400-784, Adam 1e-3, batch 128, 10 epochs, constant rate |
+//! | `conv_vae` | conv 1-32-64 (4x4, stride 2), dense 256, code 20, mirrored with transposed convolutions (`deepnet_models::conv_vae`); the VAE's recipe |
 //! | `gan` | G 100-256-512-1024-784, D 784-1024-512-256-1, Adam 2e-4 (betas 0.5, 0.999) for each, batch 128, 15 epochs |
+//!
+//! | `dcgan` | G 100 -> 64x7x7 -> 32x14x14 -> 1x28x28, D 1x28x28 -> 32x14x14 -> 64x7x7 -> 1 (`deepnet_models::dcgan`), Adam 2e-4 (betas 0.5, 0.999) for each, batch 128, 5 epochs |
 //!
 //! `--code` sets the code size, `--epochs`, `--batch-size`, `--lr`, `--weight-decay`,
 //! `--seed`, `--limit`, `--dataset` and `--out` work as for classifiers; the VAE also takes
 //! `--scheduler` and the penalties and clipping flags. The run folder has what every run has
-//! plus `samples.png` (10x10 samples of the trained model) and, for the GAN,
+//! plus `samples.png` (10x10 samples of the trained model) and, for the GANs,
 //! `samples_epoch_<NNN>.png` after every epoch.
 
 use super::common::{
@@ -32,6 +35,9 @@ pub fn handles(a: &TrainArgs) -> bool {
     a.model.arch.is_none() && GENERATIVE_MODELS.contains(&a.model.model.as_str())
 }
 
+/// The DCGAN recipe's epochs.
+const DCGAN_EPOCHS: usize = 5;
+
 /// The recipe's numbers, with any flag given winning.
 struct Recipe {
     epochs: usize,
@@ -41,9 +47,14 @@ struct Recipe {
 }
 
 fn recipe(a: &TrainArgs) -> CliResult<Recipe> {
-    let gan = a.model.model == "gan";
+    let gan = matches!(a.model.model.as_str(), "gan" | "dcgan");
+    let default_epochs = match a.model.model.as_str() {
+        "gan" => 15,
+        "dcgan" => DCGAN_EPOCHS,
+        _ => 10,
+    };
     let r = Recipe {
-        epochs: a.epochs.unwrap_or(if gan { 15 } else { 10 }),
+        epochs: a.epochs.unwrap_or(default_epochs),
         batch_size: a.batch_size.unwrap_or(128),
         lr: a.lr.unwrap_or(if gan { 2e-4 } else { 1e-3 }),
         betas: if gan { (0.5, 0.999) } else { (0.9, 0.999) },
@@ -81,7 +92,8 @@ fn recipe(a: &TrainArgs) -> CliResult<Recipe> {
         ];
         if let Some((flag, _)) = set.iter().find(|(_, on)| *on) {
             return Err(format!(
-                "{flag}: not supported for the gan (two optimizers at a constant rate)"
+                "{flag}: not supported for the {} (two optimizers at a constant rate)",
+                a.model.model
             ));
         }
     }
@@ -209,7 +221,7 @@ fn report(
     let last = s.last().ok_or("no epoch ran")?;
     let key = |prefix: &str, k: &str| match (prefix, k) {
         ("test", "recon_error_per_image") => k.to_string(),
-        (p, "loss") if name == "vae" => format!("{p}_nelbo"),
+        (p, "loss") if name.ends_with("vae") => format!("{p}_nelbo"),
         (p, k) => format!("{p}_{k}"),
     };
     let mut j = json!({
