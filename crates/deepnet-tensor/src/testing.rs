@@ -1,4 +1,5 @@
-//! Testing utilities: the f64 finite-difference gradient check and seeded test inputs.
+//! Testing utilities: the f64 finite-difference gradient check, seeded test inputs, and the
+//! bounded byte fuzzer of the file parsers.
 
 use crate::{no_grad, DType, Error, Generator, Result, Shape, Tensor};
 
@@ -111,6 +112,34 @@ pub fn gradcheck_with(
         }
     }
     Ok(())
+}
+
+/// Bounded, seeded fuzzing on stable Rust: runs `parse` on every truncation of the valid input
+/// `good`, then on `n` variants of it (each with 1-4 random byte writes, insertions or deletions,
+/// favouring the bytes a length field is most sensitive to), and panics naming the input if
+/// `parse` panics on one. `parse` should return `Ok` or an error for each.
+pub fn fuzz_bytes(good: &[u8], n: usize, seed: u64, parse: impl Fn(&[u8])) {
+    for cut in 0..good.len() {
+        parse(&good[..cut]);
+    }
+    let mut g = Generator::new(seed);
+    for _ in 0..n {
+        let mut d = good.to_vec();
+        for _ in 0..1 + g.next_below(4) {
+            let i = g.next_below(d.len().max(1) as u64) as usize;
+            match g.next_below(8) {
+                0 => d.insert(i.min(d.len()), g.next_below(256) as u8),
+                1 if d.len() > 1 => {
+                    d.remove(i);
+                }
+                2 if !d.is_empty() => d[i] = [0x00, 0xff, 0x7f, 0x80][g.next_below(4) as usize],
+                _ if !d.is_empty() => d[i] = g.next_below(256) as u8,
+                _ => {}
+            }
+        }
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(&d)));
+        assert!(run.is_ok(), "panicked on input {d:?}");
+    }
 }
 
 #[cfg(test)]

@@ -5,35 +5,11 @@
 //! added to a regression test.
 
 use deepnet_data::idx::{decode_idx, encode_idx};
-use deepnet_tensor::{Generator, Tensor};
+use deepnet_tensor::Tensor;
 use deepnet_train::safetensors::{deserialize_safetensors, serialize_safetensors};
 use std::path::Path;
 
-/// Mutates `good` `n` times (1-4 random byte writes, an insertion or a deletion each) and runs
-/// `parse` on every variant and on every truncation.
-fn fuzz(good: &[u8], n: usize, seed: u64, parse: impl Fn(&[u8])) {
-    for cut in 0..good.len() {
-        parse(&good[..cut]);
-    }
-    let mut g = Generator::new(seed);
-    for _ in 0..n {
-        let mut d = good.to_vec();
-        for _ in 0..1 + g.next_below(4) {
-            let i = g.next_below(d.len() as u64) as usize;
-            match g.next_below(8) {
-                0 => d.insert(i, g.next_below(256) as u8),
-                1 if d.len() > 1 => {
-                    d.remove(i);
-                }
-                // the bytes a length field is most sensitive to
-                2 => d[i] = [0x00, 0xff, 0x7f, 0x80][g.next_below(4) as usize],
-                _ => d[i] = g.next_below(256) as u8,
-            }
-        }
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(&d)));
-        assert!(run.is_ok(), "panicked on input {d:?}");
-    }
-}
+use deepnet_tensor::testing::fuzz_bytes as fuzz;
 
 #[test]
 fn safetensors_never_panics() {

@@ -29,7 +29,9 @@ pub(crate) struct Packed<T> {
     nr: usize,
     /// the instruction set the product runs with
     isa: Isa,
-    /// whether the panels are laid out for the SIMD tiles (f32 on AVX2 or AVX-512)
+    /// whether the panels are laid out for the SIMD tiles (f32 on AVX2 or AVX-512; read only
+    /// where those tiles exist)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     tiles: bool,
 }
 

@@ -823,6 +823,29 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_model_spec_is_an_error_never_a_panic() {
+        let a = ModelArgs {
+            model: "mlp".into(),
+            arch: None,
+            hidden: vec![16, 8],
+            activation: "tanh".into(),
+            dropout: 0.1,
+            init: "default".into(),
+        };
+        let good = ModelSpec::from_args(&a, vec![1, 28, 28], 10)
+            .unwrap()
+            .to_json()
+            .to_string();
+        deepnet::tensor::testing::fuzz_bytes(good.as_bytes(), 3_000, 8, |b| {
+            let text = String::from_utf8_lossy(b);
+            if let Ok(spec) = ModelSpec::from_json(&text, Path::new("w.safetensors")) {
+                // as load_trained builds it: under the file's element count
+                let _ = spec.build(&ParamStore::new(0).limit_elements(1 << 20));
+            }
+        });
+    }
+
+    #[test]
     fn only_the_mlp_records_mlp_settings() {
         let a = ModelArgs {
             model: "lenet5".into(),

@@ -99,7 +99,17 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
     }
     // the global flags (--json, --threads) may stand after `train` in the recorded command
     // line; they are not train's own
-    let mut argv = run_argv(dir)?.into_iter();
+    let cfg = dir.join("config.json");
+    let mut args = args_from_config(&read_config(&cfg)?, &cfg)?;
+    args.out = Some(dir.to_path_buf());
+    args.resume = None;
+    Ok(args)
+}
+
+/// The train flags recorded in the text `config` of `config.json` (`cfg` names it in errors),
+/// parsed; the global flags (--json, --threads) recorded after `train` are dropped.
+fn args_from_config(config: &str, cfg: &Path) -> CliResult<TrainArgs> {
+    let mut argv = argv_of(config, cfg)?.into_iter();
     let mut own = Vec::new();
     while let Some(a) = argv.next() {
         match a.as_str() {
@@ -111,26 +121,22 @@ pub fn resumed_args(dir: &Path, given: &[String]) -> CliResult<TrainArgs> {
             _ => own.push(a),
         }
     }
-    let w =
-        Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(own)).map_err(|e| {
-            format!(
-                "--resume: the flags in {}: {e}",
-                dir.join("config.json").display()
-            )
-        })?;
-    let mut args = w.args;
-    args.out = Some(dir.to_path_buf());
-    args.resume = None;
-    Ok(args)
+    let w = Wrapper::try_parse_from(std::iter::once("train".to_string()).chain(own))
+        .map_err(|e| format!("--resume: the flags in {}: {e}", cfg.display()))?;
+    Ok(w.args)
 }
 
-/// The `train` flags of the run in `dir`, kept in its `config.json` as `argv`.
-pub fn run_argv(dir: &Path) -> CliResult<Vec<String>> {
-    let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path)
-        .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
+/// The text of a run's `config.json` (a regular file of at most 16 MiB, UTF-8).
+fn read_config(cfg_path: &Path) -> CliResult<String> {
+    let bytes = deepnet::data::read_regular_file(cfg_path, 16 << 20)
+        .map_err(|e| format!("--resume: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))
+}
+
+/// The `argv` list of the config text `text` (`cfg_path` names it in errors).
+fn argv_of(text: &str, cfg_path: &Path) -> CliResult<Vec<String>> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("--resume: {}: {e}", cfg_path.display()))?;
     v.get("argv")
         .and_then(|a| a.as_array())
         .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
@@ -145,6 +151,22 @@ pub fn run_argv(dir: &Path) -> CliResult<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_config_json_is_an_error_never_a_panic() {
+        let good = serde_json::json!({
+            "model": {"name": "lenet5", "input": [1, 28, 28], "classes": 10},
+            "argv": ["--model", "lenet5", "--epochs", "3", "--lr", "0.01", "--json"],
+            "epochs": 3,
+        })
+        .to_string();
+        let cfg = Path::new("config.json");
+        let a = args_from_config(&good, cfg).unwrap();
+        assert_eq!((a.model.model.as_str(), a.epochs), ("lenet5", Some(3)));
+        deepnet::tensor::testing::fuzz_bytes(good.as_bytes(), 3_000, 7, |b| {
+            let _ = args_from_config(&String::from_utf8_lossy(b), cfg);
+        });
+    }
 
     #[test]
     fn flags_come_back_from_config_json_and_others_are_refused() {
