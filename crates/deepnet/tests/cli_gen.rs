@@ -378,6 +378,14 @@ fn bad_generative_flags_are_named() {
     assert!(e.contains("--scheduler") && e.contains("dcgan"), "{e}");
     let e = args(&["--model", "vae", "--batch-size", "0"]);
     assert!(e.contains("--batch-size"), "{e}");
+    // flags the recipes would ignore are named, not dropped
+    let e = args(&["--model", "vae", "--hidden", "32", "--activation", "tanh"]);
+    assert!(
+        e.starts_with("error: --hidden, --activation: not used by --model vae"),
+        "{e}"
+    );
+    let e = args(&["--model", "dcgan", "--loss", "mse", "--json"]);
+    assert!(e.contains("--loss: not used by --model dcgan"), "{e}");
     // the request is checked before the weights are read
     for grid in ["10", "0x3"] {
         let e = fails(&["sample", "--weights", "none.safetensors", "--grid", grid]);

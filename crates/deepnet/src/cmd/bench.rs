@@ -3,6 +3,7 @@
 //! Every measurement runs the workload a few times to warm up (caches, page tables, the thread
 //! pool), then repeats it for about [`TARGET_S`] seconds and reports the best and the median time.
 
+use super::common::count_in;
 use clap::{Args, Subcommand};
 use deepnet::tensor::{self as dt, DType, Generator, Tensor};
 use serde_json::{json, Map, Value};
@@ -25,77 +26,77 @@ pub enum Workload {
     /// f32 square matrix product.
     Matmul {
         /// matrix size N (N x N @ N x N)
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = count_in(1, 16_384))]
         size: usize,
     },
     /// f32 elementwise ops and reductions on contiguous tensors, against a plain parallel copy.
     Elementwise {
         /// number of f32 elements (a multiple of 1024)
-        #[arg(long, default_value_t = 4 << 20)]
+        #[arg(long, default_value_t = 4 << 20, value_parser = count_in(1024, 1 << 28))]
         size: usize,
     },
     /// Training steps of LeNet-5 (ReLU) on one fixed batch of 1x28x28 images.
     LenetTrain {
         /// batch size
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
     /// Inference of LeNet-5 (ReLU) on one fixed batch of 1x28x28 images: eval mode, no graph
     /// (forward and the cross-entropy of the logits).
     LenetInfer {
         /// batch size
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
     /// Training steps of the small CNN (conv32-conv32-pool-conv64-conv64-pool-fc256-fc10) on one
     /// fixed batch of 3x32x32 images.
     CifarTrain {
         /// batch size
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
     /// Training steps of a one-layer LSTM (hidden 128) over 28 steps of 28 features with a
     /// linear head on the last state, on one fixed batch.
     LstmTrain {
         /// batch size
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
     /// The same with a one-layer GRU (PyTorch's form, hidden 128).
     GruTrain {
         /// batch size
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
     /// The upsampling layers of a DCGAN generator for MNIST (transposed convolutions 7x7 ->
     /// 14x14 -> 28x28, nearest and bilinear resizes), forward and forward + backward.
     Convt {
         /// batch size
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = count_in(1, 65_536))]
         batch: usize,
     },
     /// Training steps of the MLP 784-256-128-10 on one fixed batch.
     MlpTrain {
         /// batch size
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = count_in(1, 65_536))]
         batch: usize,
         /// seconds of timed steps
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         seconds: f64,
     },
 }
@@ -146,6 +147,16 @@ pub fn run(args: BenchArgs, json: bool) -> Result<(), String> {
         | Workload::LstmTrain { .. }
         | Workload::GruTrain { .. }
         | Workload::Convt { .. } => unreachable!("training workloads are handled above"),
+    }
+}
+
+/// A `--seconds` budget: more than 0, at most an hour.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "expected seconds above 0 and at most 3600, got \"{s}\""
+        )),
     }
 }
 

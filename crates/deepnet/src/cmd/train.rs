@@ -253,6 +253,48 @@ pub(super) fn optimizer(a: &TrainArgs) -> CliResult<(Box<dyn Optimizer>, f64)> {
     Ok((opt, lr))
 }
 
+/// The ids of the `train` flags given on the command line `argv` (clap ids: `batch_size` for
+/// `--batch-size`), as opposed to those left at their defaults.
+pub(super) fn given_flags(argv: &[String]) -> Vec<String> {
+    use clap::parser::ValueSource;
+    use clap::{Arg, ArgAction};
+    // the global flags may stand after `train`
+    let cmd = TrainArgs::augment_args(clap::Command::new("train").no_binary_name(true))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue))
+        .arg(Arg::new("threads").long("threads").num_args(1));
+    // only arguments: clap also reports the groups of flattened structs (`ModelArgs`)
+    let args: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    match cmd.try_get_matches_from(argv) {
+        Ok(m) => m
+            .ids()
+            .filter(|id| args.iter().any(|a| a == id.as_str()))
+            .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Refuses the flags of `argv` that model `name`'s training ignores (everything but `used`
+/// and the global flags), naming them, so that a flag is never silently without effect.
+pub(super) fn refuse_unused_flags(name: &str, argv: &[String], used: &[&str]) -> CliResult<()> {
+    let unused: Vec<String> = given_flags(argv)
+        .into_iter()
+        .filter(|f| !used.contains(&f.as_str()) && !["json", "threads"].contains(&f.as_str()))
+        .map(|f| format!("--{}", f.replace('_', "-")))
+        .collect();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: not used by --model {name} (its recipe sets the architecture; see deepnet train --help)",
+        unused.join(", ")
+    ))
+}
+
 /// Checks the flags every training run shares; `epochs` and `batch_size` are the run's.
 pub(super) fn check_flags(a: &TrainArgs, epochs: usize, batch_size: usize) -> CliResult<()> {
     if epochs == 0 {

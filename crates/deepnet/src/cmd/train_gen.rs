@@ -111,6 +111,33 @@ fn adam(r: &Recipe, weight_decay: f64) -> CliResult<Adam> {
 }
 
 pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+    // the generative recipes fix their architecture: the classifier flags would do nothing
+    super::train::refuse_unused_flags(
+        &a.model.model,
+        &super::resume::train_argv(),
+        &[
+            "model",
+            "dataset",
+            "epochs",
+            "batch_size",
+            "lr",
+            "optimizer",
+            "weight_decay",
+            "scheduler",
+            "l1",
+            "l2",
+            "max_norm",
+            "clip_norm",
+            "clip_value",
+            "seed",
+            "out",
+            "monitor_every",
+            "limit",
+            "tensorboard",
+            "resume",
+            "code",
+        ],
+    )?;
     let r = recipe(&a)?;
     let name = a.model.model.clone();
     let dir = resolve_dataset(&a.dataset)?;
