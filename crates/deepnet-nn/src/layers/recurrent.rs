@@ -776,3 +776,7 @@ impl Module for GRU {
 #[cfg(test)]
 #[path = "recurrent_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "recurrent_error_tests.rs"]
+mod error_tests;

@@ -14,6 +14,7 @@ pub mod image_input;
 pub mod predict;
 pub mod reconstruct;
 pub mod resume;
+pub mod run_folder;
 pub mod sample;
 pub mod sample_text;
 pub mod score;
