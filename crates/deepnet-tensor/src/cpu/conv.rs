@@ -492,15 +492,11 @@ pub(crate) fn conv2d_backward<T: Float>(
         let v = super::conv_direct::input_grad(g, groups, cout, f(w), f(gy));
         dx = Some(T::from_f32_vec(v).expect("the direct plan is for f32"));
     }
-    // the plan gives the weight gradient to the direct kernels only where they exist
-    #[cfg(target_arch = "x86_64")]
-    {
-        if direct_dw {
-            let mut v = vec![T::zero(); cout * g.k(g.c / groups)];
-            let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
-            super::conv_direct_wgrad::weight_grad_batch(g, groups, cout, f(x), f(gy), vf);
-            dw = Some(v);
-        }
+    if direct_dw {
+        let mut v = vec![T::zero(); cout * g.k(g.c / groups)];
+        let vf = T::as_f32_mut(&mut v).expect("the direct plan is for f32");
+        super::conv_direct_wgrad::weight_grad_batch(g, groups, cout, f(x), f(gy), vf);
+        dw = Some(v);
     }
     (dx, dw)
 }

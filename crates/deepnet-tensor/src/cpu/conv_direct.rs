@@ -39,6 +39,8 @@ const MAX_ROWS: usize = 12;
 /// The kernels compiled for one instruction set.
 #[derive(Clone, Copy)]
 pub(crate) struct Kern {
+    /// The instruction set the kernels are compiled for.
+    isa: Isa,
     /// Lanes per vector.
     lanes: usize,
     /// Output channels per register tile at most (`S::MR`: what the registers hold with two
@@ -64,7 +66,7 @@ pub(crate) struct Kern {
 
 /// Defines the [`Kern`] constant `$k` for vector type `$s` compiled with `$feat`.
 macro_rules! kern {
-    ($k:ident, $s:ty, $feat:literal) => {
+    ($k:ident, $isa:expr, $s:ty, $feat:literal) => {
         const $k: Kern = {
             /// # Safety
             /// The CPU has the instruction set; see [`row_tile`].
@@ -91,6 +93,7 @@ macro_rules! kern {
                 copy_row_on::<$s>(dst, src)
             }
             Kern {
+                isa: $isa,
                 lanes: <$s as Simd>::LANES,
                 max_rows: <$s as Simd>::MR,
                 row_tile: row_tile_on,
@@ -101,11 +104,18 @@ macro_rules! kern {
 }
 
 #[cfg(target_arch = "x86_64")]
-kern!(AVX512, Avx512, "avx512f");
+kern!(AVX512, Isa::Avx512, Avx512, "avx512f");
 #[cfg(target_arch = "x86_64")]
-kern!(AVX2, Avx2, "avx2,fma");
+kern!(AVX2, Isa::Avx2, Avx2, "avx2,fma");
 #[cfg(target_arch = "aarch64")]
-kern!(NEON, Neon, "neon");
+kern!(NEON, Isa::Neon, Neon, "neon");
+
+impl Kern {
+    /// The instruction set the kernels are compiled for.
+    pub(super) fn isa(&self) -> Isa {
+        self.isa
+    }
+}
 
 /// The kernels for `isa`, if it has vectors.
 pub(super) fn kern_for(isa: Isa) -> Option<Kern> {
@@ -161,14 +171,6 @@ pub(crate) fn forced<R>(on: bool, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Whether the direct weight-gradient kernels run on this CPU (AVX-512 only so far).
-pub(crate) fn wgrad_cpu() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return super::conv_direct_wgrad::supported_cpu();
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// The direct kernels where they were measured faster than im2col + GEMM (the ignored test
 /// `conv2d_timing` in `conv_tests.rs`, LeNet and small-CNN layers: 1.3x to 4x): up to 640
 /// taps (64 channels of 3x3), where a tile's weights stay in L1. Larger layers were not
@@ -184,7 +186,7 @@ pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
         return DirectPlan {
             forward: on,
             input_grad: on && adjoint,
-            weight_grad: on && wgrad_cpu(),
+            weight_grad: on,
         };
     }
     // taps of the forward correlation and of the input-gradient one
@@ -192,7 +194,7 @@ pub(crate) fn plan(g: &Geom, cg: usize, cog: usize) -> DirectPlan {
     DirectPlan {
         forward: kd <= 640,
         input_grad: adjoint && kd_t <= 640,
-        weight_grad: kd <= 640 && wgrad_cpu(),
+        weight_grad: kd <= 640,
     }
 }
 

@@ -1,14 +1,15 @@
-//! The weight gradient of a stride-1, undilated convolution on CPUs with AVX-512 (f32), for
-//! the direct kernels of [`super::conv_direct`].
+//! The weight gradient of a stride-1, undilated convolution (f32), for the direct kernels of
+//! [`super::conv_direct`]: one source generic over [`Simd`] (AVX-512, AVX2+FMA, NEON),
+//! instantiated per instruction set in [`WKern`] with register tiles sized to its register file.
 //!
 //! `dW[co][(ci, ki, kj)] = sum over images and output positions p of gy[co][p] * x_tap[p]`,
 //! where `x_tap` is the padded input shifted by the tap. Instead of a column matrix (a
 //! kH * kW-fold copy of the image), the input is copied kW-fold, shifted by each kj
 //! ([`shifted_rows`]): every tap's values are then one contiguous run over the positions. Two
 //! register tiles read those runs:
-//! - few output channels: 16 positions per vector, partial sums over a group of images
-//!   reduced once at the end ([`dw_tile`]);
-//! - 16 or more: 16 output channels per vector, from a transposed copy of `gy`, times a
+//! - few output channels: one vector of positions per step, partial sums over a group of
+//!   images reduced once at the end ([`dw_tile`]);
+//! - 16 or more: output channels across the lanes, from a transposed copy of `gy`, times a
 //!   broadcast input value, so that no reduction is needed ([`dwt_tile`]).
 //!
 //! Determinism: the batch is cut into fixed chunks ([`batch_chunks`]) and each chunk into
@@ -16,23 +17,120 @@
 //! fixed order, by one task, and the chunk partials are added in chunk order.
 
 use super::conv::{batch_chunks, Float, Geom};
-use super::conv_direct::{kern_for, shifted_len, shifted_rows, tap_offsets};
+use super::conv_direct::{kern, shifted_len, shifted_rows, tap_offsets};
 use super::isa::Isa;
 use super::par;
-use super::simd::{Avx512, Simd};
-use std::arch::x86_64::*;
+#[cfg(target_arch = "aarch64")]
+use super::simd::Neon;
+use super::simd::Simd;
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx2, Avx512};
 
-/// Whether this CPU runs these kernels (AVX-512 only so far; the forward and input-gradient
-/// kernels of [`super::conv_direct`] are generic over the vector width, these are not yet).
-pub(super) fn supported_cpu() -> bool {
-    crate::cpu::isa::has_avx512()
+/// The weight-gradient kernels compiled for one instruction set, with the register tiles that
+/// fit its registers: a [`dw_tile`] of `dw_rows x dw_taps` accumulators (plus `dw_rows` loaded
+/// gradients and one input vector), a [`dwt_tile`] of `dwt_taps x 2` (plus two gradient
+/// vectors and one broadcast). AVX-512 and NEON have 32 vector registers, AVX2 16.
+#[derive(Clone, Copy)]
+pub(crate) struct WKern {
+    /// Lanes per vector.
+    lanes: usize,
+    /// Output channels and taps per [`dw_tile`] (at most 4 and 5).
+    dw_rows: usize,
+    dw_taps: usize,
+    /// Taps per [`dwt_tile`] (at most 12; by up to two vectors of output channels).
+    dwt_taps: usize,
+    /// [`dw_tile_dispatch`] instantiated for the instruction set.
+    #[allow(clippy::type_complexity)]
+    dw_tile: unsafe fn(usize, usize, *const f32, *const f32, *const usize, *mut f32, &DwGeom),
+    /// [`dwt_tile_dispatch`] instantiated for the instruction set.
+    #[allow(clippy::type_complexity)]
+    dwt_tile:
+        unsafe fn(usize, usize, *const f32, *const usize, *const f32, *mut f32, usize, &DwtGeom),
+    /// [`transpose_on`] instantiated for the instruction set.
+    transpose: unsafe fn(&[f32], usize, usize, &mut [f32], usize),
 }
 
-/// Output channels and taps per register tile of [`dw_tile`].
-const DW_ROWS: usize = 4;
-const DW_TAPS: usize = 5;
-/// Taps per register tile of [`dwt_tile`] (by up to 32 output channels).
-const DWT_TAPS: usize = 12;
+/// Defines the [`WKern`] constant `$k` for vector type `$s` compiled with `$feat`.
+macro_rules! wkern {
+    ($k:ident, $s:ty, $feat:literal, $rows:literal, $taps:literal, $ttaps:literal) => {
+        const $k: WKern = {
+            /// # Safety
+            /// The CPU has the instruction set; see [`dw_tile`].
+            #[target_feature(enable = $feat)]
+            unsafe fn dw_on(
+                r: usize,
+                t: usize,
+                xs: *const f32,
+                gy: *const f32,
+                taps: *const usize,
+                out: *mut f32,
+                g: &DwGeom,
+            ) {
+                dw_tile_dispatch::<$s>(r, t, xs, gy, taps, out, g)
+            }
+            /// # Safety
+            /// The CPU has the instruction set; see [`dwt_tile`].
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn dwt_on(
+                t: usize,
+                v: usize,
+                xs: *const f32,
+                taps: *const usize,
+                gt: *const f32,
+                out: *mut f32,
+                lanes: usize,
+                g: &DwtGeom,
+            ) {
+                dwt_tile_dispatch::<$s>(t, v, xs, taps, gt, out, lanes, g)
+            }
+            /// # Safety
+            /// The CPU has the instruction set; see [`transpose_on`].
+            #[target_feature(enable = $feat)]
+            unsafe fn transpose_isa(
+                src: &[f32],
+                rows: usize,
+                cols: usize,
+                dst: &mut [f32],
+                ld: usize,
+            ) {
+                transpose_on::<$s>(src, rows, cols, dst, ld)
+            }
+            WKern {
+                lanes: <$s as Simd>::LANES,
+                dw_rows: $rows,
+                dw_taps: $taps,
+                dwt_taps: $ttaps,
+                dw_tile: dw_on,
+                dwt_tile: dwt_on,
+                transpose: transpose_isa,
+            }
+        };
+    };
+}
+
+// 4 x 5 + 4 + 1 = 25 and 12 x 2 + 2 + 1 = 27 of 32 registers
+#[cfg(target_arch = "x86_64")]
+wkern!(AVX512, Avx512, "avx512f", 4, 5, 12);
+// 3 x 3 + 3 + 1 = 13 and 6 x 2 + 2 + 1 = 15 of 16 registers
+#[cfg(target_arch = "x86_64")]
+wkern!(AVX2, Avx2, "avx2,fma", 3, 3, 6);
+#[cfg(target_arch = "aarch64")]
+wkern!(NEON, Neon, "neon", 4, 5, 12);
+
+/// The weight-gradient kernels for `isa`, if it has vectors.
+pub(crate) fn wkern_for(isa: Isa) -> Option<WKern> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(AVX512),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(AVX2),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(NEON),
+        _ => None,
+    }
+}
+
 /// From this many output channels on, [`dwt_tile`] (channels across the lanes).
 const DWT_MIN_CHANNELS: usize = 16;
 /// Most scratch elements (shifted copies and transposed gradients) a task holds: 16 MB of f32
@@ -50,8 +148,9 @@ pub(crate) fn weight_grad_batch(
     gy: &[f32],
     dw: &mut [f32],
 ) {
-    assert!(supported_cpu(), "weight_grad: avx512f is not available");
-    let k = kern_for(Isa::Avx512).expect("weight_grad: avx512f is not available");
+    // the instruction set is chosen once, on the calling thread (a test may force one)
+    let k = kern().expect("weight_grad: the direct kernels need vector instructions");
+    let wk = wkern_for(k.isa()).expect("weight_grad: kernels for every vector set");
     let (cg, cog, l) = (g.c / groups, cout / groups, g.l());
     let (kd, wsize) = (g.k(cg), cout * g.k(cg));
     let slen = shifted_len(g, cg);
@@ -59,7 +158,7 @@ pub(crate) fn weight_grad_batch(
     let chunks = g.n.div_ceil(per);
     let transposed = cog >= DWT_MIN_CHANNELS;
     // gy^T rows padded to whole vectors, and the kd x cog result before its transpose
-    let ldg = cog.next_multiple_of(16);
+    let ldg = cog.next_multiple_of(wk.lanes);
     let tlen = if transposed { l * ldg } else { 0 };
     let rlen = if transposed { kd * cog } else { 0 };
     // images held in scratch at once: a chunk's images go through in fixed groups of at most
@@ -84,13 +183,13 @@ pub(crate) fn weight_grad_batch(
                     }
                     let gg = &gy[first * cout * l + grp * cog * l..];
                     if !transposed {
-                        weight_grad(g, cg, (xs, n), (gg, cout * l), cog, d);
+                        weight_grad(wk, g, cg, (xs, n), (gg, cout * l), cog, d);
                         continue;
                     }
                     for (j, gtj) in gt.chunks_exact_mut(tlen).take(n).enumerate() {
-                        transpose_into(&gg[j * cout * l..][..cog * l], cog, l, gtj, ldg);
+                        transpose_into(wk, &gg[j * cout * l..][..cog * l], cog, l, gtj, ldg);
                     }
-                    weight_grad_t(g, cg, (xs, n), (gt, ldg), cog, res);
+                    weight_grad_t(wk, g, cg, (xs, n), (gt, ldg), cog, res);
                     for (t, row) in res.chunks_exact(cog).enumerate() {
                         for (co, &v) in row.iter().enumerate() {
                             d[co * kd + t] += v;
@@ -112,6 +211,7 @@ pub(crate) fn weight_grad_batch(
 /// `xs` holds `images` inputs laid out by [`shifted_rows`], `gy` the images' output gradients,
 /// `gstride` apart.
 pub(crate) fn weight_grad(
+    wk: WKern,
     g: &Geom,
     c: usize,
     (xs, images): (&[f32], usize),
@@ -121,7 +221,6 @@ pub(crate) fn weight_grad(
 ) {
     let l = g.l();
     let (kd, slen) = (c * g.kh * g.kw, shifted_len(g, c));
-    assert!(supported_cpu(), "weight_grad: avx512f is not available");
     assert!(xs.len() >= images * slen, "weight_grad: xs too small");
     assert!(dw.len() >= m * kd, "weight_grad: dw too small");
     if images == 0 || l == 0 || m == 0 {
@@ -132,7 +231,7 @@ pub(crate) fn weight_grad(
         "weight_grad: gy too small"
     );
     let taps = tap_offsets(g, c);
-    let blocks = m.div_ceil(DW_ROWS);
+    let blocks = m.div_ceil(wk.dw_rows);
     let rows = m.div_ceil(blocks);
     let geo = DwGeom {
         images,
@@ -143,9 +242,9 @@ pub(crate) fn weight_grad(
     };
     for co in (0..m).step_by(rows) {
         let r = rows.min(m - co);
-        for t0 in (0..kd).step_by(DW_TAPS) {
-            let t = DW_TAPS.min(kd - t0);
-            // SAFETY: avx512f is available (asserted). A tap's run starts at
+        for t0 in (0..kd).step_by(wk.dw_taps) {
+            let t = wk.dw_taps.min(kd - t0);
+            // SAFETY: `wk` is for an instruction set the CPU runs. A tap's run starts at
             // (kj c + ci) hp wo + ki wo and its last element read is l - 1 further, at most
             // (kj c + ci) hp wo + (kh - 1 + ho) wo - 1 < (kj c + ci + 1) hp wo <= slen, in
             // image img's block of xs (asserted); gy reads are rows co..co + r of each image
@@ -153,7 +252,7 @@ pub(crate) fn weight_grad(
             unsafe {
                 let gp = gy.as_ptr().add(co * l);
                 let o = dw.as_mut_ptr().add(co * kd + t0);
-                dw_tile_dispatch(r, t, xs.as_ptr(), gp, taps[t0..].as_ptr(), o, &geo);
+                (wk.dw_tile)(r, t, xs.as_ptr(), gp, taps[t0..].as_ptr(), o, &geo);
             }
         }
     }
@@ -172,11 +271,12 @@ struct DwGeom {
     ldo: usize,
 }
 
-/// Calls [`dw_tile`] with `R = r` (1 to [`DW_ROWS`]) and `T = t` (1 to [`DW_TAPS`]).
+/// Calls [`dw_tile`] with `R = r` (1 to 4) and `T = t` (1 to 5).
 ///
 /// # Safety
 /// As for [`dw_tile`].
-unsafe fn dw_tile_dispatch(
+#[inline(always)]
+unsafe fn dw_tile_dispatch<S: Simd>(
     r: usize,
     t: usize,
     xs: *const f32,
@@ -188,7 +288,7 @@ unsafe fn dw_tile_dispatch(
     macro_rules! go {
         ($(($r:literal, $t:literal))*) => {
             match (r, t) {
-                $(($r, $t) => dw_tile::<$r, $t>(xs, gy, taps, out, g),)*
+                $(($r, $t) => dw_tile::<S, $r, $t>(xs, gy, taps, out, g),)*
                 _ => unreachable!("weight-gradient tile {r} x {t}"),
             }
         };
@@ -202,22 +302,22 @@ unsafe fn dw_tile_dispatch(
 
 /// One register tile of [`weight_grad`]: for `i < R`, `t < T`,
 /// `out[i * ldo + t] += sum over images and p < l of gy[img][i * l + p] * xs[img][taps[t] + p]`,
-/// summed in 16 lanes (the last partial vector masked) and reduced at the end.
+/// summed in `S::LANES` lanes (the last partial vector loaded partially, so that values past a
+/// run never enter the sum) and reduced at the end.
 ///
 /// # Safety
-/// avx512f is available; the reads described are inside `xs` and `gy`, and `out` has R rows of
-/// stride `ldo` with T writable elements each.
-#[target_feature(enable = "avx512f")]
-unsafe fn dw_tile<const R: usize, const T: usize>(
+/// The CPU runs `S` and this is inlined into a function compiled for it; the reads described
+/// are inside `xs` and `gy`, and `out` has R rows of stride `ldo` with T writable elements each.
+#[inline(always)]
+unsafe fn dw_tile<S: Simd, const R: usize, const T: usize>(
     xs: *const f32,
     gy: *const f32,
     taps: *const usize,
     out: *mut f32,
     g: &DwGeom,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); T]; R];
-    let full = g.l / 16;
-    let tail = ((1u32 << (g.l % 16)) - 1) as __mmask16;
+    let mut acc = [[S::zero(); T]; R];
+    let (full, tail) = (g.l / S::LANES, g.l % S::LANES);
     for img in 0..g.images {
         let mut xp = [xs; T];
         for (t, x) in xp.iter_mut().enumerate() {
@@ -227,59 +327,93 @@ unsafe fn dw_tile<const R: usize, const T: usize>(
         for (i, p) in gp.iter_mut().enumerate() {
             *p = gy.add(img * g.gstride + i * g.l);
         }
-        let step = |acc: &mut [[__m512; T]; R], p: usize, mask: __mmask16| {
-            let mut gv = [_mm512_setzero_ps(); R];
-            for (v, &q) in gv.iter_mut().zip(&gp) {
-                *v = _mm512_maskz_loadu_ps(mask, q.add(p));
-            }
-            for (t, &x) in xp.iter().enumerate() {
-                let xv = _mm512_maskz_loadu_ps(mask, x.add(p));
-                for (row, &gvi) in acc.iter_mut().zip(&gv) {
-                    row[t] = _mm512_fmadd_ps(gvi, xv, row[t]);
-                }
-            }
-        };
         for s in 0..full {
-            step(&mut acc, 16 * s, !0);
+            dw_step::<S, R, T>(&mut acc, &xp, &gp, S::LANES * s, S::LANES);
         }
         if tail != 0 {
-            step(&mut acc, 16 * full, tail);
+            dw_step::<S, R, T>(&mut acc, &xp, &gp, S::LANES * full, tail);
         }
     }
     for (i, row) in acc.iter().enumerate() {
         for (t, &s) in row.iter().enumerate() {
-            *out.add(i * g.ldo + t) += _mm512_reduce_add_ps(s);
+            *out.add(i * g.ldo + t) += S::sum(s);
         }
     }
 }
 
-/// `dst: (cols, ld)` with `dst[j][i] = src[i][j]` for `src: (rows, cols)`, and zeros in the
-/// columns `rows..ld` (`ld` a multiple of 16, at least `rows`).
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
-    assert!(src.len() >= rows * cols && dst.len() >= cols * ld);
-    assert!(ld >= rows && ld.is_multiple_of(16) && supported_cpu());
-    // SAFETY: avx512f is available; sizes are checked above.
-    unsafe { transpose_avx512(src, rows, cols, dst, ld) }
-}
-
-/// [`transpose_into`] in 16 x 16 blocks held in registers.
+/// One step of [`dw_tile`]: `n` positions from `p` on (a function, not a closure: a closure
+/// would not inherit the instruction set of the function the tile is inlined into).
 ///
 /// # Safety
-/// avx512f is available; `src` holds `rows x cols`, `dst` `cols x ld`, `ld >= rows` and
-/// `ld % 16 == 0`.
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose_avx512(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
-    for j0 in (0..cols).step_by(16) {
-        let nj = (cols - j0).min(16);
-        let mask = ((1u32 << nj) - 1) as __mmask16;
-        for i0 in (0..ld).step_by(16) {
-            let mut r = [_mm512_setzero_ps(); 16];
-            for (ii, v) in r.iter_mut().enumerate().take(rows.saturating_sub(i0)) {
-                *v = _mm512_maskz_loadu_ps(mask, src.as_ptr().add((i0 + ii) * cols + j0));
+/// As for [`dw_tile`].
+#[inline(always)]
+unsafe fn dw_step<S: Simd, const R: usize, const T: usize>(
+    acc: &mut [[S::V; T]; R],
+    xp: &[*const f32; T],
+    gp: &[*const f32; R],
+    p: usize,
+    n: usize,
+) {
+    let mut gv = [S::zero(); R];
+    for (v, &q) in gv.iter_mut().zip(gp) {
+        *v = load_n::<S>(q.add(p), n);
+    }
+    for (t, &x) in xp.iter().enumerate() {
+        let xv = load_n::<S>(x.add(p), n);
+        for (row, &gvi) in acc.iter_mut().zip(&gv) {
+            row[t] = S::fma(gvi, xv, row[t]);
+        }
+    }
+}
+
+/// The first `n <= LANES` values from `q` (a whole vector when `n == LANES`).
+///
+/// # Safety
+/// As for [`Simd::load_partial`].
+#[inline(always)]
+unsafe fn load_n<S: Simd>(q: *const f32, n: usize) -> S::V {
+    if n == S::LANES {
+        S::load(q)
+    } else {
+        S::load_partial(q, n)
+    }
+}
+
+/// `dst: (cols, ld)` with `dst[j][i] = src[i][j]` for `src: (rows, cols)`, and zeros in the
+/// columns `rows..ld` (`ld` a multiple of the vector width, at least `rows`).
+fn transpose_into(wk: WKern, src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    assert!(src.len() >= rows * cols && dst.len() >= cols * ld);
+    assert!(ld >= rows && ld.is_multiple_of(wk.lanes));
+    // SAFETY: `wk` is for an instruction set the CPU runs; sizes are checked above.
+    unsafe { (wk.transpose)(src, rows, cols, dst, ld) }
+}
+
+/// [`transpose_into`] in `LANES x LANES` blocks held in registers.
+///
+/// # Safety
+/// The CPU runs `S` and this is inlined into a function compiled for it; `src` holds
+/// `rows x cols`, `dst` `cols x ld`, `ld >= rows` and `ld % S::LANES == 0`.
+#[inline(always)]
+unsafe fn transpose_on<S: Simd>(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    // at most 16 lanes (AVX-512)
+    let mut r = [S::zero(); 16];
+    let r = &mut r[..S::LANES];
+    for j0 in (0..cols).step_by(S::LANES) {
+        let nj = (cols - j0).min(S::LANES);
+        for i0 in (0..ld).step_by(S::LANES) {
+            for (ii, v) in r.iter_mut().enumerate() {
+                let p = src.as_ptr().add((i0 + ii) * cols + j0);
+                *v = if i0 + ii >= rows {
+                    S::zero()
+                } else if nj == S::LANES {
+                    S::load(p)
+                } else {
+                    S::load_partial(p, nj)
+                };
             }
-            Avx512::transpose(&mut r);
+            S::transpose(r);
             for (jj, v) in r.iter().enumerate().take(nj) {
-                _mm512_storeu_ps(dst.as_mut_ptr().add((j0 + jj) * ld + i0), *v);
+                S::store(dst.as_mut_ptr().add((j0 + jj) * ld + i0), *v);
             }
         }
     }
@@ -289,6 +423,7 @@ unsafe fn transpose_avx512(src: &[f32], rows: usize, cols: usize, dst: &mut [f32
 /// transposed, with output channels across the lanes. `xs` holds `images` inputs laid out by
 /// [`shifted_rows`]; `gt` the images' `gy^T: (H_out * W_out, ld)`, zero past column `m`.
 pub(crate) fn weight_grad_t(
+    wk: WKern,
     g: &Geom,
     c: usize,
     (xs, images): (&[f32], usize),
@@ -298,9 +433,8 @@ pub(crate) fn weight_grad_t(
 ) {
     let l = g.l();
     let (kd, slen) = (c * g.kh * g.kw, shifted_len(g, c));
-    assert!(supported_cpu(), "weight_grad_t: avx512f is not available");
     assert!(
-        ld >= m && ld.is_multiple_of(16),
+        ld >= m && ld.is_multiple_of(wk.lanes),
         "weight_grad_t: gy^T row length"
     );
     assert!(
@@ -320,19 +454,20 @@ pub(crate) fn weight_grad_t(
         l,
         ldo: m,
     };
-    for co in (0..m).step_by(32) {
-        let v = if ld - co >= 32 { 2 } else { 1 };
-        let lanes = (m - co).min(16 * v);
-        for t0 in (0..kd).step_by(DWT_TAPS) {
-            let t = DWT_TAPS.min(kd - t0);
-            // SAFETY: avx512f is available (asserted). Tap runs are read at p < l, inside
-            // each image's block of xs (see `weight_grad`); gy^T rows are read at columns
-            // co..co + 16 v <= ld, inside each image's block of gt (asserted); the stores are
+    let lw = wk.lanes;
+    for co in (0..m).step_by(2 * lw) {
+        let v = if ld - co >= 2 * lw { 2 } else { 1 };
+        let lanes = (m - co).min(lw * v);
+        for t0 in (0..kd).step_by(wk.dwt_taps) {
+            let t = wk.dwt_taps.min(kd - t0);
+            // SAFETY: `wk` is for an instruction set the CPU runs. Tap runs are read at p < l,
+            // inside each image's block of xs (see `weight_grad`); gy^T rows are read at
+            // columns co..co + LANES v <= ld, inside each image's block of gt (asserted); the stores are
             // rows t0..t0 + t, columns co..co + lanes of res (kd x m).
             unsafe {
                 let o = res.as_mut_ptr().add(t0 * m + co);
                 let gp = gt.as_ptr().add(co);
-                dwt_tile_dispatch(t, v, xs.as_ptr(), taps[t0..].as_ptr(), gp, o, lanes, &geo);
+                (wk.dwt_tile)(t, v, xs.as_ptr(), taps[t0..].as_ptr(), gp, o, lanes, &geo);
             }
         }
     }
@@ -353,12 +488,13 @@ struct DwtGeom {
     ldo: usize,
 }
 
-/// Calls [`dwt_tile`] with `T = t` (1 to [`DWT_TAPS`]) and `V = v` (1 or 2).
+/// Calls [`dwt_tile`] with `T = t` (1 to 12) and `V = v` (1 or 2).
 ///
 /// # Safety
 /// As for [`dwt_tile`].
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dwt_tile_dispatch(
+unsafe fn dwt_tile_dispatch<S: Simd>(
     t: usize,
     v: usize,
     xs: *const f32,
@@ -371,8 +507,8 @@ unsafe fn dwt_tile_dispatch(
     macro_rules! go {
         ($($t:literal)*) => {
             match (t, v) {
-                $(($t, 1) => dwt_tile::<$t, 1>(xs, taps, gt, out, lanes, g),
-                  ($t, 2) => dwt_tile::<$t, 2>(xs, taps, gt, out, lanes, g),)*
+                $(($t, 1) => dwt_tile::<S, $t, 1>(xs, taps, gt, out, lanes, g),
+                  ($t, 2) => dwt_tile::<S, $t, 2>(xs, taps, gt, out, lanes, g),)*
                 _ => unreachable!("transposed weight-gradient tile {t} x {v}"),
             }
         };
@@ -380,14 +516,16 @@ unsafe fn dwt_tile_dispatch(
     go!(1 2 3 4 5 6 7 8 9 10 11 12)
 }
 
-/// One register tile of [`weight_grad_t`]: for `t < T` and `j < lanes` (at most 16 V),
+/// One register tile of [`weight_grad_t`]: for `t < T` and `j < lanes` (at most
+/// `S::LANES * V`),
 /// `out[t * ldo + j] = sum over images and p < l of xs[img][taps[t] + p] * gt[img][p * ld + j]`.
 ///
 /// # Safety
-/// avx512f is available; the reads described (with `j < 16 V`) are inside `xs` and `gt`, and
-/// `out` has T rows of stride `ldo` with `lanes` writable elements each.
-#[target_feature(enable = "avx512f")]
-unsafe fn dwt_tile<const T: usize, const V: usize>(
+/// The CPU runs `S` and this is inlined into a function compiled for it; the reads described
+/// (with `j < S::LANES * V`) are inside `xs` and `gt`, and `out` has T rows of stride `ldo`
+/// with `lanes` writable elements each.
+#[inline(always)]
+unsafe fn dwt_tile<S: Simd, const T: usize, const V: usize>(
     xs: *const f32,
     taps: *const usize,
     gt: *const f32,
@@ -395,7 +533,7 @@ unsafe fn dwt_tile<const T: usize, const V: usize>(
     lanes: usize,
     g: &DwtGeom,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); V]; T];
+    let mut acc = [[S::zero(); V]; T];
     let mut off = [0usize; T];
     for (t, o) in off.iter_mut().enumerate() {
         *o = *taps.add(t);
@@ -404,15 +542,15 @@ unsafe fn dwt_tile<const T: usize, const V: usize>(
         let x = xs.add(img * g.xstride);
         let mut gp = gt.add(img * g.gstride);
         for p in 0..g.l {
-            let mut gv = [_mm512_setzero_ps(); V];
+            let mut gv = [S::zero(); V];
             for (j, v) in gv.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(gp.add(16 * j));
+                *v = S::load(gp.add(S::LANES * j));
             }
             let xp = x.add(p);
             for (row, &o) in acc.iter_mut().zip(&off) {
-                let a = _mm512_set1_ps(*xp.add(o));
+                let a = S::splat(*xp.add(o));
                 for (s, &v) in row.iter_mut().zip(&gv) {
-                    *s = _mm512_fmadd_ps(a, v, *s);
+                    *s = S::fma(a, v, *s);
                 }
             }
             gp = gp.add(g.ld);
@@ -420,12 +558,13 @@ unsafe fn dwt_tile<const T: usize, const V: usize>(
     }
     for (t, row) in acc.iter().enumerate() {
         for (j, &s) in row.iter().enumerate() {
-            let n = lanes.saturating_sub(16 * j).min(16);
-            if n == 0 {
-                break;
+            let n = lanes.saturating_sub(S::LANES * j).min(S::LANES);
+            let p = out.add(t * g.ldo + S::LANES * j);
+            if n == S::LANES {
+                S::store(p, s);
+            } else if n > 0 {
+                S::store_partial(p, n, s);
             }
-            let mask = ((1u32 << n) - 1) as __mmask16;
-            _mm512_mask_storeu_ps(out.add(t * g.ldo + 16 * j), mask, s);
         }
     }
 }

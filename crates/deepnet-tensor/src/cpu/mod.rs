@@ -8,7 +8,6 @@
 pub(crate) mod backend;
 pub(crate) mod conv;
 pub(crate) mod conv_direct;
-#[cfg(target_arch = "x86_64")]
 pub(crate) mod conv_direct_wgrad;
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
