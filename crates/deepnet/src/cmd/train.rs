@@ -507,7 +507,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             json!({"command": "train", "model": spec.name, "arch": spec.arch, "dataset": dataset_name,
                    "epochs": a.epochs(), "test_accuracy": last.test_acc, "test_loss": last.test_loss,
                    "train_accuracy": last.train_acc, "train_loss": last.train_loss,
-                   "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
+                   "seconds": s.seconds, "train_seconds": s.train_seconds,
+                   "images_per_sec": ips, "warnings": s.warnings,
                    "out": s.out_dir.display().to_string()})
         );
     } else {
