@@ -172,11 +172,13 @@ fn report_train(
         println!(
             "{}",
             json!({"bench": name, "batch": batch, "threads": threads, "isa": dt::cpu_isa(), "steps": r.steps,
-                   "seconds": r.seconds, "images_per_sec": r.images_per_sec, "last_loss": r.last_loss})
+                   "seconds": r.seconds, "images_per_sec": r.images_per_sec, "last_loss": r.last_loss,
+                   "peak_rss_mib": peak_rss_mib()})
         );
     } else {
+        let peak = peak_rss_mib().map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
         println!(
-            "{name} ({what}), batch {batch}, {threads} threads, {}: {:.0} images/s ({} steps in {:.2} s, loss {:.4})",
+            "{name} ({what}), batch {batch}, {threads} threads, {}: {:.0} images/s ({} steps in {:.2} s, loss {:.4}{peak})",
             dt::cpu_isa(),
             r.images_per_sec,
             r.steps,
@@ -185,6 +187,21 @@ fn report_train(
         );
     }
     Ok(())
+}
+
+/// The process's peak resident memory so far in MiB (`VmHWM` of `/proc/self/status`; Linux
+/// only, `None` elsewhere or if it cannot be read).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// The `VmHWM:   1234 kB` line of a `/proc/<pid>/status` text, in MiB.
+fn parse_vm_hwm(status: &str) -> Option<f64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut parts = line["VmHWM:".len()..].split_whitespace();
+    let kb: f64 = parts.next()?.parse().ok()?;
+    (parts.next() == Some("kB")).then_some(kb / 1024.0)
 }
 
 /// Best and median seconds of one call.
@@ -405,4 +422,22 @@ fn elementwise(n: usize, json: bool) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vm_hwm;
+
+    #[test]
+    fn peak_memory_is_read_from_the_status_text() {
+        let status = "Name:\tdeepnet\nVmPeak:\t  300000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(40.0));
+        assert_eq!(parse_vm_hwm("VmRSS:\t 1 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t x kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t 12 MB\n"), None);
+        // this process's own figure, where Linux gives one
+        if cfg!(target_os = "linux") {
+            assert!(super::peak_rss_mib().is_some_and(|m| m > 0.0));
+        }
+    }
 }
