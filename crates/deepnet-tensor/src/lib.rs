@@ -54,6 +54,7 @@ mod storage;
 mod tensor;
 pub mod testing;
 mod threads;
+mod threads_adapt;
 
 pub use autograd::{
     is_grad_enabled, no_grad, set_grad_enabled, Backward, GradModeGuard, GradStore,

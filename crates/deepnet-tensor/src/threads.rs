@@ -11,6 +11,10 @@
 //! Tasks are numbered and each kernel decides what task `i` computes from the shape alone, so
 //! which thread runs a task never changes a result.
 //!
+//! When other processes take the cores, a worker can lose its core in the middle of a task and
+//! the caller waits for it; the pool then runs its loops on the caller alone for a while
+//! ([`crate::threads_adapt`]).
+//!
 //! Subnormal floats (below 1.2e-38 in f32) take around a hundred cycles per multiply on x86.
 //! Gradients and momentum buffers of a converging network fill up with them, and an SGD step
 //! then runs several times slower. [`set_flush_denormal`] makes the kernels' threads treat them
@@ -18,6 +22,7 @@
 //! default in the library, so results are exact IEEE arithmetic unless asked otherwise; the
 //! `deepnet` command line turns it on.
 
+use crate::threads_adapt::Adapt;
 use crate::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -69,12 +74,19 @@ struct Shared {
     shutdown: AtomicBool,
 }
 
+/// What the thread running a loop on a pool owns: the loop's epoch and the record of recent
+/// loops that decides whether parallelism pays ([`Adapt`]).
+struct Running {
+    epoch: u32,
+    adapt: Adapt,
+}
+
 /// A pool of `threads` kernel threads (the caller and `threads - 1` workers).
 pub(crate) struct Pool {
     threads: usize,
     shared: Arc<Shared>,
     /// Held by the thread running a loop on this pool; others run theirs inline.
-    busy: Mutex<u32>,
+    busy: Mutex<Running>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -96,7 +108,10 @@ impl Pool {
         let mut pool = Pool {
             threads,
             shared,
-            busy: Mutex::new(0),
+            busy: Mutex::new(Running {
+                epoch: 0,
+                adapt: Adapt::new(),
+            }),
             workers: Vec::with_capacity(threads - 1),
         };
         for i in 1..threads {
@@ -113,14 +128,19 @@ impl Pool {
 
     /// Runs `body(i)` for every `i < n` on the pool's threads; returns when all have finished.
     fn run(&self, n: usize, body: &(dyn Fn(usize) + Sync)) {
-        let guard = match self.busy.try_lock() {
+        let mut running = match self.busy.try_lock() {
             Ok(g) if self.threads > 1 && n > 1 => g,
             // one thread, one task, or the pool is taken by another thread: run inline
             _ => return run_inline(n, body),
         };
-        let mut epoch = guard;
-        *epoch = epoch.wrapping_add(1);
-        let e = u64::from(*epoch) << 32;
+        let start = Instant::now();
+        if running.adapt.inline_now(start) {
+            // other processes hold the cores (see `Adapt`): the caller alone is faster
+            drop(running);
+            return run_inline(n, body);
+        }
+        running.epoch = running.epoch.wrapping_add(1);
+        let e = u64::from(running.epoch) << 32;
         let s = &*self.shared;
         let job = Job { body };
         s.done.store(0, Relaxed);
@@ -134,7 +154,8 @@ impl Pool {
                 s.wake.notify_all();
             }
         }
-        claim_tasks(s, e);
+        let own_tasks = claim_tasks(s, e);
+        let own = start.elapsed();
         // every claimed task runs to its end (panics are caught), so this terminates; `job`
         // must outlive the wait because workers may still be running tasks of this epoch
         let mut spins = 0u32;
@@ -146,8 +167,12 @@ impl Pool {
                 std::hint::spin_loop();
             }
         }
+        let now = Instant::now();
+        running
+            .adapt
+            .record(n, own_tasks, own, now.duration_since(start), now);
         let panic = s.panic.lock().unwrap_or_else(|p| p.into_inner()).take();
-        drop(epoch);
+        drop(running);
         if let Some(p) = panic {
             resume_unwind(p);
         }
@@ -177,17 +202,18 @@ fn run_inline(n: usize, body: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// Claims and runs tasks of epoch `e` until none are left.
-fn claim_tasks(s: &Shared, e: u64) {
+/// Claims and runs tasks of epoch `e` until none are left; returns how many it ran.
+fn claim_tasks(s: &Shared, e: u64) -> usize {
     let count = s.count.load(Acquire);
     if count >> 32 != e >> 32 {
-        return; // a newer loop has started: nothing of epoch e is left
+        return 0; // a newer loop has started: nothing of epoch e is left
     }
     let n = count & 0xffff_ffff;
     let mut c = s.claim.load(Acquire);
+    let mut ran = 0;
     loop {
         if c >> 32 != e >> 32 || c & 0xffff_ffff >= n {
-            return;
+            return ran;
         }
         match s.claim.compare_exchange_weak(c, c + 1, AcqRel, Acquire) {
             Ok(_) => {
@@ -202,6 +228,7 @@ fn claim_tasks(s: &Shared, e: u64) {
                     slot.get_or_insert(p);
                 }
                 s.done.fetch_add(1, Release);
+                ran += 1;
                 c = s.claim.load(Acquire);
             }
             Err(now) => c = now,
@@ -237,7 +264,7 @@ fn worker(s: &Shared) {
         };
         seen = e;
         sync_flush_denormal();
-        claim_tasks(s, e << 32);
+        let _ = claim_tasks(s, e << 32);
     }
 }
 
