@@ -117,6 +117,15 @@ fn small_cnn_trains_and_evaluates_on_an_image_folder_and_on_cifar_binaries() {
     // one channel: its statistics are the global pair, written as numbers as MNIST runs do
     assert!(c["normalize"]["mean"].is_f64(), "{c}");
 
+    // the 3-class model on CIFAR-10's 10 classes: refused, not evaluated
+    let w3 = dir.join("f/model.safetensors");
+    let o = deepnet(&["eval", "--weights", s(&w3), "--dataset", s(&cifar_tiny())]);
+    assert!(
+        stderr(&o).contains("has 10 classes, the model of"),
+        "{}",
+        stderr(&o)
+    );
+
     let cifar = cifar_tiny();
     let c = train_then_eval(
         &cifar,

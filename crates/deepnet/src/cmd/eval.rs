@@ -49,6 +49,15 @@ pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
     };
     let data = load_split_for_model(&dir, split, trained.norm.clone(), &trained.spec.input)?;
     check_sample_shape(&a.weights, &trained.spec.input, &dir, &data.sample_shape())?;
+    if data.classes() > trained.spec.classes {
+        return Err(format!(
+            "{}: has {} classes, the model of {} only {}: not the data it was trained for",
+            dir.display(),
+            data.classes(),
+            a.weights.display(),
+            trained.spec.classes
+        ));
+    }
     let n = data.len();
     let data: Arc<dyn Dataset> = Arc::new(data);
     let (loss, acc) = evaluate(
