@@ -137,6 +137,21 @@ fn small_cnn_trains_and_evaluates_on_an_image_folder_and_on_cifar_binaries() {
     assert_eq!(c["train_samples"], 12);
     assert_eq!(c["model"]["input"], serde_json::json!([3, 32, 32]));
     assert_eq!(c["classes"][0], "airplane");
+    // `deepnet data` describes both layouts
+    let o = deepnet(&["data", "--dataset", s(&cifar), "--json"]);
+    let j = json_line(&o);
+    assert_eq!(
+        (j["format"].as_str(), j["train"]["examples"].as_u64()),
+        (Some("cifar10"), Some(12)),
+        "{j}"
+    );
+    assert_eq!(j["class_names"][9], "truck");
+    let o = deepnet(&["data", "--dataset", s(&folder)]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("24 examples of 3x16x16") && text.contains("a:8 b:8 c:8"),
+        "{text}"
+    );
     // predict reads the same normalization: the CIFAR file and the dataset agree
     let w = dir.join("c/model.safetensors");
     let by_file = deepnet(&[
