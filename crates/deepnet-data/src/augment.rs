@@ -103,7 +103,9 @@ pub fn random_horizontal_flip(x: &Tensor, p: f64, g: &mut Generator) -> Result<T
 }
 
 /// A seeded augmentation of image batches: a random crop after `crop_padding` zeros of padding
-/// (none when 0), then a horizontal flip with probability `flip_prob` (none when 0).
+/// (none when 0), then a horizontal flip with probability `flip_prob` (none when 0). The padding
+/// is zero in whatever the batch holds: on normalized batches that is the mean, where
+/// torchvision, cropping before `Normalize`, pads with black.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Augment {
     /// zero padding on each side before the random crop (4 for CIFAR-10; 0: no crop)
@@ -130,6 +132,105 @@ impl Augment {
         self,
     ) -> impl Fn(Tensor, Tensor, &mut Generator) -> Result<Batch> + Send + Sync + 'static {
         move |x, y, g| Ok((self.apply(&x, g)?, y))
+    }
+
+    /// No augmentation (what `none` parses to).
+    pub const NONE: Augment = Augment {
+        crop_padding: 0,
+        flip_prob: 0.0,
+    };
+
+    /// Whether it changes nothing.
+    pub fn is_none(&self) -> bool {
+        self.crop_padding == 0 && self.flip_prob == 0.0
+    }
+
+    /// Parses a command-line spec: `none`, or comma-separated `crop=P` (pad P pixels, crop
+    /// back), `flip` (probability 0.5) or `flip=P` (probability P in [0, 1]), each at most once,
+    /// e.g. `crop=4,flip`. Errors name the item and what was expected.
+    pub fn parse(spec: &str) -> Result<Augment> {
+        let bad = |m: String| DataError::invalid("augment", m);
+        let spec = spec.trim();
+        if spec == "none" {
+            return Ok(Augment::NONE);
+        }
+        let mut a = Augment::NONE;
+        let (mut crop, mut flip) = (false, false);
+        for item in spec.split(',').map(str::trim) {
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (item, None),
+            };
+            match (key, value) {
+                ("crop", Some(v)) if !crop => {
+                    crop = true;
+                    a.crop_padding = v.parse::<usize>().ok().filter(|&p| p <= 4096).ok_or_else(|| {
+                        bad(format!(
+                            "\"{item}\": crop takes the padding in pixels, a whole number from 0 to 4096"
+                        ))
+                    })?;
+                }
+                ("flip", v) if !flip => {
+                    flip = true;
+                    a.flip_prob = match v {
+                        None => 0.5,
+                        Some(v) => v
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|p| (0.0..=1.0).contains(p))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "\"{item}\": flip takes a probability from 0 to 1 (flip alone is 0.5)"
+                                ))
+                            })?,
+                    };
+                }
+                ("crop" | "flip", _) if crop && key == "crop" || flip && key == "flip" => {
+                    return Err(bad(format!("\"{spec}\": {key} given twice")));
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "\"{item}\" in \"{spec}\": expected none, or crop=P and/or flip[=P] \
+                         separated by commas (e.g. crop=4,flip)"
+                    )))
+                }
+            }
+        }
+        Ok(a)
+    }
+
+    /// Checks that images of `(H, W)` can take it: the crop's padding must be less than each
+    /// side, or a crop could hold nothing of the image.
+    pub fn check_image(&self, (h, w): (usize, usize)) -> Result<()> {
+        if self.crop_padding > 0 && (self.crop_padding >= h || self.crop_padding >= w) {
+            return Err(DataError::invalid(
+                "augment",
+                format!(
+                    "crop={} moves the image by up to {} pixels, but it is only {h}x{w} (HxW): \
+                     the padding must be less than each side",
+                    self.crop_padding, self.crop_padding
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Augment {
+    /// The canonical spec [`Augment::parse`] reads back: `none` or e.g. `crop=4,flip=0.5`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut items = Vec::new();
+        if self.crop_padding > 0 {
+            items.push(format!("crop={}", self.crop_padding));
+        }
+        if self.flip_prob > 0.0 {
+            items.push(format!("flip={}", self.flip_prob));
+        }
+        if items.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", items.join(","))
+        }
     }
 }
 
@@ -205,6 +306,44 @@ mod tests {
         let all = random_horizontal_flip(&x, 1.0, &mut Generator::new(0)).unwrap();
         assert_eq!(all.to_vec::<f32>().unwrap()[..4], [4.0, 3.0, 2.0, 1.0]);
         assert!(random_horizontal_flip(&x, 1.5, &mut Generator::new(0)).is_err());
+    }
+
+    #[test]
+    fn specs_parse_print_back_and_bad_ones_are_named() {
+        let a = Augment::parse("crop=4,flip").unwrap();
+        assert_eq!(
+            a,
+            Augment {
+                crop_padding: 4,
+                flip_prob: 0.5
+            }
+        );
+        assert_eq!(a.to_string(), "crop=4,flip=0.5");
+        assert_eq!(Augment::parse(&a.to_string()).unwrap(), a);
+        assert_eq!(Augment::parse("none").unwrap(), Augment::NONE);
+        assert!(Augment::NONE.is_none() && !a.is_none());
+        assert_eq!(Augment::NONE.to_string(), "none");
+        assert_eq!(Augment::parse(" flip=0.25 ").unwrap().flip_prob, 0.25);
+        for (spec, want) in [
+            ("crop=-1", "crop takes the padding in pixels"),
+            ("crop=x", "crop takes the padding in pixels"),
+            ("flip=2", "flip takes a probability from 0 to 1"),
+            ("rotate=10", "\"rotate=10\" in \"rotate=10\": expected none"),
+            ("crop", "expected none, or crop=P"),
+            ("", "expected none"),
+            ("crop=2,crop=3", "crop given twice"),
+            ("flip,flip", "flip given twice"),
+        ] {
+            let e = Augment::parse(spec).unwrap_err().to_string();
+            assert!(e.contains("augment") && e.contains(want), "{spec}: {e}");
+        }
+        a.check_image((32, 32)).unwrap();
+        let e = Augment::parse("crop=8")
+            .unwrap()
+            .check_image((8, 20))
+            .unwrap_err();
+        assert!(e.to_string().contains("only 8x20"), "{e}");
+        Augment::parse("flip").unwrap().check_image((1, 1)).unwrap();
     }
 
     #[test]

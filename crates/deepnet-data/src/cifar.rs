@@ -132,27 +132,29 @@ impl Cifar10 {
         "truck",
     ];
 
-    /// The binary files of `split` in `dir`: `data_batch_1.bin` ... `data_batch_5.bin` or
-    /// `test_batch.bin`. Errors name the directory and the files missing.
+    /// The binary files of `split` in `dir`: for the training set those of
+    /// `data_batch_1.bin` ... `data_batch_5.bin` that exist (at least one; a subset of the
+    /// official five is a smaller training set), for the test set `test_batch.bin`. Errors name
+    /// the directory and the files looked for.
     pub fn files(dir: impl AsRef<Path>, split: Split) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
         let names: Vec<String> = match split {
             Split::Train => (1..=5).map(|i| format!("data_batch_{i}.bin")).collect(),
             Split::Test => vec!["test_batch.bin".into()],
         };
-        let missing: Vec<String> = names
+        let present: Vec<PathBuf> = names
             .iter()
-            .filter(|n| !dir.join(n).is_file())
-            .cloned()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
             .collect();
-        if !missing.is_empty() {
+        if present.is_empty() {
             return Err(DataError::MissingFile {
                 dir: dir.into(),
                 what: format!("CIFAR-10 {} batch", split.as_str()),
-                tried: missing,
+                tried: names,
             });
         }
-        Ok(names.iter().map(|n| dir.join(n)).collect())
+        Ok(present)
     }
 
     /// Loads one binary file as a dataset: samples `(3, 32, 32)` in `[0, 1]`, labels `0..10`.
@@ -245,6 +247,15 @@ mod tests {
             e.contains("missing CIFAR-10 train batch: looked for data_batch_1.bin, "),
             "{e}"
         );
+        // whichever training batches exist, in order
+        std::fs::write(d.join("data_batch_3.bin"), records(3)).unwrap();
+        std::fs::write(d.join("data_batch_1.bin"), records(2)).unwrap();
+        let files = Cifar10::files(d, Split::Train).unwrap();
+        assert_eq!(
+            files,
+            [d.join("data_batch_1.bin"), d.join("data_batch_3.bin")]
+        );
+        assert_eq!(Cifar10::load(d, Split::Train).unwrap().len(), 5);
         std::fs::write(d.join("batches.meta.txt"), "a\nb\n\n").unwrap();
         assert_eq!(
             read_class_names(d.join("batches.meta.txt"), 2).unwrap(),

@@ -188,7 +188,9 @@ fn resize(img: DynamicImage, (h, w): (usize, usize)) -> DynamicImage {
 /// Decodes PNG or JPEG `bytes` (`path` labels errors; the format is recognized from the bytes)
 /// and converts the image by `spec`.
 pub fn decode_image(path: &Path, bytes: &[u8], spec: ImageSpec) -> Result<PlanarImage> {
-    spec.check("decode_image")?;
+    if spec != NATIVE {
+        spec.check("decode_image")?;
+    }
     let bad = |m: String| DataError::format(path, m);
     let mut reader = image::io::Reader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -224,7 +226,24 @@ pub fn decode_image(path: &Path, bytes: &[u8], spec: ImageSpec) -> Result<Planar
             .collect();
         PlanarImage::new(3, h, w, data)?
     };
-    planar.convert(spec)
+    match spec {
+        NATIVE => Ok(planar),
+        spec => planar.convert(spec),
+    }
+}
+
+/// Marks "no conversion" for [`decode_image`] (channels 0 is no valid spec otherwise).
+const NATIVE: ImageSpec = ImageSpec {
+    channels: 0,
+    size: None,
+};
+
+/// Reads and decodes the PNG or JPEG file `path` as it is stored: 1 channel for a gray image, 3
+/// for a color one (alpha dropped, 16 bits reduced to 8), at its own size.
+pub fn load_image_native(path: impl AsRef<Path>) -> Result<PlanarImage> {
+    let path = path.as_ref();
+    let bytes = read_regular_file(path, MAX_IMAGE_FILE_BYTES)?;
+    decode_image(path, &bytes, NATIVE)
 }
 
 /// Reads and decodes the PNG or JPEG file `path`, converted by `spec`.

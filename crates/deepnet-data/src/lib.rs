@@ -40,6 +40,7 @@
 pub mod augment;
 pub mod cifar;
 mod dataset;
+pub mod dataset_dir;
 mod error;
 pub mod file;
 pub mod idx;
@@ -55,10 +56,13 @@ pub mod ucr;
 pub use augment::Augment;
 pub use cifar::{read_cifar10, Cifar10, Cifar10Records};
 pub use dataset::{Dataset, InMemoryDataset};
+pub use dataset_dir::{detect_format, load_dir_split, DatasetFormat, DirSplit, ImageOptions};
 pub use error::{DataError, Result};
 pub use file::{read_regular_file, MAX_FILE_BYTES};
 pub use idx::{read_idx, write_idx, IdxArray};
-pub use image_files::{load_image, load_image_u8, ImageFolder, ImageSpec, PlanarImage};
+pub use image_files::{
+    load_image, load_image_native, load_image_u8, ImageFolder, ImageSpec, PlanarImage,
+};
 pub use loader::{epoch_seed, Batch, BatchTransform, Batches, DataLoader};
 pub use mnist::{load_idx_pair, read_idx_pair, Mnist, Split};
 pub use reviews::{load_reviews, tokenize, ReviewsConfig, ReviewsDataset, WordVocab};

@@ -141,6 +141,7 @@ pub fn probe_accuracy(
         stop: None,
         resume: None,
         tensorboard: false,
+        augment: deepnet_data::Augment::NONE,
     };
     let opt = Optimization {
         optimizer: &mut adam,

@@ -14,7 +14,7 @@ use crate::progress::{Progress, ProgressMode};
 use crate::safetensors::save_safetensors;
 use crate::tensorboard::{EventImage, EventWriter};
 use crate::{Result, TrainError};
-use deepnet_data::{DataLoader, Dataset};
+use deepnet_data::{Augment, DataLoader, Dataset};
 use deepnet_tensor::{no_grad, Tensor};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +114,10 @@ pub struct LoopConfig {
     /// (`batch/<name>`), the step's extra scalars (gradient norms), each epoch's means
     /// (`train/<name>`, `test/<name>`), the learning rate, and the step's images
     pub tensorboard: bool,
+    /// augmentation of the training batches (crops and flips of `(N, C, H, W)` images), drawn
+    /// from a generator that the loader seeds by `seed`, epoch and batch, so that a resumed run
+    /// draws what the uninterrupted one did without saving generator state
+    pub augment: Augment,
 }
 
 impl LoopConfig {
@@ -133,6 +137,7 @@ impl LoopConfig {
             stop: None,
             resume: None,
             tensorboard: false,
+            augment: Augment::NONE,
         }
     }
 }
@@ -205,9 +210,12 @@ pub fn run_loop(
     }
     let start = Instant::now();
     let out = &cfg.out_dir;
-    let loader = DataLoader::new(train, cfg.batch_size)?
+    let mut loader = DataLoader::new(train, cfg.batch_size)?
         .shuffle(true)
         .seed(cfg.seed);
+    if !cfg.augment.is_none() {
+        loader = loader.with_batch_transform(cfg.augment.batch_transform());
+    }
     let metrics_path = out.join("metrics.csv");
     // where to start: nothing done, or the checkpoint's position
     let mut pos = Resume {

@@ -9,7 +9,7 @@ use crate::metrics::{correct_count, EpochMetrics, RunningMean};
 use crate::model_step::{ModelStep, Objective, Regularization};
 use crate::run_loop::{run_loop, LoopConfig};
 use crate::{Result, TrainError};
-use deepnet_data::{DataLoader, Dataset};
+use deepnet_data::{Augment, DataLoader, Dataset};
 use deepnet_nn::loss::{cross_entropy, mse_loss, multiclass_hinge_loss, Reduction};
 use deepnet_nn::optim::{LrScheduler, Optimizer};
 use deepnet_nn::{Module, ParamStore};
@@ -104,6 +104,9 @@ pub struct TrainConfig {
     pub resume: Option<Resume>,
     /// also write TensorBoard event files (see [`LoopConfig::tensorboard`])
     pub tensorboard: bool,
+    /// augmentation of the training batches (see [`LoopConfig::augment`]; `Augment::NONE`
+    /// for none)
+    pub augment: Augment,
 }
 
 /// What a finished run reports.
@@ -213,6 +216,7 @@ pub fn fit<'a>(
         stop: cfg.stop.clone(),
         resume: cfg.resume.clone(),
         tensorboard: cfg.tensorboard,
+        augment: cfg.augment,
     };
     let s = run_loop(&mut step, train, Some(test), &lc)?;
     let get = |l: &Logs, k: &str| l.get(k).unwrap_or(f64::NAN);
@@ -295,6 +299,7 @@ mod tests {
             stop: None,
             resume: None,
             tensorboard: true,
+            augment: deepnet_data::Augment::NONE,
         };
         let opt = Optimization {
             optimizer: &mut sgd,

@@ -75,6 +75,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         stop: None,
         resume: None,
         tensorboard: false,
+        augment: deepnet::data::Augment::NONE,
     };
     let opt = Optimization {
         optimizer: &mut adam,

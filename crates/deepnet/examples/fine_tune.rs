@@ -63,6 +63,7 @@ fn train(
         stop: None,
         resume: None,
         tensorboard: false,
+        augment: deepnet::data::Augment::NONE,
     };
     let _ = std::fs::remove_dir_all(&cfg.out_dir);
     let opt = Optimization {

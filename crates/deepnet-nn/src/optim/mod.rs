@@ -28,12 +28,14 @@
 
 mod adagrad;
 mod adam;
+mod groups;
 mod rmsprop;
 mod scheduler;
 mod sgd;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig, AdamW};
+pub use groups::ParamGroups;
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use scheduler::{
     CosineAnnealingLR, ExponentialLR, LinearWarmup, LrScheduler, MultiStepLR, StepLR,

@@ -3,7 +3,10 @@
 //! `eval` and `predict`).
 
 use clap::Args;
-use deepnet::data::{read_regular_file, transforms, InMemoryDataset, Mnist, Split};
+use deepnet::data::{
+    detect_format, load_dir_split, read_regular_file, DatasetFormat, ImageOptions, InMemoryDataset,
+    Split,
+};
 use deepnet::models::autoencoder::{self, Autoencoder, AutoencoderConfig, AUTOENCODER_MODELS};
 use deepnet::models::{
     import_keras, keras_zoo_model, Activation, ArchSpec, KerasZooModel, Mlp, MlpConfig,
@@ -13,6 +16,7 @@ use deepnet::nn::{Module, ParamStore};
 use deepnet::train::load_safetensors_with_metadata;
 use serde_json::{json, Value};
 
+pub use super::normalization::Normalization;
 pub use super::run_folder::run_dir;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +34,8 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Resolves `--dataset`: `mnist` (shipped in `data/mnist`), `fashion-mnist` (from
-/// `../shared/data/fashion-mnist`), or a directory holding the four IDX files.
+/// `../shared/data/fashion-mnist`), or a directory (IDX files, an image folder with `train` and
+/// `test` splits, or CIFAR-10 binaries: the loaders recognize which by the content).
 pub fn resolve_dataset(name: &str) -> CliResult<PathBuf> {
     let candidates: Vec<PathBuf> = match name {
         "mnist" => vec![PathBuf::from("data/mnist"), repo_root().join("data/mnist")],
@@ -45,7 +50,9 @@ pub fn resolve_dataset(name: &str) -> CliResult<PathBuf> {
                 return Ok(p);
             }
             return Err(format!(
-                "--dataset: \"{dir}\" is neither mnist, fashion-mnist nor a directory of IDX files"
+                "--dataset: \"{dir}\" is neither mnist, fashion-mnist nor a directory (of IDX \
+                 files, an image folder DIR/train/<class>/*.png + DIR/test/..., or CIFAR-10 \
+                 binaries)"
             ));
         }
     };
@@ -72,11 +79,51 @@ pub fn dataset_name(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Loads a split scaled to [0, 1], then normalized with `(mean, std)`.
-pub fn load_split(dir: &Path, split: Split, norm: (f32, f32)) -> CliResult<InMemoryDataset> {
-    let mut ds = Mnist::load(dir, split).map_err(msg)?;
-    transforms::normalize(ds.images_mut(), norm.0, norm.1).map_err(msg)?;
+/// Loads a split of the dataset directory `dir` (IDX files, an image folder or CIFAR-10
+/// binaries, recognized by their content) scaled to [0, 1], then normalized with `norm`.
+pub fn load_split(
+    dir: &Path,
+    split: Split,
+    norm: impl Into<Normalization>,
+) -> CliResult<InMemoryDataset> {
+    load_split_with(dir, split, norm, ImageOptions::default())
+}
+
+/// [`load_split`] with images converted by `opts` (image folders and CIFAR-10 only).
+pub fn load_split_with(
+    dir: &Path,
+    split: Split,
+    norm: impl Into<Normalization>,
+    opts: ImageOptions,
+) -> CliResult<InMemoryDataset> {
+    let mut ds = load_dir_split(dir, split, opts).map_err(msg)?.data;
+    norm.into().apply(&mut ds)?;
     Ok(ds)
+}
+
+/// [`load_split`] for a model that takes samples of shape `input`: images of an image folder or
+/// CIFAR-10 are converted to its channels and resized to its size (IDX files are read as they
+/// are and checked by the caller).
+pub fn load_split_for_model(
+    dir: &Path,
+    split: Split,
+    norm: impl Into<Normalization>,
+    input: &[usize],
+) -> CliResult<InMemoryDataset> {
+    let opts = match (detect_format(dir).map_err(msg)?, input) {
+        (DatasetFormat::Idx, _) => ImageOptions::default(),
+        (_, &[c, h, w]) => ImageOptions {
+            channels: Some(c),
+            size: Some((h, w)),
+        },
+        (_, other) => {
+            return Err(format!(
+                "{}: holds images, the model takes samples of shape {other:?}",
+                dir.display()
+            ))
+        }
+    };
+    load_split_with(dir, split, norm, opts)
 }
 
 /// The training and test splits, normalized with `norm`, each cut to its first `limit` samples
@@ -93,12 +140,6 @@ pub fn load_train_test(
         Some(0) => Err("--limit: expected at least 1".into()),
         Some(n) => Ok((train.take(n), test.take(n))),
     }
-}
-
-/// The mean and standard deviation of a split's pixels (after scaling to [0, 1]).
-pub fn pixel_stats(dir: &Path, split: Split) -> CliResult<(f32, f32)> {
-    let ds = Mnist::load(dir, split).map_err(msg)?;
-    Ok(transforms::mean_std(ds.images()))
 }
 
 /// The architecture flags shared by `train` and `summary`.
@@ -451,9 +492,9 @@ pub struct TrainedModel {
     pub model: Box<dyn Module>,
     /// its description, from the metadata `deepnet.model`
     pub spec: ModelSpec,
-    /// the `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`);
-    /// inputs must get the same before the model sees them
-    pub norm: (f32, f32),
+    /// how the inputs were normalized in training (`deepnet.normalize`); inputs must get the
+    /// same before the model sees them
+    pub norm: Normalization,
 }
 
 /// A weights file written by `deepnet train`: its tensors, its metadata and the model spec
@@ -506,17 +547,9 @@ impl WeightsFile {
         meta_value(&self.meta, key, weights, TRAIN_FILE).map(str::to_owned)
     }
 
-    /// The `(mean, std)` the inputs were normalized with in training (`deepnet.normalize`).
-    pub fn norm(&self, weights: &Path) -> CliResult<(f32, f32)> {
-        let norm: Value = serde_json::from_str(&self.get("deepnet.normalize", weights)?)
-            .map_err(|e| format!("{}: deepnet.normalize: {e}", weights.display()))?;
-        let stat = |k: &str| {
-            norm.get(k)
-                .and_then(|v| v.as_f64())
-                .map(|v| v as f32)
-                .ok_or_else(|| format!("{}: deepnet.normalize lacks \"{k}\"", weights.display()))
-        };
-        Ok((stat("mean")?, stat("std")?))
+    /// How the inputs were normalized in training (`deepnet.normalize`).
+    pub fn norm(&self, weights: &Path) -> CliResult<Normalization> {
+        Normalization::from_json(&self.get("deepnet.normalize", weights)?, weights)
     }
 }
 

@@ -4,18 +4,19 @@
 
 use super::common::{msg, resolve_dataset, CliResult};
 use clap::Args;
-use deepnet::data::{transforms, Dataset, InMemoryDataset, Mnist, Split};
+use deepnet::data::{load_dir_split, transforms, Dataset, ImageOptions, InMemoryDataset, Split};
 use serde_json::{json, Value};
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "With --json: one JSON object {\"command\": \"data\", \"dataset\", \
-\"classes\", \"train\": {...}, \"test\": {...}}, each split with \"examples\", \"image_shape\", \
+\"classes\", \"class_names\", \"format\", \"train\": {...}, \"test\": {...}}, each split with \"examples\", \"image_shape\", \
 \"pixel_min\", \"pixel_max\" (raw bytes, 0..255), \"mean\", \"std\" (after scaling to [0, 1]) \
 and \"class_counts\" (a list indexed by class)."
 )]
 pub struct DataArgs {
-    /// mnist, fashion-mnist, or a directory holding the four IDX files.
+    /// mnist, fashion-mnist, or a directory: IDX files, an image folder (DIR/train/<class>/*.png,
+    /// DIR/test/<class>/...) or CIFAR-10 binaries.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
 }
@@ -70,21 +71,24 @@ fn to_json(s: &SplitStats) -> Value {
 pub fn run(a: DataArgs, json_out: bool) -> CliResult<()> {
     let dir = resolve_dataset(&a.dataset)?;
     let mut splits = Vec::new();
+    let mut names = Vec::new();
+    let mut format = "";
     for split in [Split::Train, Split::Test] {
         // one split at a time: the 60,000 training images take 190 MB as f32
-        let ds = Mnist::load(&dir, split).map_err(msg)?;
-        splits.push((split, stats(&ds)));
+        let loaded = load_dir_split(&dir, split, ImageOptions::default()).map_err(msg)?;
+        splits.push((split, stats(&loaded.data)));
+        (names, format) = (loaded.classes, loaded.format.name());
     }
     if json_out {
         let mut out = json!({"command": "data", "dataset": dir.display().to_string(),
-                             "classes": Mnist::NUM_CLASSES});
+                             "classes": names.len(), "class_names": names, "format": format});
         for (split, s) in &splits {
             out[split.as_str()] = to_json(s);
         }
         println!("{out}");
         return Ok(());
     }
-    println!("{} ({} classes)", dir.display(), Mnist::NUM_CLASSES);
+    println!("{} ({} classes, {format})", dir.display(), names.len());
     for (split, s) in &splits {
         let shape = s
             .shape
@@ -105,7 +109,7 @@ pub fn run(a: DataArgs, json_out: bool) -> CliResult<()> {
             .class_counts
             .iter()
             .enumerate()
-            .map(|(c, n)| format!("{c}:{n}"))
+            .map(|(c, n)| format!("{}:{n}", names[c]))
             .collect::<Vec<_>>()
             .join(" ");
         println!("       per class  {counts}");

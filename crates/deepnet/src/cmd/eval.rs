@@ -2,7 +2,7 @@
 //! model and normalize the inputs) and reports loss and accuracy on a dataset split.
 
 use super::common::{
-    check_sample_shape, load_split, load_trained, msg, resolve_dataset, CliResult,
+    check_sample_shape, load_split_for_model, load_trained, msg, resolve_dataset, CliResult,
 };
 use clap::{Args, ValueEnum};
 use deepnet::data::{Dataset, Split};
@@ -22,8 +22,9 @@ pub struct EvalArgs {
     /// A model.safetensors written by `deepnet train`.
     #[arg(long)]
     pub weights: PathBuf,
-    /// mnist, fashion-mnist, or a directory holding the four IDX files; for the weights of a
-    /// sequence task, the dataset it trained on unless ucr:NAME, ucr:PATH/NAME or reviews[:DIR].
+    /// mnist, fashion-mnist, or a directory: IDX files, an image folder (DIR/train/<class>/*.png,
+    /// DIR/test/<class>/...; images converted to the model's channels and size) or CIFAR-10
+    /// binaries; for the weights of a sequence task, the dataset it trained on unless ucr:NAME, ucr:PATH/NAME or reviews[:DIR].
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
     #[arg(long, value_enum, default_value_t = SplitName::Test)]
@@ -46,8 +47,17 @@ pub fn run(a: EvalArgs, json_out: bool) -> CliResult<()> {
         SplitName::Train => Split::Train,
         SplitName::Test => Split::Test,
     };
-    let data = load_split(&dir, split, trained.norm)?;
+    let data = load_split_for_model(&dir, split, trained.norm.clone(), &trained.spec.input)?;
     check_sample_shape(&a.weights, &trained.spec.input, &dir, &data.sample_shape())?;
+    if data.classes() > trained.spec.classes {
+        return Err(format!(
+            "{}: has {} classes, the model of {} only {}: not the data it was trained for",
+            dir.display(),
+            data.classes(),
+            a.weights.display(),
+            trained.spec.classes
+        ));
+    }
     let n = data.len();
     let data: Arc<dyn Dataset> = Arc::new(data);
     let (loss, acc) = evaluate(

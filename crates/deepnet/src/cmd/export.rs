@@ -7,7 +7,9 @@
 //! ONNX runtime can be checked against deepnet (`tools/onnx/check_onnx.py` does it with
 //! onnxruntime).
 
-use super::common::{check_finite_tensors, load_trained, model_store, msg, parse_shape, CliResult};
+use super::common::{
+    check_finite_tensors, load_trained, model_store, msg, parse_shape, CliResult, Normalization,
+};
 use super::common::{ModelArgs, ModelSpec};
 use clap::Args;
 use deepnet::nn::onnx::{export_onnx, tensor_file, OnnxGraph, OnnxValue, OPSET};
@@ -72,15 +74,13 @@ pub fn run(a: ExportArgs, json_out: bool) -> CliResult<()> {
                 ));
             }
             let t = load_trained(w)?;
-            let (mean, std) = t.norm;
             // the graph takes what `deepnet predict` takes: pixels in [0, 1], normalized inside
-            let model: Box<dyn Module> = if (mean, std) == (0.0, 1.0) {
+            let model: Box<dyn Module> = if t.norm.is_identity() {
                 t.model
             } else {
                 Box::new(Normalized {
                     inner: t.model,
-                    mean,
-                    std,
+                    norm: t.norm,
                 })
             };
             (model, t.spec.input.clone(), t.spec.name.clone())
@@ -127,30 +127,39 @@ pub fn run(a: ExportArgs, json_out: bool) -> CliResult<()> {
 }
 
 /// A trained model behind the input normalization it was trained with (`deepnet.normalize`):
-/// `(x - mean) / std`, exported as `Sub` and `Div` nodes.
+/// `(x - mean) / std`, exported as `Sub` and `Div` nodes whose constants are one value, or one
+/// per channel of shape `(C, 1, 1)` (broadcast over `(N, C, H, W)`).
 struct Normalized {
     inner: Box<dyn Module>,
-    mean: f32,
-    std: f32,
+    norm: Normalization,
 }
 
 impl Module for Normalized {
     fn forward(&self, x: &Tensor) -> deepnet::tensor::Result<Tensor> {
-        let z = x
-            .sub_scalar(self.mean as f64)?
-            .div_scalar(self.std as f64)?;
-        self.inner.forward(&z)
+        self.inner.forward(&self.norm.apply_tensor(x)?)
     }
     fn set_training(&self, training: bool) {
         self.inner.set_training(training)
     }
     fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> deepnet::tensor::Result<OnnxValue> {
-        let constant = |v: f32| Tensor::full([1], v as f64, DType::F32);
-        let mean = g.weight("input_mean", &constant(self.mean)?)?;
-        let std = g.weight("input_std", &constant(self.std)?)?;
-        let centred = x.example.sub_scalar(self.mean as f64)?;
+        let n = &self.norm;
+        let dims = if n.mean.len() == 1 {
+            vec![1]
+        } else {
+            vec![n.mean.len(), 1, 1]
+        };
+        let constant = |v: &[f32]| Tensor::from_slice(v, dims.clone());
+        let mean = g.weight("input_mean", &constant(&n.mean)?)?;
+        let std = g.weight("input_std", &constant(&n.std)?)?;
+        let ones = vec![1.0f32; n.std.len()];
+        // the examples of the two nodes: centred, then divided (as forward computes them)
+        let centred = Normalization {
+            mean: n.mean.clone(),
+            std: ones,
+        }
+        .apply_tensor(&x.example)?;
         let centred = g.node("Sub", &[&x.name, &mean], &[], centred);
-        let z = centred.example.div_scalar(self.std as f64)?;
+        let z = self.norm.apply_tensor(&x.example)?;
         let z = g.node("Div", &[&centred.name, &std], &[], z);
         self.inner.to_onnx(g, &z)
     }

@@ -8,6 +8,7 @@
 //! in training mode, as in PyTorch.
 
 use super::common::{check_finite_tensors, msg, CliResult};
+use deepnet::nn::optim::{Optimizer, ParamGroups};
 use deepnet::nn::ParamStore;
 use deepnet::tensor::Tensor;
 use deepnet::train::load_safetensors;
@@ -39,10 +40,7 @@ pub fn init_from(
     } else {
         None
     };
-    let in_head = |k: &str| {
-        head.as_deref()
-            .is_some_and(|h| k.strip_prefix(h).is_some_and(|r| r.starts_with('.')))
-    };
+    let in_head = |k: &str| in_head(head.as_deref(), k);
     let keep: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| !in_head(k)).collect();
     let mine: Vec<String> = store.keys().into_iter().filter(|k| !in_head(k)).collect();
     let missing: Vec<&String> = mine
@@ -83,6 +81,32 @@ pub fn init_from(
         )
     })?;
     Ok(head)
+}
+
+/// `opt` with the learning rate of every parameter outside the head `head` (those `init_from`
+/// loaded) multiplied by `scale` (`--backbone-lr-scale`, 0 < scale <= 1).
+pub fn scale_backbone_lr(
+    opt: Box<dyn Optimizer>,
+    store: &ParamStore,
+    head: Option<&str>,
+    scale: f64,
+) -> CliResult<Box<dyn Optimizer>> {
+    if !(scale > 0.0 && scale <= 1.0) {
+        return Err(format!(
+            "--backbone-lr-scale: expected a number in (0, 1], got {scale} (0 would be --freeze)"
+        ));
+    }
+    let backbone = store.keys().into_iter().filter(|k| !in_head(head, k));
+    let groups = ParamGroups::new(opt)
+        .group(backbone, scale)
+        .map_err(|e| format!("--backbone-lr-scale: {e}"))?;
+    Ok(Box::new(groups))
+}
+
+/// Whether parameter `key` belongs to the module `head` (`classifier.4.weight` to
+/// `classifier.4`, not `classifier.40.weight`).
+fn in_head(head: Option<&str>, key: &str) -> bool {
+    head.is_some_and(|h| key.strip_prefix(h).is_some_and(|r| r.starts_with('.')))
 }
 
 /// Freezes every parameter whose name starts with one of `prefixes`; returns how many.

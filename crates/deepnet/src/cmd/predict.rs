@@ -10,7 +10,8 @@
 //! files are converted to it (gray <-> RGB, resized).
 
 use super::common::{
-    check_sample_shape, load_keras, load_split, load_trained, msg, resolve_dataset, CliResult,
+    check_sample_shape, load_keras, load_split_for_model, load_trained, msg, resolve_dataset,
+    CliResult, Normalization,
 };
 use super::image_input::{detect, ImageList, ImagesKind};
 use clap::Args;
@@ -73,20 +74,22 @@ pub struct PredictArgs {
 }
 
 /// How 8-bit pixels become the model's inputs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Prep {
-    /// scaled to [0, 1], then `(x - mean) / std` (weights written by train)
-    Normalize(f32, f32),
+    /// scaled to [0, 1], then `(x - mean) / std`, globally or per channel (weights written by
+    /// train)
+    Normalize(Normalization),
     /// a Keras model's own scaling
     Keras(PixelScaling),
 }
 
 impl Prep {
-    fn values(self, pixels: &[u8]) -> CliResult<Vec<f32>> {
+    /// The model inputs of `pixels`, whole samples of `sample_shape`.
+    fn values(&self, pixels: &[u8], sample_shape: &[usize]) -> CliResult<Vec<f32>> {
         match self {
-            Prep::Normalize(mean, std) => {
+            Prep::Normalize(norm) => {
                 let mut v = transforms::scale_u8(pixels);
-                transforms::normalize(&mut v, mean, std).map_err(msg)?;
+                norm.apply_values(&mut v, sample_shape)?;
                 Ok(v)
             }
             Prep::Keras(s) => Ok(s.apply(pixels)),
@@ -135,7 +138,7 @@ fn load_predictor(a: &PredictArgs) -> CliResult<Predictor> {
         input: t.spec.input.clone(),
         classes: t.spec.classes,
         class_names: None,
-        prep: Prep::Normalize(t.norm.0, t.norm.1),
+        prep: Prep::Normalize(t.norm),
     })
 }
 
@@ -171,7 +174,7 @@ fn window(index: usize, limit: usize, len: usize, source: &Path) -> CliResult<(u
 
 /// Images from a dataset's test split, normalized with the training statistics.
 fn from_dataset(a: &PredictArgs, p: &Predictor) -> CliResult<Inputs> {
-    let Prep::Normalize(mean, std) = p.prep else {
+    let Prep::Normalize(norm) = &p.prep else {
         return Err(format!(
             "--model {}: give the images to classify with --images (a CIFAR-10 file, an image \
              or a folder)",
@@ -179,7 +182,7 @@ fn from_dataset(a: &PredictArgs, p: &Predictor) -> CliResult<Inputs> {
         ));
     };
     let dir = resolve_dataset(&a.dataset)?;
-    let data = load_split(&dir, Split::Test, (mean, std))?;
+    let data = load_split_for_model(&dir, Split::Test, norm.clone(), &p.input)?;
     let (first, count) = window(a.index, a.limit.unwrap_or(10), data.len(), &dir)?;
     let per = data.sample_numel();
     Ok(Inputs {
@@ -241,7 +244,7 @@ fn from_idx(a: &PredictArgs, path: &Path, p: &Predictor) -> CliResult<Inputs> {
     let per: usize = shape.iter().product();
     let images = p
         .prep
-        .values(&idx.data[first * per..(first + count) * per])?;
+        .values(&idx.data[first * per..(first + count) * per], &shape)?;
     Ok(Inputs {
         source: path.to_path_buf(),
         shape,
@@ -312,7 +315,7 @@ fn from_list(a: &PredictArgs, list: &ImageList, p: &Predictor) -> CliResult<Inpu
     let idx: Vec<usize> = (first..first + count).collect();
     let mut images = Vec::with_capacity(count * p.input.iter().product::<usize>());
     for &i in &idx {
-        images.extend(p.prep.values(&list.image(i, spec)?.data)?);
+        images.extend(p.prep.values(&list.image(i, spec)?.data, &p.input)?);
     }
     let files: Option<Vec<String>> = idx
         .iter()

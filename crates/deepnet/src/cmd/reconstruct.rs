@@ -108,12 +108,12 @@ pub fn load_reconstructor(path: &Path) -> CliResult<(ModelSpec, Reconstructor)> 
             spec.name
         ));
     }
-    if norm != (0.0, 1.0) {
+    if !norm.is_identity() {
         return Err(format!(
-            "{}: inputs were normalized with mean {} and std {}; reconstructions need intensities in [0, 1]",
+            "{}: inputs were normalized with mean {:?} and std {:?}; reconstructions need intensities in [0, 1]",
             path.display(),
-            norm.0,
-            norm.1
+            norm.mean,
+            norm.std
         ));
     }
     let bad = |e: deepnet::tensor::Error| format!("{}: {e}", path.display());

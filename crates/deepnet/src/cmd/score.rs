@@ -52,7 +52,7 @@ pub fn run(a: ScoreArgs, json_out: bool) -> CliResult<()> {
     check_sample_shape(&a.classifier, &trained.spec.input, &a.samples, &shape)?;
     let n = idx.len();
     let mut pixels = transforms::scale_u8(&idx.data);
-    transforms::normalize(&mut pixels, trained.norm.0, trained.norm.1).map_err(msg)?;
+    trained.norm.apply_values(&mut pixels, &shape)?;
     let mut dims = vec![n];
     dims.extend_from_slice(&shape);
     let images = Tensor::from_vec(pixels, dims).map_err(msg)?;

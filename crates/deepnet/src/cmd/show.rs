@@ -3,7 +3,9 @@
 //! the feature maps one test image produces at a convolution layer. Both write a PNG grid via
 //! `deepnet_train::save_image_grid`.
 
-use super::common::{load_split, load_trained, msg, resolve_dataset, CliResult, TrainedModel};
+use super::common::{
+    load_split_for_model, load_trained, msg, resolve_dataset, CliResult, TrainedModel,
+};
 use clap::{Args, Subcommand};
 use deepnet::data::{Dataset, Split};
 use deepnet::models::layer_output;
@@ -200,7 +202,7 @@ fn features(a: &FeatureArgs) -> CliResult<(GridInfo, String)> {
     let trained = load_trained(&c.weights)?;
     let layer = pick_layer(&c.weights, &trained, &c.layer)?;
     let dir = resolve_dataset(&a.dataset)?;
-    let data = load_split(&dir, Split::Test, trained.norm)?;
+    let data = load_split_for_model(&dir, Split::Test, trained.norm.clone(), &trained.spec.input)?;
     if a.image >= data.len() {
         return Err(format!(
             "--image {}: the test split of {} has {} images (indices 0..{})",

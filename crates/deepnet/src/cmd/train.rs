@@ -2,11 +2,10 @@
 //! progress bar, writes the run folder and ends with the test accuracy.
 
 use super::common::{
-    dataset_name, load_split, model_store, msg, pixel_stats, resolve_dataset, run_dir, CliResult,
-    ModelArgs, ModelSpec,
+    dataset_name, model_store, msg, resolve_dataset, run_dir, CliResult, ModelArgs, ModelSpec,
 };
 use clap::{Args, ValueEnum};
-use deepnet::data::{Dataset, Mnist, Split};
+use deepnet::data::Dataset;
 use deepnet::nn::optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, CosineAnnealingLR, LrScheduler, Optimizer,
     RmsProp, RmsPropConfig, Sgd, SgdConfig, StepLR,
@@ -51,10 +50,26 @@ pub enum LossName {
 pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// mnist, fashion-mnist, or a directory holding the four IDX files; for char_lstm:
-    /// shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
+    /// mnist, fashion-mnist, or a directory: IDX files, an image folder (DIR/train/<class>/*.png
+    /// or .jpg and DIR/test/<class>/..., classes sorted by name) or CIFAR-10 binaries
+    /// (data_batch_1.bin ... data_batch_5.bin, whichever exist, and test_batch.bin), recognized
+    /// by their content; for char_lstm: shakespeare, jane-austen, moby-dick, or a UTF-8 text file.
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
+    /// Image folders and CIFAR-10: resize every image to HxW (default: the first training
+    /// image's size; an image of another size is then an error).
+    #[arg(long, value_name = "HxW")]
+    pub image_size: Option<String>,
+    /// Image folders and CIFAR-10: 1 (gray) or 3 (RGB) channels (default: the first training
+    /// image's).
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<usize>,
+    /// Data augmentation of the training batches: none, or crop=P (pad P zero pixels on each
+    /// side, crop back at a random offset) and/or flip[=P] (mirror left-right with probability
+    /// P, 0.5 alone), e.g. crop=4,flip. Seeded by --seed, epoch and batch (a resumed run sees
+    /// the same). The padding is zero after normalization, i.e. the training mean.
+    #[arg(long, value_name = "SPEC", default_value = "none")]
+    pub augment: String,
     /// Passes over the training set (default: 10; gan: 15; dcgan: 5; char_lstm: 1; the
     /// autoencoders' recipes have their own).
     #[arg(long)]
@@ -125,6 +140,11 @@ pub struct TrainArgs {
     /// e.g. "features" for the convolutional backbone of lenet5: no gradient, no update.
     #[arg(long, value_name = "PREFIX", value_delimiter = ',')]
     pub freeze: Vec<String>,
+    /// With --init-from: multiply the learning rate of every loaded parameter (all but a
+    /// --reset-head head) by F, 0 < F <= 1: the pretrained backbone moves slower than the new
+    /// head (an alternative to --freeze, as PyTorch's parameter groups).
+    #[arg(long, value_name = "F", requires = "init_from")]
+    pub backbone_lr_scale: Option<f64>,
     /// Number of output classes (default: the dataset's).
     #[arg(long, value_name = "K")]
     pub num_classes: Option<usize>,
@@ -378,10 +398,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     }
     check_flags(&a, a.epochs(), a.batch_size())?;
     let dir = resolve_dataset(&a.dataset)?;
-    // normalize with the training set's statistics (kept in the weights file for eval)
-    let norm = pixel_stats(&dir, Split::Train)?;
-    let mut train = load_split(&dir, Split::Train, norm)?;
-    let mut test = load_split(&dir, Split::Test, norm)?;
+    let data = super::image_data::load_train_data(&dir, &a)?;
+    let (norm, mut train, mut test) = (data.norm, data.train, data.test);
     if let Some(n) = a.limit {
         train = train.take(n);
         test = test.take(n);
@@ -395,11 +413,12 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
         train = train.take(n);
     }
-    let classes = a.num_classes.unwrap_or(Mnist::NUM_CLASSES);
-    if classes < Mnist::NUM_CLASSES {
+    let data_classes = data.classes.len();
+    let classes = a.num_classes.unwrap_or(data_classes);
+    if classes < data_classes {
         return Err(format!(
             "--num-classes {classes}: the dataset's labels go up to {}",
-            Mnist::NUM_CLASSES - 1
+            data_classes - 1
         ));
     }
     let spec = ModelSpec::from_args(&a.model, train.sample_shape(), classes)?;
@@ -419,6 +438,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         }
     }
     let (mut opt, lr) = optimizer(&a)?;
+    if let Some(f) = a.backbone_lr_scale {
+        opt = super::finetune::scale_backbone_lr(opt, &store, reset.as_deref(), f)?;
+    }
     let mut sched = scheduler(a.scheduler(), opt.as_mut(), a.epochs())?;
     let loss = match a.loss {
         LossName::CrossEntropy => LossKind::CrossEntropy,
@@ -438,9 +460,11 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         "scheduler": format!("{:?}", a.scheduler()).to_lowercase(), "loss": format!("{:?}", a.loss),
         "l1": a.l1, "l2": a.l2, "max_norm": a.max_norm, "clip_norm": a.clip_norm(),
         "clip_value": a.clip_value, "seed": a.seed, "threads": deepnet::tensor::num_threads(),
-        "normalize": {"mean": norm.0, "std": norm.1},
+        "normalize": norm.to_json(), "data_format": data.format.name(), "classes": data.classes,
+        "image_size": a.image_size, "channels": a.channels, "augment": data.augment.to_string(),
         "train_samples": train.len(), "init_from": a.init_from.as_ref().map(|p| p.display().to_string()),
-        "reset_head": reset, "freeze": a.freeze, "argv": argv,
+        "reset_head": reset, "freeze": a.freeze, "backbone_lr_scale": a.backbone_lr_scale,
+        "argv": argv,
     });
     let cfg = TrainConfig {
         epochs: a.epochs(),
@@ -458,11 +482,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         config_json,
         metadata: vec![
             ("deepnet.model".into(), spec.to_json().to_string()),
-            (
-                "deepnet.normalize".into(),
-                json!({"mean": norm.0, "std": norm.1}).to_string(),
-            ),
+            ("deepnet.normalize".into(), norm.to_json().to_string()),
         ],
+        augment: data.augment,
         stop: Some(super::resume::stop_flag()),
         resume,
         tensorboard: a.tensorboard,

@@ -202,6 +202,7 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
         stop: None,
         resume: None,
         tensorboard: a.tensorboard,
+        augment: deepnet::data::Augment::NONE,
     };
     let train_len = train.len();
     let s = run_loop(&mut step, Arc::new(train), Some(Arc::new(test)), &lc).map_err(msg)?;

@@ -166,6 +166,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             ),
         ],
         tensorboard: a.tensorboard,
+        augment: deepnet::data::Augment::NONE,
         ..LoopConfig::new(r.epochs, r.batch_size, &out)
     };
     if !json_out {

@@ -308,6 +308,7 @@ pub fn run(
         stop: Some(super::resume::stop_flag()),
         resume,
         tensorboard: a.tensorboard,
+        augment: deepnet::data::Augment::NONE,
     };
     let (train, val): (Arc<dyn Dataset>, Arc<dyn Dataset>) = (Arc::new(train), Arc::new(val));
     let s = run_loop(&mut step, train, Some(val), &lc).map_err(msg)?;
