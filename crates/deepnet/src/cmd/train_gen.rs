@@ -24,8 +24,8 @@ use deepnet::data::Dataset;
 use deepnet::nn::optim::{Adam, AdamConfig, CosineAnnealingLR, LrScheduler, StepLR};
 use deepnet::tensor::Generator;
 use deepnet::train::{
-    run_loop, save_image_grid, vae_objective, GanStep, GridOptions, LoopConfig, ModelStep,
-    Optimization, Regularization, RunSummary,
+    run_loop, save_image_grid, vae_step, GanStep, GridOptions, LoopConfig, Optimization,
+    Regularization, RunSummary,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -206,14 +206,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
                 clip_norm: a.clip_norm.filter(|&c| c != 0.0),
                 clip_value: a.clip_value,
             };
-            let mut step = ModelStep::new(
-                vae.as_ref(),
-                &store,
-                opt,
-                vae_objective(vae.as_ref(), a.seed),
-            )
-            .regularization(reg)
-            .monitor_every(a.monitor_every.max(1));
+            let mut step = vae_step(vae.as_ref(), &store, opt, a.seed)
+                .regularization(reg)
+                .monitor_every(a.monitor_every.max(1));
             run_loop(&mut step, train, Some(test), &cfg).map_err(msg)?
         }
         Generative::Gan(gan) => {
