@@ -245,6 +245,23 @@ pub fn rng_tensors(states: &[(String, [u64; 4])]) -> Result<Vec<(String, Tensor)
         .collect()
 }
 
+/// The 4 words of a generator state saved as the checkpoint tensor `key`.
+pub(crate) fn generator_words(key: &str, t: &Tensor) -> Result<[u64; 4]> {
+    let v = t
+        .to_vec::<i64>()
+        .map_err(|e| TrainError::Config(format!("checkpoint tensor \"{key}\": {e}")))?;
+    v.iter()
+        .map(|&w| w as u64)
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| {
+            TrainError::Config(format!(
+                "checkpoint tensor \"{key}\": expected 4 words, got {}",
+                v.len()
+            ))
+        })
+}
+
 /// The generator states back from the `rng` tensors of a checkpoint (other tensors ignored).
 pub fn rng_states(tensors: &[(String, Tensor)]) -> Result<Vec<(String, [u64; 4])>> {
     let mut out = Vec::new();
@@ -254,20 +271,7 @@ pub fn rng_states(tensors: &[(String, Tensor)]) -> Result<Vec<(String, [u64; 4])
             Some(rest) if rest.starts_with('.') => rest[1..].to_string(),
             _ => continue,
         };
-        let v = t
-            .to_vec::<i64>()
-            .map_err(|e| TrainError::Config(format!("checkpoint tensor \"{k}\": {e}")))?;
-        let s: [u64; 4] = v
-            .iter()
-            .map(|&w| w as u64)
-            .collect::<Vec<_>>()
-            .try_into()
-            .map_err(|_| {
-                TrainError::Config(format!(
-                    "checkpoint tensor \"{k}\": expected 4 words, got {}",
-                    v.len()
-                ))
-            })?;
+        let s = generator_words(k, t)?;
         out.push((path, s));
     }
     Ok(out)

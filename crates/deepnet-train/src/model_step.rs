@@ -15,7 +15,7 @@
 //! run_loop(&mut step, train, Some(test), &LoopConfig::new(10, 128, "runs/ae"))?;
 //! ```
 
-use crate::checkpoint::{rng_states, rng_tensors, section};
+use crate::checkpoint::{generator_words, rng_states, rng_tensors, section};
 use crate::logs::Logs;
 use crate::monitor::{check_finite, GradientMonitor};
 use crate::run_loop::TrainStep;
@@ -67,20 +67,7 @@ pub(crate) fn noise_state(state: &[(String, Tensor)], name: &str) -> Result<Gene
                  checkpoint of this kind of run"
             ))
         })?;
-    let words = t
-        .to_vec::<i64>()
-        .map_err(|e| TrainError::Config(format!("checkpoint tensor \"{key}\": {e}")))?;
-    let s: [u64; 4] = words
-        .iter()
-        .map(|&w| w as u64)
-        .collect::<Vec<_>>()
-        .try_into()
-        .map_err(|_| {
-            TrainError::Config(format!(
-                "checkpoint tensor \"{key}\": expected 4 words, got {}",
-                words.len()
-            ))
-        })?;
+    let s = generator_words(&key, t)?;
     Ok(Generator::from_state(s))
 }
 
