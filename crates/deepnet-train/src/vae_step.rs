@@ -17,8 +17,6 @@
 //! stopped anywhere resumes (`LoopConfig::resume`) to the uninterrupted run's weights.
 
 use crate::logs::Logs;
-#[cfg(doc)]
-use crate::model_step::ModelStep;
 use crate::model_step::{lock, shared_generator, ModelStep, Objective, SharedGenerator};
 use crate::trainer::Optimization;
 use deepnet_models::vae::{negative_elbo, squared_error_per_image, VariationalAutoencoder};
