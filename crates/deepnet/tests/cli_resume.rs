@@ -1,6 +1,6 @@
 //! Runs that survive: a real `deepnet train` process stopped by a real SIGINT mid-epoch writes a
 //! checkpoint and exits with 130; `train --resume` finishes it with weights bit-identical to an
-//! uninterrupted run of the same flags, for a classifier, a VAE, a GAN and a denoising
+//! uninterrupted run of the same flags, for a classifier, a VAE, the GANs and a denoising
 //! autoencoder (whose noise generators the checkpoint must hold). Uses the MNIST shipped in
 //! `data/mnist`.
 
@@ -209,6 +209,14 @@ fn a_gan_stopped_by_sigint_resumes_to_the_same_weights_and_grids_and_a_missing_s
             "{f}"
         );
     }
+    let _ = std::fs::remove_dir_all(whole.parent().unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dcgan_stopped_by_sigint_resumes_to_the_uninterrupted_weights() {
+    // batch norm's running statistics travel with the model's tensors
+    let (whole, _) = interrupted_run_resumes_exactly("dcgan", "80", |_| {});
     let _ = std::fs::remove_dir_all(whole.parent().unwrap());
 }
 

@@ -67,16 +67,13 @@ pub fn interrupt_at_first_batch(args: &[String]) -> (Option<i32>, String) {
     (child.wait().expect("the child exits").code(), log)
 }
 
-/// The tensors of `dir/model.safetensors` as the bits of their f32 values, to compare runs
-/// bit for bit.
-pub fn weight_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
+/// The tensors of `dir/model.safetensors` as the bits of their values widened to f64 (exact
+/// for f32 and for the int64 counters of batch norm), to compare runs bit for bit.
+pub fn weight_bits(dir: &Path) -> Vec<(String, Vec<u64>)> {
     deepnet::train::load_safetensors(dir.join("model.safetensors"))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .into_iter()
-        .map(|(k, t)| {
-            let v = t.to_vec::<f32>().unwrap();
-            (k, v.iter().map(|x| x.to_bits()).collect())
-        })
+        .map(|(k, t)| (k, t.to_vec_f64().iter().map(|x| x.to_bits()).collect()))
         .collect()
 }
 
