@@ -5,14 +5,33 @@
 //!
 //! The file is `checkpoint.safetensors` in the run folder, written atomically (a crash leaves
 //! the previous one); a truncated or damaged file is refused with an error naming it, never
-//! loaded in part. Metadata keys: `epoch` (finished epochs) and `loop.*`.
+//! loaded in part. Metadata keys: `epoch` (finished epochs), `loop.*`, and (format 2 on)
+//! `checkpoint.version` and `checkpoint.sections`: the tensor count of each section (the part of
+//! a tensor's name before its first `.`: `model`, `optimizer`, `rng`, ...), so that a file that
+//! lost a section is refused by name rather than resumed with that part silently fresh. A file
+//! without `checkpoint.version` is format 1 (written before the sections were recorded) and
+//! still loads; a version this build does not know is refused.
 
 use crate::logs::Logs;
 use crate::safetensors::{load_safetensors_with_metadata, save_safetensors};
 use crate::{Result, TrainError};
 use deepnet_tensor::Tensor;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The checkpoint format this build writes (and the newest it reads).
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// The tensor count of each section of `tensors`: the part of a name before its first `.`.
+fn section_counts(tensors: &[(String, Tensor)]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (k, _) in tensors {
+        let section = k.split('.').next().unwrap_or(k);
+        *counts.entry(section.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
 
 /// Where a run stood when its checkpoint was written, and the step's saved state.
 #[derive(Clone, Debug)]
@@ -71,6 +90,11 @@ pub(crate) fn write_checkpoint(
 ) -> Result<()> {
     let mut meta = metadata.to_vec();
     meta.extend(position.position_metadata());
+    meta.push(("checkpoint.version".into(), CHECKPOINT_VERSION.to_string()));
+    meta.push((
+        "checkpoint.sections".into(),
+        json!(section_counts(tensors)).to_string(),
+    ));
     save_safetensors(path, tensors, &meta)
 }
 
@@ -105,6 +129,7 @@ pub fn read_checkpoint(path: impl AsRef<Path>) -> Result<Resume> {
     let json = |k: &str| -> Result<Value> {
         serde_json::from_str(get(k)?).map_err(|e| bad(format!("metadata \"{k}\": {e}")))
     };
+    check_sections(&tensors, &meta, &bad)?;
     let mut partial = Logs::new();
     let entries = json("loop.partial")?;
     for e in entries.as_array().into_iter().flatten() {
@@ -137,9 +162,70 @@ pub fn read_checkpoint(path: impl AsRef<Path>) -> Result<Resume> {
         tensors,
         metadata: meta
             .into_iter()
-            .filter(|(k, _)| k != "epoch" && !k.starts_with("loop."))
+            .filter(|(k, _)| {
+                k != "epoch" && !k.starts_with("loop.") && !k.starts_with("checkpoint.")
+            })
             .collect(),
     })
+}
+
+/// Checks the format version and, from format 2 on, that every section recorded in the
+/// metadata still has all its tensors (and no section came from elsewhere).
+fn check_sections(
+    tensors: &[(String, Tensor)],
+    meta: &[(String, String)],
+    bad: &dyn Fn(String) -> TrainError,
+) -> Result<()> {
+    let get = |k: &str| meta.iter().find(|(m, _)| m == k).map(|(_, v)| v.as_str());
+    let version = match get("checkpoint.version") {
+        None => return Ok(()), // format 1: no sections recorded
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|e| bad(format!("metadata \"checkpoint.version\" ({v:?}): {e}")))?,
+    };
+    if version == 0 || version > CHECKPOINT_VERSION {
+        return Err(bad(format!(
+            "checkpoint format {version}: this deepnet reads formats 1 to {CHECKPOINT_VERSION} \
+             (a newer deepnet wrote it?)"
+        )));
+    }
+    let text = get("checkpoint.sections").ok_or_else(|| {
+        bad(format!(
+            "checkpoint format {version} without \"checkpoint.sections\": the file is damaged"
+        ))
+    })?;
+    let recorded: BTreeMap<String, usize> = serde_json::from_str(text)
+        .map_err(|e| bad(format!("metadata \"checkpoint.sections\": {e}")))?;
+    let found = section_counts(tensors);
+    for (section, &n) in &recorded {
+        let have = found.get(section).copied().unwrap_or(0);
+        if have != n {
+            return Err(bad(format!(
+                "section \"{section}\" has {have} of its {n} tensors: the file is damaged or \
+                 was edited; refusing to resume from part of a checkpoint"
+            )));
+        }
+    }
+    if let Some(extra) = found.keys().find(|s| !recorded.contains_key(*s)) {
+        return Err(bad(format!(
+            "section \"{extra}\" is not among the sections the checkpoint recorded \
+             ({:?}): the file was edited",
+            recorded.keys().collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
+}
+
+/// The tensors of `state` under `prefix.`, with the prefix taken off.
+pub(crate) fn section(state: &[(String, Tensor)], prefix: &str) -> Vec<(String, Tensor)> {
+    state
+        .iter()
+        .filter_map(|(k, t)| {
+            k.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('.'))
+                .map(|r| (r.to_string(), t.clone()))
+        })
+        .collect()
 }
 
 /// The random generator states of a model as checkpoint tensors: `rng` for the store's own,
@@ -159,6 +245,23 @@ pub fn rng_tensors(states: &[(String, [u64; 4])]) -> Result<Vec<(String, Tensor)
         .collect()
 }
 
+/// The 4 words of a generator state saved as the checkpoint tensor `key`.
+pub(crate) fn generator_words(key: &str, t: &Tensor) -> Result<[u64; 4]> {
+    let v = t
+        .to_vec::<i64>()
+        .map_err(|e| TrainError::Config(format!("checkpoint tensor \"{key}\": {e}")))?;
+    v.iter()
+        .map(|&w| w as u64)
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| {
+            TrainError::Config(format!(
+                "checkpoint tensor \"{key}\": expected 4 words, got {}",
+                v.len()
+            ))
+        })
+}
+
 /// The generator states back from the `rng` tensors of a checkpoint (other tensors ignored).
 pub fn rng_states(tensors: &[(String, Tensor)]) -> Result<Vec<(String, [u64; 4])>> {
     let mut out = Vec::new();
@@ -168,20 +271,7 @@ pub fn rng_states(tensors: &[(String, Tensor)]) -> Result<Vec<(String, [u64; 4])
             Some(rest) if rest.starts_with('.') => rest[1..].to_string(),
             _ => continue,
         };
-        let v = t
-            .to_vec::<i64>()
-            .map_err(|e| TrainError::Config(format!("checkpoint tensor \"{k}\": {e}")))?;
-        let s: [u64; 4] = v
-            .iter()
-            .map(|&w| w as u64)
-            .collect::<Vec<_>>()
-            .try_into()
-            .map_err(|_| {
-                TrainError::Config(format!(
-                    "checkpoint tensor \"{k}\": expected 4 words, got {}",
-                    v.len()
-                ))
-            })?;
+        let s = generator_words(k, t)?;
         out.push((path, s));
     }
     Ok(out)
@@ -223,6 +313,34 @@ mod tests {
             [("deepnet.model".to_string(), "{}".to_string())]
         );
         assert_eq!(rng_states(&r.tensors).unwrap(), states);
+        // a section that lost its tensors, and an unknown format, are refused by name
+        let (t, meta) = crate::load_safetensors_with_metadata(&p).unwrap();
+        let without: Vec<_> = t.into_iter().filter(|(k, _)| k != "rng.drop").collect();
+        save_safetensors(&p, &without, &meta).unwrap();
+        let e = read_checkpoint(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("section \"rng\" has 1 of its 2 tensors") && e.contains("checkpoint"),
+            "{e}"
+        );
+        let newer: Vec<_> = meta
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "checkpoint.version" => (k.clone(), "3".to_string()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        save_safetensors(&p, &tensors, &newer).unwrap();
+        let e = read_checkpoint(&p).unwrap_err().to_string();
+        assert!(e.contains("checkpoint format 3"), "{e}");
+        // format 1 (no version, no sections) still loads
+        let old: Vec<_> = meta
+            .iter()
+            .filter(|(k, _)| !k.starts_with("checkpoint."))
+            .cloned()
+            .collect();
+        save_safetensors(&p, &tensors, &old).unwrap();
+        assert_eq!(read_checkpoint(&p).unwrap().step, 250);
+        write_checkpoint(&p, &tensors, &[("deepnet.model".into(), "{}".into())], &pos).unwrap();
         // cut anywhere, the file is refused by name
         let bytes = std::fs::read(&p).unwrap();
         for cut in [4, bytes.len() / 2, bytes.len() - 1] {

@@ -13,9 +13,15 @@
 //! every epoch a grid of samples from fixed codes is written as
 //! `samples_epoch_<NNN>.png` into the run folder, so the epochs can be compared image by image.
 //! Any generator/discriminator pair (MLP, DCGAN) trains with this step.
+//!
+//! A checkpoint holds both networks, both optimizers, the model's generators (the
+//! discriminator's dropout) and the latent noise's generator, so a run resumes bit for bit; the
+//! grid's codes are fixed by the seed and drawn again.
 
+use crate::checkpoint::{rng_states, rng_tensors, section};
 use crate::image_grid::{save_image_grid, GridOptions};
 use crate::logs::Logs;
+use crate::model_step::{noise_state, noise_tensor};
 use crate::monitor::check_finite;
 use crate::run_loop::TrainStep;
 use crate::{Result, TrainError};
@@ -195,7 +201,8 @@ impl TrainStep for GanStep<'_> {
     }
 
     /// The model under `model.`, the generator's optimizer under `g_optimizer.`, the
-    /// discriminator's under `d_optimizer.`.
+    /// discriminator's under `d_optimizer.`, the model's generators (`rng`, `rng.<layer>`) and
+    /// the latent noise's (`noise.latent`).
     fn checkpoint_state(&self) -> Vec<(String, Tensor)> {
         let with = |p: &str, v: Vec<(String, Tensor)>| {
             v.into_iter()
@@ -205,7 +212,50 @@ impl TrainStep for GanStep<'_> {
         let mut t = with("model", self.store.state_dict());
         t.extend(with("g_optimizer", self.g_opt.state_dict()));
         t.extend(with("d_optimizer", self.d_opt.state_dict()));
+        // 4 words per generator cannot fail to become a tensor
+        t.extend(rng_tensors(&self.store.rng_states()).unwrap_or_default());
+        t.push(noise_tensor("latent", &self.noise));
         t
+    }
+
+    /// Restores every part of [`TrainStep::checkpoint_state`]; a part missing or not fitting
+    /// fails before anything is changed but the parts already checked.
+    fn load_checkpoint(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let part = |p: &str| section(state, p);
+        let ctx = |what: &str, e: deepnet_tensor::Error| {
+            TrainError::Config(format!("checkpoint {what}: {e}"))
+        };
+        let (g_state, d_state) = (part("g_optimizer"), part("d_optimizer"));
+        for (name, p) in [("g_optimizer", &g_state), ("d_optimizer", &d_state)] {
+            // after one batch each optimizer has state: an empty one is a damaged file
+            if p.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "checkpoint: no \"{name}\" section (the optimizer state of the {}): \
+                     not a checkpoint of a GAN run",
+                    if name == "g_optimizer" {
+                        "generator"
+                    } else {
+                        "discriminator"
+                    }
+                )));
+            }
+        }
+        let rngs = rng_states(state)?;
+        let noise = noise_state(state, "latent")?;
+        self.store
+            .load_state_dict(&part("model"), true)
+            .map_err(|e| ctx("model", e))?;
+        self.g_opt
+            .load_state_dict(&g_state)
+            .map_err(|e| ctx("g_optimizer", e))?;
+        self.d_opt
+            .load_state_dict(&d_state)
+            .map_err(|e| ctx("d_optimizer", e))?;
+        self.store
+            .set_rng_states(&rngs)
+            .map_err(|e| ctx("generators", e))?;
+        self.noise = noise;
+        Ok(())
     }
 }
 

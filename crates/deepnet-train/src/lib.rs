@@ -30,15 +30,18 @@ pub mod trainer;
 pub mod vae_step;
 pub mod zip_stored;
 
+#[cfg(test)]
+mod resume_tests;
+
 pub use atomic::{write_atomic, write_atomic_with};
-pub use checkpoint::{read_checkpoint, rng_states, rng_tensors, Resume};
+pub use checkpoint::{read_checkpoint, rng_states, rng_tensors, Resume, CHECKPOINT_VERSION};
 pub use error::{Result, TrainError};
 pub use gan_step::GanStep;
 pub use image_grid::{save_image_grid, GridInfo, GridOptions};
 pub use inception::{inception_score, predict_probs, SampleScore};
 pub use logs::{read_history, read_metrics_table, EpochLogs, Logs, MetricsTable};
 pub use metrics::{accuracy, correct_count, read_metrics, EpochMetrics, MetricsLog, RunningMean};
-pub use model_step::{ModelStep, Objective, Regularization};
+pub use model_step::{shared_generator, ModelStep, Objective, Regularization, SharedGenerator};
 pub use monitor::{check_finite, GradientMonitor, LayerHistory, Warning};
 pub use plot::{plot_curves, Plot};
 pub use probe::{probe_accuracy, ProbeConfig};
@@ -54,4 +57,4 @@ pub use torch_pickle::{
 pub use trainer::{
     classification, evaluate, fit, LossKind, Optimization, TrainConfig, TrainSummary,
 };
-pub use vae_step::vae_objective;
+pub use vae_step::{vae_objective, vae_step};

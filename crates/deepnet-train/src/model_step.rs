@@ -15,7 +15,7 @@
 //! run_loop(&mut step, train, Some(test), &LoopConfig::new(10, 128, "runs/ae"))?;
 //! ```
 
-use crate::checkpoint::{rng_states, rng_tensors};
+use crate::checkpoint::{generator_words, rng_states, rng_tensors, section};
 use crate::logs::Logs;
 use crate::monitor::{check_finite, GradientMonitor};
 use crate::run_loop::TrainStep;
@@ -26,9 +26,50 @@ use deepnet_nn::regularize::{
     clip_grad_norm_, clip_grad_value_, l1_penalty, l2_penalty, max_norm_, weights_only,
 };
 use deepnet_nn::{Module, ParamStore};
-use deepnet_tensor::Tensor;
+use deepnet_tensor::{Generator, Tensor};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A random generator that an objective draws from and its step checkpoints (the VAE's
+/// reparameterization noise, a denoising autoencoder's corruption): the objective holds one
+/// clone, [`ModelStep::generator`] the other.
+pub type SharedGenerator = Arc<Mutex<Generator>>;
+
+/// A [`SharedGenerator`] seeded with `seed`.
+pub fn shared_generator(seed: u64) -> SharedGenerator {
+    Arc::new(Mutex::new(Generator::new(seed)))
+}
+
+/// Locks a shared generator, recovering it from a poisoned lock (its state is always whole).
+pub(crate) fn lock(g: &Mutex<Generator>) -> std::sync::MutexGuard<'_, Generator> {
+    g.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The checkpoint tensor of a step's own generator `name`: `noise.<name>`, 4 words as int64.
+pub(crate) fn noise_tensor(name: &str, g: &Generator) -> (String, Tensor) {
+    let words: Vec<i64> = g.state().iter().map(|&w| w as i64).collect();
+    // 4 words always make a tensor of 4
+    let t = Tensor::from_vec(words, [4]).expect("4 words make a (4,) tensor");
+    (format!("noise.{name}"), t)
+}
+
+/// The generator `noise.<name>` of a checkpoint's `state`; its absence is an error naming it.
+pub(crate) fn noise_state(state: &[(String, Tensor)], name: &str) -> Result<Generator> {
+    let key = format!("noise.{name}");
+    let t = state
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, t)| t)
+        .ok_or_else(|| {
+            TrainError::Config(format!(
+                "checkpoint: no \"{key}\" (the state of the {name} noise generator): not a \
+                 checkpoint of this kind of run"
+            ))
+        })?;
+    let s = generator_words(&key, t)?;
+    Ok(Generator::from_state(s))
+}
 
 /// The loss of a batch: `(model, x, y) -> (scalar loss with its graph, extra metrics)`. The step
 /// logs the loss as `loss` (weighted by the batch size) before the extra metrics.
@@ -62,6 +103,7 @@ pub struct ModelStep<'a> {
     seen: BTreeSet<String>,
     pending: Vec<String>,
     scalars: Vec<(String, f64)>,
+    generators: Vec<(String, SharedGenerator)>,
 }
 
 impl<'a> ModelStep<'a> {
@@ -84,7 +126,15 @@ impl<'a> ModelStep<'a> {
             seen: BTreeSet::new(),
             pending: Vec::new(),
             scalars: Vec::new(),
+            generators: Vec::new(),
         }
+    }
+
+    /// Checkpoints `g`, a generator the objective draws from, as `noise.<name>`, so that a
+    /// resumed run draws the numbers the uninterrupted one would have.
+    pub fn generator(mut self, name: &str, g: SharedGenerator) -> Self {
+        self.generators.push((name.to_string(), g));
+        self
     }
 
     /// Sets the penalties, clipping and constraints.
@@ -187,7 +237,8 @@ impl TrainStep for ModelStep<'_> {
         self.store.state_dict()
     }
 
-    /// `model.*`, `optimizer.*`, `scheduler.*` and the generators (`rng`, `rng.<layer>`).
+    /// `model.*`, `optimizer.*`, `scheduler.*`, the model's generators (`rng`, `rng.<layer>`)
+    /// and the objective's (`noise.<name>`).
     fn checkpoint_state(&self) -> Vec<(String, Tensor)> {
         let prefixed = |p: &str, v: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
             v.into_iter()
@@ -201,25 +252,24 @@ impl TrainStep for ModelStep<'_> {
         }
         // 4 words per generator cannot fail to become a tensor
         t.extend(rng_tensors(&self.store.rng_states()).unwrap_or_default());
+        for (name, g) in &self.generators {
+            t.push(noise_tensor(name, &lock(g)));
+        }
         t
     }
 
     fn load_checkpoint(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let part = |p: &str| -> Vec<(String, Tensor)> {
-            state
-                .iter()
-                .filter_map(|(k, t)| {
-                    k.strip_prefix(p)
-                        .and_then(|r| r.strip_prefix('.'))
-                        .map(|r| (r.to_string(), t.clone()))
-                })
-                .collect()
-        };
+        let part = |p: &str| section(state, p);
         let ctx = |what: &str, e: deepnet_tensor::Error| {
             TrainError::Config(format!("checkpoint {what}: {e}"))
         };
         // a part that does not fit fails the resume (the run does not start)
         let rngs = rng_states(state)?;
+        let noise = self
+            .generators
+            .iter()
+            .map(|(name, _)| noise_state(state, name))
+            .collect::<Result<Vec<_>>>()?;
         self.store
             .load_state_dict(&part("model"), true)
             .map_err(|e| ctx("model", e))?;
@@ -239,7 +289,11 @@ impl TrainStep for ModelStep<'_> {
         }
         self.store
             .set_rng_states(&rngs)
-            .map_err(|e| ctx("generators", e))
+            .map_err(|e| ctx("generators", e))?;
+        for ((_, g), state) in self.generators.iter().zip(noise) {
+            *lock(g) = state;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, run_dir: &Path) -> Result<()> {

@@ -9,24 +9,30 @@
 //! let vae = MlpVae::new(&MlpVaeConfig::default(), &store.root())?;
 //! let mut adam = Adam::new(AdamConfig { lr: 1e-3, ..Default::default() })?;
 //! let opt = Optimization { optimizer: &mut adam, scheduler: None };
-//! let mut step = ModelStep::new(&vae, &store, opt, vae_objective(&vae, 0));
+//! let mut step = vae_step(&vae, &store, opt, 0);
 //! run_loop(&mut step, train, Some(test), &LoopConfig::new(10, 128, "runs/vae"))?;
 //! ```
+//!
+//! [`vae_step`] checkpoints the reparameterization noise's generator with the rest, so a run
+//! stopped anywhere resumes (`LoopConfig::resume`) to the uninterrupted run's weights.
 
 use crate::logs::Logs;
-#[cfg(doc)]
-use crate::model_step::ModelStep;
-use crate::model_step::Objective;
+use crate::model_step::{lock, shared_generator, ModelStep, Objective, SharedGenerator};
+use crate::trainer::Optimization;
 use deepnet_models::vae::{negative_elbo, squared_error_per_image, VariationalAutoencoder};
-use deepnet_tensor::{is_grad_enabled, Generator};
+use deepnet_nn::ParamStore;
+use deepnet_tensor::is_grad_enabled;
 
 /// The negative ELBO of `vae` as a [`ModelStep`] objective (the module it is handed is
-/// ignored: it is `vae` itself). The noise of the reparameterization comes from a generator
-/// seeded with `seed`, so a run is reproducible.
-pub fn vae_objective<'a>(vae: &'a dyn VariationalAutoencoder, seed: u64) -> Objective<'a> {
-    let mut gen = Generator::new(seed);
+/// ignored: it is `vae` itself). The noise of the reparameterization comes from `gen` (in
+/// training and in evaluation), which the step must checkpoint for a run to resume exactly:
+/// [`vae_step`] does both.
+pub fn vae_objective<'a>(
+    vae: &'a dyn VariationalAutoencoder,
+    gen: SharedGenerator,
+) -> Objective<'a> {
     Box::new(move |_model, x, _y| {
-        let e = negative_elbo(vae, x, &mut gen)?;
+        let e = negative_elbo(vae, x, &mut lock(&gen))?;
         let n = x.dims().first().copied().unwrap_or(1) as f64;
         let mut logs = Logs::new()
             .with("recon", e.recon.mean_all()?.item()?, n)
@@ -40,16 +46,28 @@ pub fn vae_objective<'a>(vae: &'a dyn VariationalAutoencoder, seed: u64) -> Obje
     })
 }
 
+/// The step of `vae` (its parameters in `store`) trained by `opt` on [`vae_objective`], the
+/// reparameterization noise drawn from a generator seeded with `seed` and checkpointed as
+/// `noise.reparameterization`: a run of this step resumes bit for bit.
+pub fn vae_step<'a>(
+    vae: &'a dyn VariationalAutoencoder,
+    store: &'a ParamStore,
+    opt: Optimization<'a>,
+    seed: u64,
+) -> ModelStep<'a> {
+    let gen = shared_generator(seed);
+    ModelStep::new(vae, store, opt, vae_objective(vae, gen.clone()))
+        .generator("reparameterization", gen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model_step::ModelStep;
     use crate::run_loop::{run_loop, LoopConfig};
-    use crate::trainer::Optimization;
     use deepnet_data::{Dataset, InMemoryDataset};
     use deepnet_models::{MlpVae, MlpVaeConfig};
     use deepnet_nn::optim::{Adam, AdamConfig};
-    use deepnet_nn::ParamStore;
+    use deepnet_tensor::Generator;
     use std::sync::Arc;
 
     /// Binary 4x4 "images": one of two patterns (top half or left half lit) with 5% pixel flips.
@@ -84,7 +102,7 @@ mod tests {
             optimizer: &mut adam,
             scheduler: None,
         };
-        let mut step = ModelStep::new(&vae, &store, opt, vae_objective(&vae, 0));
+        let mut step = vae_step(&vae, &store, opt, 0);
         let dir = std::env::temp_dir().join(format!("deepnet-vae-step-{}", std::process::id()));
         let mut c = LoopConfig::new(6, 32, &dir);
         c.quiet = true;

@@ -8,8 +8,8 @@ mod common;
 
 #[cfg(unix)]
 use common::interrupt_at_first_batch;
-use common::{deepnet, json_line, stderr, temp_dir};
-use deepnet::train::{load_safetensors, load_safetensors_with_metadata};
+use common::{deepnet, json_line, stderr, temp_dir, weight_bits};
+use deepnet::train::load_safetensors_with_metadata;
 use std::path::{Path, PathBuf};
 
 /// A text of `words` pseudo-random words from a small lexicon, in lines of eight words:
@@ -235,17 +235,6 @@ fn bad_text_flags_are_clear_errors() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(dir);
-}
-
-fn weight_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
-    load_safetensors(dir.join("model.safetensors"))
-        .unwrap()
-        .into_iter()
-        .map(|(k, t)| {
-            let v = t.to_vec::<f32>().unwrap();
-            (k, v.iter().map(|x| x.to_bits()).collect())
-        })
-        .collect()
 }
 
 #[cfg(unix)]

@@ -364,31 +364,25 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let argv = super::resume::train_argv();
     let (a, resume) = match &a.resume {
         Some(dir) => {
+            let args = super::resume::resumed_args(dir, &argv)?;
+            if args.model.arch.is_none() && args.model.model == "pca" {
+                return Err(format!(
+                    "--resume {}: pca is fitted in closed form in one pass, so its run has no \
+                     checkpoint and nothing to resume; fit it again",
+                    dir.display()
+                ));
+            }
             let ck = dir.join("checkpoint.safetensors");
             let r = deepnet::train::read_checkpoint(&ck).map_err(|e| format!("--resume: {e}"))?;
-            (super::resume::resumed_args(dir, &argv)?, Some(r))
+            (args, Some(r))
         }
         None => (a, None),
     };
-    let other = if super::train_gen::handles(&a) {
-        Some("generative")
-    } else if super::train_ae::handles(&a) {
-        Some("reconstruction")
-    } else {
-        None
-    };
-    if let (Some(kind), Some(dir)) = (other, &a.resume) {
-        return Err(format!(
-            "--resume {}: resuming a {kind} model ({}) is not supported yet; start the run again",
-            dir.display(),
-            a.model.model
-        ));
-    }
     if super::train_gen::handles(&a) {
-        return super::train_gen::run(a, json_out);
+        return super::train_gen::run(a, resume, argv, json_out);
     }
     if super::train_ae::handles(&a) {
-        return super::train_ae::run(a, json_out);
+        return super::train_ae::run(a, resume, argv, json_out);
     }
     if a.model.model == super::train_text::CHAR_LSTM {
         return super::train_text::run(a, resume, argv, json_out);

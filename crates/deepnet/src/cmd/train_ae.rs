@@ -17,7 +17,9 @@
 //! | `denoising_ae` | adam | 1e-2 | 128 | 20 | `--noise-std 0.5` |
 //!
 //! all with the cosine learning-rate schedule of `--scheduler`. Every run folder also gets
-//! `reconstructions.png`: the first 10 test digits over their reconstructions.
+//! `reconstructions.png`: the first 10 test digits over their reconstructions. Ctrl-C writes a
+//! checkpoint (with the corruption noise's generator) and `train --resume RUN` finishes the run
+//! bit for bit; pca has nothing to resume.
 
 use super::common::{dataset_name, model_store, run_dir};
 use super::common::{load_split, msg, resolve_dataset, CliResult, ModelSpec};
@@ -31,10 +33,10 @@ use deepnet::models::{
 };
 use deepnet::nn::optim::LrScheduler;
 use deepnet::nn::Module;
-use deepnet::tensor::{Generator, Tensor};
+use deepnet::tensor::Tensor;
 use deepnet::train::{
-    run_loop, save_image_grid, save_safetensors, GridOptions, Logs, LoopConfig, ModelStep,
-    Optimization, Regularization,
+    run_loop, save_image_grid, save_safetensors, shared_generator, GridOptions, Logs, LoopConfig,
+    ModelStep, Optimization, Regularization, Resume,
 };
 use serde_json::{json, Value};
 use std::path::Path;
@@ -97,11 +99,18 @@ fn metadata(spec: &ModelSpec) -> Vec<(String, String)> {
     ]
 }
 
-/// Trains (or fits) the model of `--model` and reports its test reconstruction error.
-pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
+/// Trains (or fits) the model of `--model` and reports its test reconstruction error; an
+/// autoencoder's run continues the checkpoint `resume` (in `a.out`) when given. `argv` is this
+/// command line's, kept in `config.json` for `--resume`.
+pub fn run(
+    mut a: TrainArgs,
+    resume: Option<Resume>,
+    argv: Vec<String>,
+    json_out: bool,
+) -> CliResult<()> {
     let name = a.model.model.clone();
     if name == "pca" {
-        return run_pca(&a, json_out);
+        return run_pca(&a, argv, json_out);
     }
     // the recipe: each default applies only where the flag was not given
     let deep = name == "deep_ae";
@@ -143,7 +152,10 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
     let ae = Autoencoder::new(&cfg, &store.root()).map_err(msg)?;
     let (mut opt, lr) = optimizer(&a)?;
     let mut sched = scheduler(a.scheduler(), opt.as_mut(), epochs)?;
-    let out = run_dir(a.out.as_deref(), &name, &dataset)?;
+    let out = match &resume {
+        Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
+        None => run_dir(a.out.as_deref(), &name, &dataset)?,
+    };
     let config_json = json!({
         "model": spec.to_json(), "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
         "optimizer": a.optimizer.map(|o| format!("{o:?}").to_lowercase()), "lr": lr,
@@ -151,6 +163,7 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
         "weight_decay": a.weight_decay, "l1": a.l1, "l2": a.l2, "code_l1": code_l1,
         "noise_std": noise.std(), "mask_prob": noise.mask_prob(), "seed": a.seed,
         "threads": deepnet::tensor::num_threads(), "normalize": {"mean": 0.0, "std": 1.0},
+        "argv": argv,
     });
     if !json_out {
         eprintln!(
@@ -164,10 +177,13 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
     }
     let (test_x, _) = test.to_tensors().map_err(msg)?;
     let sparse = code_l1 > 0.0;
-    // the noise's own stream, apart from the initialization's and the shuffling's
-    let mut g = Generator::new(a.seed.wrapping_add(0x6e6f_6973));
-    let objective = |_m: &dyn Module, x: &Tensor, _y: &Tensor| {
-        let o = ae.objective(x, &noise, code_l1, &mut g)?;
+    // the noise's own stream, apart from the initialization's and the shuffling's; the step
+    // checkpoints it (`noise.corruption`) so that a resumed run corrupts the same pixels
+    let g = shared_generator(a.seed.wrapping_add(0x6e6f_6973));
+    let (corruption, ae_ref, noise_ref) = (g.clone(), &ae, &noise);
+    let objective = move |_m: &dyn Module, x: &Tensor, _y: &Tensor| {
+        let mut g = corruption.lock().unwrap_or_else(|e| e.into_inner());
+        let o = ae_ref.objective(x, noise_ref, code_l1, &mut g)?;
         let n = x.dims()[0] as f64;
         let mut logs = Logs::new().with("recon_error_per_image", o.recon_error_per_image, n);
         if sparse {
@@ -187,7 +203,8 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
             clip_norm: a.clip_norm(),
             clip_value: a.clip_value,
         })
-        .monitor_every(a.monitor_every);
+        .monitor_every(a.monitor_every)
+        .generator("corruption", g);
     let lc = LoopConfig {
         epochs,
         batch_size,
@@ -198,15 +215,15 @@ pub fn run(mut a: TrainArgs, json_out: bool) -> CliResult<()> {
         unit: "images".into(),
         config_json,
         metadata: metadata(&spec),
-        // Ctrl-C keeps its default (these runs do not resume yet)
-        stop: None,
-        resume: None,
+        stop: Some(super::resume::stop_flag()),
+        resume,
         tensorboard: a.tensorboard,
         augment: deepnet::data::Augment::NONE,
     };
     let train_len = train.len();
     let s = run_loop(&mut step, Arc::new(train), Some(Arc::new(test)), &lc).map_err(msg)?;
     drop(step);
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     let e = evaluate_autoencoder(&ae, &test_x, 1000, &noise, a.seed).map_err(msg)?;
     let shown = test_x
         .narrow(0usize, 0, 10.min(test_x.dims()[0]))
@@ -267,7 +284,7 @@ fn finish(report: &Value, json_out: bool) {
 }
 
 /// `--model pca`: fits on the training images, reports the test error, writes the run folder.
-fn run_pca(a: &TrainArgs, json_out: bool) -> CliResult<()> {
+fn run_pca(a: &TrainArgs, argv: Vec<String>, json_out: bool) -> CliResult<()> {
     let given = [
         ("code-activation", a.ae.code_activation.is_some()),
         ("output", a.ae.output.is_some()),
@@ -295,7 +312,7 @@ fn run_pca(a: &TrainArgs, json_out: bool) -> CliResult<()> {
     let spec = ModelSpec::reconstruction("pca", train.sample_shape(), None, pca.k());
     let explained: f64 = pca.explained_variance_ratio().iter().sum();
     let config = json!({"model": spec.to_json(), "dataset": dataset, "seed": a.seed,
-                        "normalize": {"mean": 0.0, "std": 1.0}});
+                        "normalize": {"mean": 0.0, "std": 1.0}, "argv": argv});
     let text = serde_json::to_string_pretty(&config).map_err(msg)?;
     deepnet::train::write_atomic(out.join("config.json"), text.as_bytes())
         .map_err(|e| format!("{}: {e}", out.join("config.json").display()))?;

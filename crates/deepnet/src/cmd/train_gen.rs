@@ -13,7 +13,9 @@
 //! `--seed`, `--limit`, `--dataset` and `--out` work as for classifiers; the VAE also takes
 //! `--scheduler` and the penalties and clipping flags. The run folder has what every run has
 //! plus `samples.png` (10x10 samples of the trained model) and, for the GANs,
-//! `samples_epoch_<NNN>.png` after every epoch.
+//! `samples_epoch_<NNN>.png` after every epoch. Ctrl-C writes a checkpoint (the GAN's: both
+//! networks and optimizers, the latent noise's generator; the VAE's: its reparameterization
+//! noise's) and `train --resume RUN` finishes the run bit for bit.
 
 use super::common::{
     dataset_name, load_train_test, model_store, msg, resolve_dataset, run_dir, CliResult,
@@ -24,8 +26,8 @@ use deepnet::data::Dataset;
 use deepnet::nn::optim::{Adam, AdamConfig, CosineAnnealingLR, LrScheduler, StepLR};
 use deepnet::tensor::Generator;
 use deepnet::train::{
-    run_loop, save_image_grid, vae_objective, GanStep, GridOptions, LoopConfig, ModelStep,
-    Optimization, Regularization, RunSummary,
+    run_loop, save_image_grid, vae_step, GanStep, GridOptions, LoopConfig, Optimization,
+    Regularization, Resume, RunSummary,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -110,7 +112,14 @@ fn adam(r: &Recipe, weight_decay: f64) -> CliResult<Adam> {
     .map_err(msg)
 }
 
-pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
+/// Trains the generative model of `--model`, or continues the checkpoint `resume` of the run
+/// in `a.out`; `argv` is this command line's, kept in `config.json` for `--resume`.
+pub fn run(
+    a: TrainArgs,
+    resume: Option<Resume>,
+    argv: Vec<String>,
+    json_out: bool,
+) -> CliResult<()> {
     // the generative recipes fix their architecture: the classifier flags would do nothing
     super::train::refuse_unused_flags(
         &a.model.model,
@@ -147,7 +156,10 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
     let store = model_store(a.seed);
     let model = Generative::build(&spec, &store)?;
     let dataset = dataset_name(&dir);
-    let out = run_dir(a.out.as_deref(), &name, &dataset)?;
+    let out = match &resume {
+        Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
+        None => run_dir(a.out.as_deref(), &name, &dataset)?,
+    };
     let cfg = LoopConfig {
         eval_batch_size: 1000,
         seed: a.seed,
@@ -157,6 +169,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             "batch_size": r.batch_size, "optimizer": "adam", "lr": r.lr, "betas": [r.betas.0, r.betas.1],
             "weight_decay": a.weight_decay, "seed": a.seed,
             "threads": deepnet::tensor::num_threads(), "normalize": {"mean": 0.0, "std": 1.0},
+            "argv": argv,
         }),
         metadata: vec![
             ("deepnet.model".into(), spec.to_json().to_string()),
@@ -167,6 +180,8 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         ],
         tensorboard: a.tensorboard,
         augment: deepnet::data::Augment::NONE,
+        stop: Some(super::resume::stop_flag()),
+        resume,
         ..LoopConfig::new(r.epochs, r.batch_size, &out)
     };
     if !json_out {
@@ -207,14 +222,9 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
                 clip_norm: a.clip_norm.filter(|&c| c != 0.0),
                 clip_value: a.clip_value,
             };
-            let mut step = ModelStep::new(
-                vae.as_ref(),
-                &store,
-                opt,
-                vae_objective(vae.as_ref(), a.seed),
-            )
-            .regularization(reg)
-            .monitor_every(a.monitor_every.max(1));
+            let mut step = vae_step(vae.as_ref(), &store, opt, a.seed)
+                .regularization(reg)
+                .monitor_every(a.monitor_every.max(1));
             run_loop(&mut step, train, Some(test), &cfg).map_err(msg)?
         }
         Generative::Gan(gan) => {
@@ -225,6 +235,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
             run_loop(&mut step, train, Some(test), &cfg).map_err(msg)?
         }
     };
+    super::resume::exit_if_interrupted(s.interrupted, &out);
     model.module().set_training(false);
     let samples = model.sample(100, &mut Generator::new(a.seed))?;
     let grid = GridOptions {

@@ -67,6 +67,34 @@ pub fn interrupt_at_first_batch(args: &[String]) -> (Option<i32>, String) {
     (child.wait().expect("the child exits").code(), log)
 }
 
+/// The tensors of `dir/model.safetensors` as the bits of their values widened to f64 (exact
+/// for f32 and for the int64 counters of batch norm), to compare runs bit for bit.
+pub fn weight_bits(dir: &Path) -> Vec<(String, Vec<u64>)> {
+    deepnet::train::load_safetensors(dir.join("model.safetensors"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .into_iter()
+        .map(|(k, t)| (k, t.to_vec_f64().iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// Asserts that the weights of two runs are the same bits, naming the first tensor that is
+/// not (rather than printing them all).
+pub fn assert_same_weights(a: &Path, b: &Path, what: &str) {
+    let (wa, wb) = (weight_bits(a), weight_bits(b));
+    assert_eq!(
+        wa.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        wb.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "{what}: the tensor names differ"
+    );
+    if let Some(((k, _), _)) = wa.iter().zip(&wb).find(|(x, y)| x.1 != y.1) {
+        panic!(
+            "{what}: tensor {k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
 /// `../shared/data/<rel>` (beside the repository) when it exists; otherwise `None`, after
 /// printing that the test is skipped and why.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
