@@ -189,6 +189,13 @@ fn small_cnn_trains_and_evaluates_on_an_image_folder_and_on_cifar_binaries() {
         String::from_utf8_lossy(&by_file.stdout)
     );
     assert_eq!(probs(&by_file), probs(&by_set));
+    // the class names travel in the weights file: predict names each image's class
+    let v = json_line(&by_file);
+    assert_eq!(v["classes"][9], "truck", "{v}");
+    for p in v["predictions"].as_array().unwrap() {
+        let k = p["class"].as_u64().unwrap() as usize;
+        assert_eq!(p["class_name"], v["classes"][k], "{p}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

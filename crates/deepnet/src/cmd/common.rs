@@ -495,6 +495,8 @@ pub struct TrainedModel {
     /// how the inputs were normalized in training (`deepnet.normalize`); inputs must get the
     /// same before the model sees them
     pub norm: Normalization,
+    /// the class names, where the training data named them (`deepnet.classes`)
+    pub class_names: Option<Vec<String>>,
 }
 
 /// A weights file written by `deepnet train`: its tensors, its metadata and the model spec
@@ -551,6 +553,23 @@ impl WeightsFile {
     pub fn norm(&self, weights: &Path) -> CliResult<Normalization> {
         Normalization::from_json(&self.get("deepnet.normalize", weights)?, weights)
     }
+
+    /// The class names (`deepnet.classes`, written for image folders and CIFAR-10), one per
+    /// output class; `None` where the file has none (IDX data).
+    pub fn class_names(&self, weights: &Path) -> CliResult<Option<Vec<String>>> {
+        let Some((_, v)) = self.meta.iter().find(|(k, _)| k == "deepnet.classes") else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Vec<String>>(v) {
+            Ok(names) if names.len() == self.spec.classes => Ok(Some(names)),
+            _ => Err(format!(
+                "{}: metadata \"deepnet.classes\" must list the model's {} class names, got {}",
+                weights.display(),
+                self.spec.classes,
+                v.chars().take(80).collect::<String>()
+            )),
+        }
+    }
 }
 
 /// What a weights file must be to hold the metadata that [`WeightsFile`] reads.
@@ -588,6 +607,7 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         ));
     }
     let norm = file.norm(weights)?;
+    let class_names = file.class_names(weights)?;
     let model = build_from_weights(&file.tensors, weights, |store| file.spec.build(store))?;
     // inference only: dropout off, batch norm on its running statistics
     model.set_training(false);
@@ -595,6 +615,7 @@ pub fn load_trained(weights: &Path) -> CliResult<TrainedModel> {
         model,
         norm,
         spec: file.spec,
+        class_names,
     })
 }
 

@@ -162,3 +162,36 @@ fn an_arch_spec_is_stored_canonical_and_rebuilt() {
     .unwrap_err();
     assert!(e.contains("--model lenet5"), "{e}");
 }
+
+#[test]
+fn class_names_in_a_weights_file_must_fit_the_model() {
+    let a = ModelArgs {
+        model: "mlp".into(),
+        arch: None,
+        hidden: vec![4],
+        activation: "relu".into(),
+        dropout: 0.0,
+        init: "default".into(),
+    };
+    let spec = ModelSpec::from_args(&a, vec![1, 2, 2], 3).unwrap();
+    let file = |names: Option<&str>| {
+        let mut meta = vec![("deepnet.model".to_string(), spec.to_json().to_string())];
+        if let Some(n) = names {
+            meta.push(("deepnet.classes".to_string(), n.to_string()));
+        }
+        WeightsFile::from_parts(vec![], meta, Path::new("w.safetensors")).unwrap()
+    };
+    let w = Path::new("w.safetensors");
+    assert_eq!(file(None).class_names(w).unwrap(), None);
+    assert_eq!(
+        file(Some(r#"["cat","dog","owl"]"#)).class_names(w).unwrap(),
+        Some(vec!["cat".into(), "dog".into(), "owl".into()])
+    );
+    for bad in [r#"["cat","dog"]"#, r#"[1,2,3]"#, "not json"] {
+        let e = file(Some(bad)).class_names(w).unwrap_err();
+        assert!(
+            e.contains("w.safetensors") && e.contains("deepnet.classes") && e.contains("3 class"),
+            "{e}"
+        );
+    }
+}

@@ -137,7 +137,7 @@ fn load_predictor(a: &PredictArgs) -> CliResult<Predictor> {
         arch: t.spec.arch.clone(),
         input: t.spec.input.clone(),
         classes: t.spec.classes,
-        class_names: None,
+        class_names: t.class_names,
         prep: Prep::Normalize(t.norm),
     })
 }

@@ -447,6 +447,15 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         Some(_) => a.out.clone().ok_or("--resume: no run folder")?,
         None => run_dir(a.out.as_deref(), &spec.name, &dataset_name)?,
     };
+    let mut metadata = vec![
+        ("deepnet.model".into(), spec.to_json().to_string()),
+        ("deepnet.normalize".into(), norm.to_json().to_string()),
+    ];
+    // named classes (image folders, CIFAR-10) go with the weights, so that predict prints
+    // names; IDX classes are the digits themselves
+    if data.format != deepnet::data::DatasetFormat::Idx && data.classes.len() == classes {
+        metadata.push(("deepnet.classes".into(), json!(data.classes).to_string()));
+    }
     let config_json = json!({
         "model": spec.to_json(), "dataset": dir.display().to_string(), "epochs": a.epochs(),
         "batch_size": a.batch_size(), "optimizer": format!("{:?}", a.optimizer_name()).to_lowercase(),
@@ -474,10 +483,7 @@ pub fn run(a: TrainArgs, json_out: bool) -> CliResult<()> {
         monitor_every: a.monitor_every,
         quiet: json_out,
         config_json,
-        metadata: vec![
-            ("deepnet.model".into(), spec.to_json().to_string()),
-            ("deepnet.normalize".into(), norm.to_json().to_string()),
-        ],
+        metadata,
         augment: data.augment,
         stop: Some(super::resume::stop_flag()),
         resume,
