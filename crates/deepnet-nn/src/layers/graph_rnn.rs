@@ -163,7 +163,7 @@ impl GatedGraphConfig {
 const GGNN: &str = "gated_graph";
 
 /// The gated graph layer (GGNN): `K` steps of typed message passing, each followed by a GRU
-/// update of every node. See the [module docs](self) for the equations, parameters and shapes.
+/// update of every node. See the docs of `layers/graph_rnn.rs` for the equations, parameters and shapes.
 pub struct GatedGraph {
     cfg: GatedGraphConfig,
     weight: Tensor,

@@ -300,7 +300,7 @@ pub(crate) fn md_lstm2d_scan(
         .reshape([n, 4 * hs, hg, wg])
 }
 
-/// The two-dimensional LSTM over four scan directions; see the [module docs](self) for the
+/// The two-dimensional LSTM over four scan directions; see the docs of `layers/md_lstm.rs` for the
 /// equations, parameters and shapes.
 ///
 /// Shapes: `x: (N, C, H, W)`, `H` and `W` multiples of the patch size -> `(N, 4*hidden_size,

@@ -184,7 +184,7 @@ impl Forest {
 
 const OP: &str = "child_sum_tree_lstm";
 
-/// The Child-Sum Tree-LSTM; see the [module docs](self) for the equations, parameters and
+/// The Child-Sum Tree-LSTM; see the docs of `layers/tree_lstm.rs` for the equations, parameters and
 /// shapes.
 pub struct ChildSumTreeLSTM {
     w: CellWeights,
