@@ -119,15 +119,7 @@ impl Kern {
 
 /// The kernels for `isa`, if it has vectors.
 pub(super) fn kern_for(isa: Isa) -> Option<Kern> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(AVX512),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(AVX2),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(NEON),
-        _ => None,
-    }
+    super::simd::per_isa!(isa, AVX512, AVX2, NEON)
 }
 
 /// The kernels for the instruction set in use (or the one a test forced on this thread).

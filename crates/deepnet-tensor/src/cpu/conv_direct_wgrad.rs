@@ -120,15 +120,7 @@ wkern!(NEON, Neon, "neon", 4, 5, 12);
 
 /// The weight-gradient kernels for `isa`, if it has vectors.
 pub(crate) fn wkern_for(isa: Isa) -> Option<WKern> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(AVX512),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(AVX2),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(NEON),
-        _ => None,
-    }
+    super::simd::per_isa!(isa, AVX512, AVX2, NEON)
 }
 
 /// From this many output channels on, [`dwt_tile`] (channels across the lanes).

@@ -100,15 +100,7 @@ fn kernels() -> Option<Kernels> {
 
 /// The kernels for `isa`, if it has vectors.
 fn kernels_for(isa: Isa) -> Option<Kernels> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Some(AVX512),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(AVX2),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Some(NEON),
-        _ => None,
-    }
+    super::simd::per_isa!(isa, AVX512, AVX2, NEON)
 }
 
 /// Whether this CPU runs [`sgemm`].

@@ -50,6 +50,25 @@ pub(crate) trait Simd: Copy + 'static {
     unsafe fn transpose(r: &mut [Self::V]);
 }
 
+/// `Some` of the kernels for instruction set `$isa` among one per vector set of the target
+/// architecture (`$avx512` and `$avx2` on x86_64, `$neon` on aarch64), `None` for scalar: the
+/// one match every kernel table selects with (the arms of the other architecture are compiled
+/// out, so their names need not exist there).
+macro_rules! per_isa {
+    ($isa:expr, $avx512:expr, $avx2:expr, $neon:expr) => {
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::isa::Isa::Avx512 => Some($avx512),
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::isa::Isa::Avx2 => Some($avx2),
+            #[cfg(target_arch = "aarch64")]
+            $crate::cpu::isa::Isa::Neon => Some($neon),
+            _ => None,
+        }
+    };
+}
+pub(crate) use per_isa;
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{Avx2, Avx512};
 
