@@ -8,8 +8,7 @@ mod common;
 
 #[cfg(unix)]
 use common::interrupt_at_first_batch;
-use common::{deepnet, json_line, stderr, temp_dir};
-use deepnet::train::load_safetensors;
+use common::{deepnet, json_line, stderr, temp_dir, weight_bits};
 use image::{ImageBuffer, Rgb};
 use std::path::{Path, PathBuf};
 
@@ -295,23 +294,6 @@ fn bad_data_and_flags_are_clear_errors() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn weight_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
-    load_safetensors(dir.join("model.safetensors"))
-        .unwrap()
-        .into_iter()
-        .map(|(k, t)| {
-            (
-                k,
-                t.to_vec::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 /// A small convolutional net on 8x8 images, 2 epochs of batch 2 with crops and flips.
 fn augment_flags(data: &Path, out: &Path, augment: &str) -> Vec<String> {
     let arch = "conv4k3p1,relu,maxpool2,fc3";
@@ -413,13 +395,14 @@ fn backbone_lr_scale_slows_the_loaded_layers_only() {
     let (full, _) = tune("full", None);
     let (half, c) = tune("half", Some("0.5"));
     assert_eq!(c["backbone_lr_scale"], 0.5);
-    let get = |v: &[(String, Vec<u32>)], k: &str| -> Vec<f32> {
+    // the f32 weights, widened exactly to f64 by `weight_bits`
+    let get = |v: &[(String, Vec<u64>)], k: &str| -> Vec<f64> {
         v.iter()
             .find(|(n, _)| n == k)
             .unwrap()
             .1
             .iter()
-            .map(|b| f32::from_bits(*b))
+            .map(|b| f64::from_bits(*b))
             .collect()
     };
     let pre_bits = weight_bits(&pre);
