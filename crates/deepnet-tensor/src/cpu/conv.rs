@@ -46,7 +46,7 @@ fn valid(off: isize, s: usize, size: usize, out: usize) -> (usize, usize) {
 /// `cols`: `(cn * kH * kW, H_out * W_out)` with rows `ld >= H_out * W_out` apart (several
 /// images' matrices side by side), zeros where the window covers padding.
 pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: usize) {
-    if g.sw != 1 {
+    if strided_table(g) {
         return im2col_strided(g, cn, x, cols, ld);
     }
     let (l, hw) = (g.l(), g.h * g.w);
@@ -68,25 +68,45 @@ pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld:
                     let xr = &xc[ih as usize * g.w..(ih as usize + 1) * g.w];
                     r[..lo].fill(zero);
                     r[hi..].fill(zero);
-                    let start = (lo as isize + off_w) as usize;
-                    copy_short(&mut r[lo..hi], &xr[start..start + hi - lo]);
+                    if g.sw == 1 {
+                        let start = (lo as isize + off_w) as usize;
+                        copy_short(&mut r[lo..hi], &xr[start..start + hi - lo]);
+                    } else {
+                        for (ow, v) in r.iter_mut().enumerate().take(hi).skip(lo) {
+                            *v = xr[((ow * g.sw) as isize + off_w) as usize];
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+/// Largest offset table [`im2col_strided`] builds (entries, 128 kB): beyond it (an ImageNet
+/// stem's 7x7 windows over 112 x 112 outputs) the rows are long enough for the row-by-row
+/// copy, and the table would cost more memory traffic than it saves.
+const MAX_TABLE: usize = 32768;
+
+/// Whether [`im2col`] and [`col2im`] go through [`window_offsets`]: horizontal strides above
+/// 1 with a table of at most [`MAX_TABLE`] entries.
+fn strided_table(g: &Geom) -> bool {
+    g.sw != 1
+        && g.kh * g.kw * g.l() <= MAX_TABLE
+        && (g.h + 2 * g.ph) * (g.w + 2 * g.pw) <= u32::MAX as usize
+}
+
 /// Where each entry of one channel's column rows reads in the channel's padded plane
 /// `(H + 2 pH, W + 2 pW)`: `tab[(ki * kW + kj) * L + oh * W_out + ow]`. Every window of the
 /// geometry lies inside the padded plane, so every offset is below its size.
-fn window_offsets(g: &Geom) -> Vec<usize> {
+fn window_offsets(g: &Geom) -> Vec<u32> {
     let wp = g.w + 2 * g.pw;
     let mut tab = Vec::with_capacity(g.kh * g.kw * g.l());
     for ki in 0..g.kh {
         for kj in 0..g.kw {
             for oh in 0..g.ho {
                 let row = (oh * g.sh + ki * g.dh) * wp + kj * g.dw;
-                tab.extend((0..g.wo).map(|ow| row + ow * g.sw));
+                // below the padded plane's size, which `strided_table` keeps within u32
+                tab.extend((0..g.wo).map(|ow| (row + ow * g.sw) as u32));
             }
         }
     }
@@ -105,9 +125,10 @@ fn pad_plane<T: Copy>(g: &Geom, xc: &[T], xp: &mut [T]) {
     }
 }
 
-/// [`im2col`] for a horizontal stride above 1 (DCGAN's and ResNet's stride-2 layers): output
-/// rows are short (7 or 14 values) and every value comes from a different input pair, so the
-/// row-by-row copy spends its time on per-row bounds and setup. Here each channel is copied
+/// [`im2col`] for a horizontal stride above 1 on small planes (DCGAN's stride-2 layers, a
+/// CIFAR ResNet's downsampling; see [`strided_table`]): output rows are short (7 or 14
+/// values) and every value comes from a different input pair, so the row-by-row copy spends
+/// its time on per-row bounds and setup. Here each channel is copied
 /// once into a zero-bordered plane, and every column row is one gather through a table of
 /// offsets shared by all channels.
 fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: usize) {
@@ -115,7 +136,7 @@ fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: us
     let tab = window_offsets(g);
     let mut xp = vec![T::zero(); (g.h + 2 * g.ph) * (g.w + 2 * g.pw)];
     assert!(
-        tab.iter().all(|&o| o < xp.len()),
+        tab.iter().all(|&o| (o as usize) < xp.len()),
         "im2col: window outside the padded plane"
     );
     for c in 0..cn {
@@ -124,13 +145,13 @@ fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: us
             let row = &mut cols[(c * taps + t) * ld..][..l];
             for (v, &o) in row.iter_mut().zip(offs) {
                 // SAFETY: every offset is below xp.len() (asserted above)
-                *v = unsafe { *xp.get_unchecked(o) };
+                *v = unsafe { *xp.get_unchecked(o as usize) };
             }
         }
     }
 }
 
-/// [`col2im`] for a horizontal stride above 1, the adjoint of [`im2col_strided`]: each
+/// [`col2im`] where [`strided_table`] holds, the adjoint of [`im2col_strided`]: each
 /// channel's column rows are added into a zeroed padded plane through the same offset table
 /// (in the order of the rows, then of the positions), whose interior is then added to `x`.
 fn col2im_strided<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut [T]) {
@@ -139,7 +160,7 @@ fn col2im_strided<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut 
     let tab = window_offsets(g);
     let mut xp = vec![T::zero(); (g.h + 2 * g.ph) * wp];
     assert!(
-        tab.iter().all(|&o| o < xp.len()),
+        tab.iter().all(|&o| (o as usize) < xp.len()),
         "col2im: window outside the padded plane"
     );
     for c in 0..cn {
@@ -148,7 +169,7 @@ fn col2im_strided<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut 
             let row = &cols[(c * taps + t) * ld..][..l];
             for (&v, &o) in row.iter().zip(offs) {
                 // SAFETY: every offset is below xp.len() (asserted above)
-                unsafe { *xp.get_unchecked_mut(o) += v };
+                unsafe { *xp.get_unchecked_mut(o as usize) += v };
             }
         }
         for (ih, xr) in x[c * hw..(c + 1) * hw]
@@ -181,7 +202,7 @@ fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
 /// The adjoint of [`im2col`]: adds every entry of `cols` (rows `ld` apart) into the input
 /// element it was read from (`x += col2im(cols)`), in a fixed order.
 pub(crate) fn col2im<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut [T]) {
-    if g.sw != 1 {
+    if strided_table(g) {
         return col2im_strided(g, cn, cols, ld, x);
     }
     let (l, hw) = (g.l(), g.h * g.w);
@@ -199,9 +220,15 @@ pub(crate) fn col2im<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &m
                     }
                     let xr = &mut xc[ih as usize * g.w..(ih as usize + 1) * g.w];
                     let r = &row[oh * g.wo..(oh + 1) * g.wo];
-                    let start = (lo as isize + off_w) as usize;
-                    for (d, &v) in xr[start..start + hi - lo].iter_mut().zip(&r[lo..hi]) {
-                        *d += v;
+                    if g.sw == 1 {
+                        let start = (lo as isize + off_w) as usize;
+                        for (d, &v) in xr[start..start + hi - lo].iter_mut().zip(&r[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for (ow, &v) in r.iter().enumerate().take(hi).skip(lo) {
+                            xr[((ow * g.sw) as isize + off_w) as usize] += v;
+                        }
                     }
                 }
             }

@@ -49,8 +49,11 @@ fn fast_path_matches_direct_loops() {
         (geom(2, 4, (5, 5), (1, 1), 1, 0, 1), 2, 4),
         (geom(1, 2, (6, 6), (3, 3), 3, 1, 1), 1, 2),
         (geom(17, 2, (4, 4), (2, 2), 1, 0, 1), 1, 3),
+        // stride 2 on a plane too large for the offset table (`strided_table`): row by row
+        (geom(1, 1, (131, 130), (3, 3), 2, 1, 1), 1, 2),
     ];
     for (i, &(g, groups, cout)) in cases.iter().enumerate() {
+        assert_eq!(strided_table(&g), g.sw != 1 && g.h < 100, "case {i}");
         let x = rand(g.n * g.chw(), i as u64);
         let w = rand(cout * g.k(g.c / groups), 100 + i as u64);
         let b = rand(cout, 200 + i as u64);
