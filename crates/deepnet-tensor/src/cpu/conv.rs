@@ -128,9 +128,9 @@ fn pad_plane<T: Copy>(g: &Geom, xc: &[T], xp: &mut [T]) {
 /// [`im2col`] for a horizontal stride above 1 on small planes (DCGAN's stride-2 layers, a
 /// CIFAR ResNet's downsampling; see [`strided_table`]): output rows are short (7 or 14
 /// values) and every value comes from a different input pair, so the row-by-row copy spends
-/// its time on per-row bounds and setup. Here each channel is copied
-/// once into a zero-bordered plane, and every column row is one gather through a table of
-/// offsets shared by all channels.
+/// its time on per-row bounds and setup. Here each channel is copied once into a
+/// zero-bordered plane, and every column row is one gather through a table of offsets shared
+/// by all channels.
 fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: usize) {
     let (l, hw, taps) = (g.l(), g.h * g.w, g.kh * g.kw);
     let tab = window_offsets(g);
