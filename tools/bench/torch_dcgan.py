@@ -20,7 +20,6 @@ Adam(lr=2e-4, betas=(0.5, 0.999)) for each, batch 128, shuffled. Samples: G in e
     deepnet score --samples /tmp/torch_dcgan/samples_epoch_005.idx --classifier LENET_WEIGHTS
 """
 import argparse
-import gzip
 import json
 import os
 import time
@@ -30,26 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from idx_files import read_idx, write_idx
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def read_idx(path):
-    """A u8 IDX file (raw or gzip) as a numpy array of its dims."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    assert raw[0] == 0 and raw[1] == 0 and raw[2] == 0x08, f"{path}: not a u8 IDX file"
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
-
-
-def write_idx(path, a):
-    """`a` (uint8, any rank) as an IDX file."""
-    header = bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
-    with open(path, "wb") as f:
-        f.write(header + a.astype(np.uint8).tobytes())
 
 
 class Generator(nn.Module):

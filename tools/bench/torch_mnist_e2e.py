@@ -10,9 +10,7 @@ deepnet's `train_seconds` excludes its per-epoch evaluation). Prints one JSON li
     /opt/torchenv/bin/python tools/bench/torch_mnist_e2e.py --data data/mnist --threads 2
 """
 import argparse
-import gzip
 import json
-import struct
 import time
 from pathlib import Path
 
@@ -21,12 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-
-def read_idx(path: Path) -> np.ndarray:
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from idx_files import read_idx
 
 
 def load(data: Path, prefix: str):

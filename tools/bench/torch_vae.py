@@ -17,7 +17,6 @@ deepnet minimizes the per-image mean of the same loss instead of the batch sum: 
 not depend on a constant scale of the loss (up to its eps).
 """
 import argparse
-import gzip
 import json
 import os
 import time
@@ -27,19 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from idx_files import read_idx
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def read_idx(path):
-    """A u8 IDX file (raw or gzip) as a numpy array of its dims."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    assert raw[0] == 0 and raw[1] == 0 and raw[2] == 0x08, f"{path}: not a u8 IDX file"
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def images(dir_, prefix):
