@@ -45,9 +45,18 @@ fn valid(off: isize, s: usize, size: usize, out: usize) -> (usize, usize) {
 /// Writes the column matrix of `cn` channels of one image (`x`: `(cn, H, W)`) into
 /// `cols`: `(cn * kH * kW, H_out * W_out)` with rows `ld >= H_out * W_out` apart (several
 /// images' matrices side by side), zeros where the window covers padding.
-pub(crate) fn im2col<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: usize) {
-    if strided_table(g) {
-        return im2col_strided(g, cn, x, cols, ld);
+///
+/// `map` is [`ColMap::new`]`(g)`, built once per convolution call.
+pub(crate) fn im2col<T: Float>(
+    g: &Geom,
+    map: &ColMap,
+    cn: usize,
+    x: &[T],
+    cols: &mut [T],
+    ld: usize,
+) {
+    if let Some(tab) = &map.tab {
+        return im2col_strided(g, tab, cn, x, cols, ld);
     }
     let (l, hw) = (g.l(), g.h * g.w);
     let zero = T::zero();
@@ -95,6 +104,27 @@ fn strided_table(g: &Geom) -> bool {
         && (g.h + 2 * g.ph) * (g.w + 2 * g.pw) <= u32::MAX as usize
 }
 
+/// What [`im2col`] and [`col2im`] need beyond the geometry, built once per convolution call
+/// (not per image and group): the offset table of [`window_offsets`] where [`strided_table`]
+/// holds.
+pub(crate) struct ColMap {
+    tab: Option<Vec<u32>>,
+}
+
+impl ColMap {
+    pub(crate) fn new(g: &Geom) -> ColMap {
+        let tab = strided_table(g).then(|| window_offsets(g));
+        if let Some(tab) = &tab {
+            let plane = (g.h + 2 * g.ph) * (g.w + 2 * g.pw);
+            assert!(
+                tab.iter().all(|&o| (o as usize) < plane),
+                "im2col: window outside the padded plane"
+            );
+        }
+        ColMap { tab }
+    }
+}
+
 /// Where each entry of one channel's column rows reads in the channel's padded plane
 /// `(H + 2 pH, W + 2 pW)`: `tab[(ki * kW + kj) * L + oh * W_out + ow]`. Every window of the
 /// geometry lies inside the padded plane, so every offset is below its size.
@@ -131,20 +161,16 @@ fn pad_plane<T: Copy>(g: &Geom, xc: &[T], xp: &mut [T]) {
 /// its time on per-row bounds and setup. Here each channel is copied once into a
 /// zero-bordered plane, and every column row is one gather through a table of offsets shared
 /// by all channels.
-fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: usize) {
+/// `tab` is [`window_offsets`]`(g)`, checked by [`ColMap::new`] to stay inside the plane.
+fn im2col_strided<T: Float>(g: &Geom, tab: &[u32], cn: usize, x: &[T], cols: &mut [T], ld: usize) {
     let (l, hw, taps) = (g.l(), g.h * g.w, g.kh * g.kw);
-    let tab = window_offsets(g);
     let mut xp = vec![T::zero(); (g.h + 2 * g.ph) * (g.w + 2 * g.pw)];
-    assert!(
-        tab.iter().all(|&o| (o as usize) < xp.len()),
-        "im2col: window outside the padded plane"
-    );
     for c in 0..cn {
         pad_plane(g, &x[c * hw..(c + 1) * hw], &mut xp);
         for (t, offs) in tab.chunks_exact(l.max(1)).enumerate().take(taps) {
             let row = &mut cols[(c * taps + t) * ld..][..l];
             for (v, &o) in row.iter_mut().zip(offs) {
-                // SAFETY: every offset is below xp.len() (asserted above)
+                // SAFETY: every offset is below xp.len() (asserted by ColMap::new)
                 *v = unsafe { *xp.get_unchecked(o as usize) };
             }
         }
@@ -154,21 +180,16 @@ fn im2col_strided<T: Float>(g: &Geom, cn: usize, x: &[T], cols: &mut [T], ld: us
 /// [`col2im`] where [`strided_table`] holds, the adjoint of [`im2col_strided`]: each
 /// channel's column rows are added into a zeroed padded plane through the same offset table
 /// (in the order of the rows, then of the positions), whose interior is then added to `x`.
-fn col2im_strided<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut [T]) {
+fn col2im_strided<T: Float>(g: &Geom, tab: &[u32], cn: usize, cols: &[T], ld: usize, x: &mut [T]) {
     let (l, hw, taps) = (g.l(), g.h * g.w, g.kh * g.kw);
     let wp = g.w + 2 * g.pw;
-    let tab = window_offsets(g);
     let mut xp = vec![T::zero(); (g.h + 2 * g.ph) * wp];
-    assert!(
-        tab.iter().all(|&o| (o as usize) < xp.len()),
-        "col2im: window outside the padded plane"
-    );
     for c in 0..cn {
         xp.fill(T::zero());
         for (t, offs) in tab.chunks_exact(l.max(1)).enumerate().take(taps) {
             let row = &cols[(c * taps + t) * ld..][..l];
             for (&v, &o) in row.iter().zip(offs) {
-                // SAFETY: every offset is below xp.len() (asserted above)
+                // SAFETY: every offset is below xp.len() (asserted by ColMap::new)
                 unsafe { *xp.get_unchecked_mut(o as usize) += v };
             }
         }
@@ -201,9 +222,17 @@ fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
 
 /// The adjoint of [`im2col`]: adds every entry of `cols` (rows `ld` apart) into the input
 /// element it was read from (`x += col2im(cols)`), in a fixed order.
-pub(crate) fn col2im<T: Float>(g: &Geom, cn: usize, cols: &[T], ld: usize, x: &mut [T]) {
-    if strided_table(g) {
-        return col2im_strided(g, cn, cols, ld, x);
+/// `map` is [`ColMap::new`]`(g)`.
+pub(crate) fn col2im<T: Float>(
+    g: &Geom,
+    map: &ColMap,
+    cn: usize,
+    cols: &[T],
+    ld: usize,
+    x: &mut [T],
+) {
+    if let Some(tab) = &map.tab {
+        return col2im_strided(g, tab, cn, cols, ld, x);
     }
     let (l, hw) = (g.l(), g.h * g.w);
     for c in 0..cn {
@@ -427,6 +456,7 @@ pub(crate) fn conv2d<T: Float>(
         return T::from_f32_vec(y).expect("the direct plan is for f32");
     }
     let direct = cols_are_input(g);
+    let map = ColMap::new(g);
     let nb = images_per_product(g).min(g.n);
     let cols_len = if direct { 0 } else { kd * l * nb };
     let tmp_len = if nb > 1 { cog * l * nb } else { 0 };
@@ -457,7 +487,7 @@ pub(crate) fn conv2d<T: Float>(
                 xg(0)
             } else {
                 for j in 0..m {
-                    im2col(g, cg, xg(j), &mut cols[j * l..], ld);
+                    im2col(g, &map, cg, xg(j), &mut cols[j * l..], ld);
                 }
                 cols
             };
@@ -634,6 +664,7 @@ fn gemm_backward<T: Float>(
     }
     let par = g.n == 1;
     let direct = cols_are_input(g);
+    let map = ColMap::new(g);
     let mut dx_parts: Vec<&mut [T]> = if need_dx {
         dx.chunks_mut(per * g.chw()).collect()
     } else {
@@ -684,7 +715,7 @@ fn gemm_backward<T: Float>(
                     &xi(0)[xr.clone()]
                 } else {
                     for j in 0..m {
-                        im2col(g, cg, &xi(j)[xr.clone()], &mut cols[j * l..], ld);
+                        im2col(g, &map, cg, &xi(j)[xr.clone()], &mut cols[j * l..], ld);
                     }
                     cols
                 };
@@ -717,7 +748,7 @@ fn gemm_backward<T: Float>(
                     mm((kd, ld, cog), &mut cols[..kd * ld], false, wg, gg, par);
                     for j in 0..m {
                         let dxi = &mut dxc[base + j * g.chw()..base + (j + 1) * g.chw()];
-                        col2im(g, cg, &cols[j * l..], ld, &mut dxi[xr.clone()]);
+                        col2im(g, &map, cg, &cols[j * l..], ld, &mut dxi[xr.clone()]);
                     }
                 }
             }
@@ -751,9 +782,9 @@ pub(crate) fn unfold<T: Float>(g: &Geom, x: &[T]) -> Vec<T> {
     let per = g.k(g.c) * g.l();
     let mut out = vec![T::zero(); g.n * per];
     if per > 0 {
-        let chw = g.chw();
+        let (chw, map) = (g.chw(), ColMap::new(g));
         par::chunks_mut(&mut out, per, |i, o| {
-            im2col(g, g.c, &x[i * chw..(i + 1) * chw], o, g.l())
+            im2col(g, &map, g.c, &x[i * chw..(i + 1) * chw], o, g.l())
         });
     }
     out
@@ -765,8 +796,9 @@ pub(crate) fn fold<T: Float>(g: &Geom, cols: &[T]) -> Vec<T> {
     let per = g.k(g.c) * g.l();
     let mut out = vec![T::zero(); g.n * g.chw()];
     if per > 0 && g.chw() > 0 {
+        let map = ColMap::new(g);
         par::chunks_mut(&mut out, g.chw(), |i, xi| {
-            col2im(g, g.c, &cols[i * per..(i + 1) * per], g.l(), xi)
+            col2im(g, &map, g.c, &cols[i * per..(i + 1) * per], g.l(), xi)
         });
     }
     out
