@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `linear_ae` | `z = V x` | `x' = U z` | squared error |
 //! | `ae` (shallow) | `z = sigmoid(V x)` | `x' = sigmoid(U z)` (or `U z`) | cross-entropy (or squared error) |
-//! | `deep_ae` | `784-1000-500-250-K`, ReLU inside, linear code | mirrored, sigmoid output | cross-entropy |
+//! | `deep_ae` | `784-1000-500-250-K`, sigmoid inside, linear code | mirrored, sigmoid output | cross-entropy |
 //! | `sparse_ae` | `z = relu(V x)` | `x' = sigmoid(U z)` | cross-entropy `+ lambda sum_i |z_i|` |
 //! | `denoising_ae` | `z = sigmoid(V x~)`, `x~` a corrupted `x` | `x' = sigmoid(U z)` | cross-entropy against the clean `x` |
 //!
@@ -128,8 +128,11 @@ impl AutoencoderConfig {
             "linear_ae" => shallow(None, AeOutput::Linear),
             "ae" | "denoising_ae" => shallow(Some(Activation::Sigmoid), AeOutput::Sigmoid),
             "sparse_ae" => shallow(Some(Activation::Relu), AeOutput::Sigmoid),
+            // Hinton and Salakhutdinov's network: logistic hidden layers, which their RBM
+            // pretraining (`crate::rbm`) unrolls into
             "deep_ae" => AutoencoderConfig {
                 hidden: vec![1000, 500, 250],
+                activation: Activation::Sigmoid,
                 ..shallow(None, AeOutput::Sigmoid)
             },
             other => {

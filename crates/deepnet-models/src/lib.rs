@@ -54,6 +54,7 @@ pub mod md_lstm;
 pub mod mini_xception;
 pub mod mlp;
 pub mod pca;
+pub mod rbm;
 pub mod recurrent;
 pub mod resnet;
 pub mod seq2seq;

@@ -83,6 +83,18 @@ fn every_autoencoder_trains_and_reports_its_figures() {
         ]);
         let e = j["recon_error_per_image"].as_f64().unwrap();
         assert!(e.is_finite() && e > 0.0 && e < 784.0, "{model}: {j}");
+        // deep_ae pretrains its four layers as RBMs first (10 epochs each by default)
+        let deep = model == "deep_ae";
+        assert_eq!(j["pretrain"].as_str(), deep.then_some("rbm"), "{model}");
+        if deep {
+            let errs = j["rbm_errors"].as_array().unwrap();
+            assert_eq!(errs.len(), 4, "{j}");
+            assert!(
+                errs.iter().all(|l| l.as_array().unwrap().len() == 10),
+                "{j}"
+            );
+            assert!(j["pretrain_seconds"].as_f64().unwrap() > 0.0);
+        }
         assert_eq!(j["code"].as_u64(), Some(8), "{model}");
         let frac = j["near_zero_fraction"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&frac), "{model}: {j}");
@@ -217,6 +229,30 @@ fn bad_autoencoder_flags_are_clear_errors() {
         ),
         (&["deep_ae", "--code", "784"], "got 784"),
         (
+            &["deep_ae", "--hidden", "100,0"],
+            "--hidden / --code: autoencoder: layer sizes must be at least 1",
+        ),
+        (
+            &["ae", "--activation", "gelu"],
+            "--activation: unknown activation \"gelu\"",
+        ),
+        (
+            &["deep_ae", "--activation", "relu"],
+            "--pretrain rbm: RBM pretraining unrolls into logistic hidden layers",
+        ),
+        (
+            &["deep_ae", "--pretrain", "dbn"],
+            "--pretrain: expected rbm or none, got \"dbn\"",
+        ),
+        (
+            &["deep_ae", "--pretrain-epochs", "0"],
+            "--pretrain-epochs: expected at least 1",
+        ),
+        (
+            &["ae", "--pretrain-epochs", "3"],
+            "--pretrain-epochs: --model ae does not pretrain here (add --pretrain rbm)",
+        ),
+        (
             &["pca", "--code", "785"],
             "--code: pca fit: the number of components must be in 1..=784",
         ),
@@ -243,6 +279,10 @@ fn bad_autoencoder_flags_are_clear_errors() {
         (
             &["pca", "--noise-std", "0.3"],
             "--noise-std: pca is fitted in closed form",
+        ),
+        (
+            &["pca", "--pretrain", "rbm"],
+            "--pretrain: pca is fitted in closed form",
         ),
     ];
     for (args, want) in cases {

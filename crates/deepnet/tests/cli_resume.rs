@@ -176,6 +176,15 @@ fn a_denoising_autoencoder_stopped_by_sigint_resumes_to_the_uninterrupted_weight
 
 #[cfg(unix)]
 #[test]
+fn a_pretrained_deep_autoencoder_stopped_by_sigint_resumes_to_the_uninterrupted_weights() {
+    // RBM pretraining runs before the loop in both runs (its own generator), and the resumed
+    // run takes its weights from the checkpoint
+    let (whole, _) = interrupted_run_resumes_exactly("deep_ae", "160", |_| {});
+    let _ = std::fs::remove_dir_all(whole.parent().unwrap());
+}
+
+#[cfg(unix)]
+#[test]
 fn a_gan_stopped_by_sigint_resumes_to_the_same_weights_and_grids_and_a_missing_section_is_refused()
 {
     // 20 batches an epoch; two optimizers, dropout in the discriminator and the latent noise

@@ -164,12 +164,15 @@ pub struct ModelArgs {
         conflicts_with_all = ["model", "hidden", "activation", "dropout", "init"]
     )]
     pub arch: Option<String>,
-    /// Hidden layer sizes of the MLP, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "256,128")]
-    pub hidden: Vec<usize>,
-    /// Hidden activation of the MLP: relu, sigmoid, tanh or leaky_relu.
-    #[arg(long, default_value = "relu")]
-    pub activation: String,
+    /// Hidden layer sizes of the MLP, comma separated (default 256,128), or of an
+    /// autoencoder's encoder (the decoder mirrors it; default: the model's, e.g. 1000,500,250
+    /// for deep_ae).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Hidden activation of the MLP or an autoencoder: relu, sigmoid, tanh or leaky_relu
+    /// (default relu; deep_ae: sigmoid, which its RBM pretraining needs).
+    #[arg(long)]
+    pub activation: Option<String>,
     /// MLP dropout after each hidden activation (char_lstm: between the LSTM layers; 0 = none).
     /// p is the DROP probability
     /// (PyTorch's convention); the canon's slides write p as the KEEP probability, so their
@@ -180,6 +183,9 @@ pub struct ModelArgs {
     #[arg(long, default_value = "default")]
     pub init: String,
 }
+
+/// The MLP's hidden widths when `--hidden` is not given.
+pub const DEFAULT_HIDDEN: [usize; 2] = [256, 128];
 
 /// A model's full description: enough to rebuild it from a weights file's metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,9 +249,13 @@ impl ModelSpec {
         // the MLP flags mean nothing to other models: they are not carried (nor recorded)
         let mlp = uses_mlp_settings(&name);
         Ok(ModelSpec {
-            hidden: if mlp { a.hidden.clone() } else { Vec::new() },
+            hidden: if mlp {
+                a.hidden.clone().unwrap_or_else(|| DEFAULT_HIDDEN.to_vec())
+            } else {
+                Vec::new()
+            },
             activation: if mlp {
-                a.activation.clone()
+                a.activation.clone().unwrap_or_else(|| "relu".into())
             } else {
                 "relu".into()
             },
@@ -278,7 +288,9 @@ impl ModelSpec {
             input,
             classes: 0,
             hidden: cfg.map(|c| c.hidden.clone()).unwrap_or_default(),
-            activation: "relu".into(),
+            activation: cfg
+                .map_or("relu", |c| autoencoder::activation_name(Some(c.activation)))
+                .into(),
             dropout: 0.0,
             init: "default".into(),
             arch: None,

@@ -25,8 +25,8 @@ fn a_damaged_model_spec_is_an_error_never_a_panic() {
     let a = ModelArgs {
         model: "mlp".into(),
         arch: None,
-        hidden: vec![16, 8],
-        activation: "tanh".into(),
+        hidden: Some(vec![16, 8]),
+        activation: Some("tanh".into()),
         dropout: 0.1,
         init: "default".into(),
     };
@@ -48,8 +48,8 @@ fn only_the_mlp_records_mlp_settings() {
     let a = ModelArgs {
         model: "lenet5".into(),
         arch: None,
-        hidden: vec![256, 128],
-        activation: "relu".into(),
+        hidden: Some(vec![256, 128]),
+        activation: Some("relu".into()),
         dropout: 0.0,
         init: "default".into(),
     };
@@ -68,8 +68,8 @@ fn only_the_mlp_records_mlp_settings() {
 fn spec_round_trips_and_bad_values_are_named() {
     let a = ModelArgs {
         model: "mlp".into(),
-        hidden: vec![32],
-        activation: "tanh".into(),
+        hidden: Some(vec![32]),
+        activation: Some("tanh".into()),
         dropout: 0.0,
         init: "kaiming".into(),
         arch: None,
@@ -118,8 +118,8 @@ fn spec_round_trips_and_bad_values_are_named() {
 fn an_arch_spec_is_stored_canonical_and_rebuilt() {
     let a = ModelArgs {
         model: "mlp".into(),
-        hidden: vec![256, 128],
-        activation: "relu".into(),
+        hidden: Some(vec![256, 128]),
+        activation: Some("relu".into()),
         dropout: 0.0,
         init: "default".into(),
         arch: Some(" conv4k3p1 , relu,maxpool2s2,fc10".into()),
@@ -168,8 +168,8 @@ fn class_names_in_a_weights_file_must_fit_the_model() {
     let a = ModelArgs {
         model: "mlp".into(),
         arch: None,
-        hidden: vec![4],
-        activation: "relu".into(),
+        hidden: Some(vec![4]),
+        activation: Some("relu".into()),
         dropout: 0.0,
         init: "default".into(),
     };

@@ -12,7 +12,7 @@
 //! |---|---|---|---|---|---|
 //! | `linear_ae` | adam | 1e-2 | 128 | 20 | |
 //! | `ae` | adam | 1e-2 | 128 | 20 | |
-//! | `deep_ae` | adam | 1e-3 | 128 | 30 | |
+//! | `deep_ae` | adam | 1e-3 | 128 | 30 | `--pretrain rbm` (10 epochs of CD-1 per layer), sigmoid hidden units |
 //! | `sparse_ae` | adam | 1e-2 | 128 | 20 | `--code-l1 0.01` |
 //! | `denoising_ae` | adam | 1e-2 | 128 | 20 | `--noise-std 0.5` |
 //!
@@ -28,12 +28,15 @@ use super::train::{check_flags, optimizer, scheduler, TrainArgs};
 use clap::Args;
 use deepnet::data::{Dataset, InMemoryDataset, Split};
 use deepnet::models::autoencoder::parse_optional_activation;
+use deepnet::models::rbm::{
+    check_unrollable, pretrain_autoencoder, unrolled_state_dict, RbmTraining,
+};
 use deepnet::models::{
     evaluate_autoencoder, Autoencoder, AutoencoderConfig, Noise, Pca, AUTOENCODER_MODELS,
 };
 use deepnet::nn::optim::LrScheduler;
-use deepnet::nn::Module;
-use deepnet::tensor::Tensor;
+use deepnet::nn::{Module, ParamStore};
+use deepnet::tensor::{Generator, Tensor};
 use deepnet::train::{
     run_loop, save_image_grid, save_safetensors, shared_generator, GridOptions, Logs, LoopConfig,
     ModelStep, Optimization, Regularization, Resume,
@@ -41,6 +44,7 @@ use deepnet::train::{
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The code size of pca and the autoencoders when `--code` is not given: the canon's 30.
 const DEFAULT_CODE: usize = 30;
@@ -68,6 +72,14 @@ pub struct AeArgs {
     /// Masking noise: the probability that each training input pixel is set to 0 (default 0).
     #[arg(long, value_name = "P", allow_negative_numbers = true)]
     pub mask_prob: Option<f64>,
+    /// Pretraining before backpropagation: rbm (greedy layer-wise RBMs trained by CD-1, as
+    /// Hinton and Salakhutdinov 2006; needs sigmoid hidden units and a linear code) or none.
+    /// Default: rbm for deep_ae, none for the others.
+    #[arg(long, value_name = "KIND")]
+    pub pretrain: Option<String>,
+    /// Epochs of CD-1 per RBM layer (default 10).
+    #[arg(long, value_name = "N")]
+    pub pretrain_epochs: Option<usize>,
 }
 
 /// Whether `train` hands these arguments to this module: `--model` is pca or an autoencoder.
@@ -139,6 +151,12 @@ pub fn run(
     let d: usize = input.iter().product();
     let mut cfg =
         AutoencoderConfig::preset(&name, d, a.code.unwrap_or(DEFAULT_CODE)).map_err(msg)?;
+    if let Some(act) = &a.model.activation {
+        cfg.activation = act.parse().map_err(|e| format!("--activation: {e}"))?;
+    }
+    if let Some(h) = &a.model.hidden {
+        cfg.hidden = h.clone();
+    }
     if let Some(c) = &a.ae.code_activation {
         cfg.code_activation =
             parse_optional_activation(c).map_err(|e| format!("--code-activation: {e}"))?;
@@ -146,10 +164,20 @@ pub fn run(
     if let Some(o) = &a.ae.output {
         cfg.output = o.parse().map_err(|e| format!("--output: {e}"))?;
     }
-    cfg.validate().map_err(|e| format!("--code: {e}"))?;
+    let sizes = if a.model.hidden.is_some() {
+        "--hidden / --code"
+    } else {
+        "--code"
+    };
+    cfg.validate().map_err(|e| format!("{sizes}: {e}"))?;
     let spec = ModelSpec::reconstruction(&name, input.clone(), Some(&cfg), cfg.code);
     let store = model_store(a.seed);
     let ae = Autoencoder::new(&cfg, &store.root()).map_err(msg)?;
+    let pretrain = pretrain_epochs(&a, &name)?;
+    if pretrain.is_some() {
+        // before the run folder exists
+        check_unrollable(&cfg).map_err(|e| format!("--pretrain rbm: {e}"))?;
+    }
     let (mut opt, lr) = optimizer(&a)?;
     let mut sched = scheduler(a.scheduler(), opt.as_mut(), epochs)?;
     let out = match &resume {
@@ -162,6 +190,7 @@ pub fn run(
         "scheduler": format!("{:?}", a.scheduler()).to_lowercase(),
         "weight_decay": a.weight_decay, "l1": a.l1, "l2": a.l2, "code_l1": code_l1,
         "noise_std": noise.std(), "mask_prob": noise.mask_prob(), "seed": a.seed,
+        "pretrain": if pretrain.is_some() { "rbm" } else { "none" }, "pretrain_epochs": pretrain,
         "threads": deepnet::tensor::num_threads(), "normalize": {"mean": 0.0, "std": 1.0},
         "argv": argv,
     });
@@ -175,6 +204,13 @@ pub fn run(
             out.display()
         );
     }
+    // a resumed run's weights come from its checkpoint, pretrained or not
+    let pretrained = match (pretrain, &resume) {
+        (Some(epochs), None) => Some(pretrain_rbms(
+            &cfg, &train, &store, epochs, a.seed, json_out,
+        )?),
+        _ => None,
+    };
     let (test_x, _) = test.to_tensors().map_err(msg)?;
     let sparse = code_l1 > 0.0;
     // the noise's own stream, apart from the initialization's and the shuffling's; the step
@@ -241,12 +277,81 @@ pub fn run(
         "seconds": s.seconds, "images_per_sec": ips, "warnings": s.warnings,
         "out": out.display().to_string(),
     });
+    if let Some(p) = &pretrained {
+        report["pretrain"] = json!("rbm");
+        report["pretrain_seconds"] = json!(p.seconds);
+        report["rbm_errors"] = json!(p.errors);
+    }
     if let (Some(before), Some(after)) = (e.noisy_error_per_image, e.denoised_error_per_image) {
         report["noisy_error_per_image"] = json!(before);
         report["denoised_error_per_image"] = json!(after);
     }
     finish(&report, json_out);
     Ok(())
+}
+
+/// The RBM epochs per layer when this run pretrains (`--pretrain`, by default for deep_ae),
+/// or `None`; checks the two flags.
+fn pretrain_epochs(a: &TrainArgs, name: &str) -> CliResult<Option<usize>> {
+    let on = match a.ae.pretrain.as_deref() {
+        None => name == "deep_ae",
+        Some("rbm") => true,
+        Some("none") => false,
+        Some(other) => return Err(format!("--pretrain: expected rbm or none, got \"{other}\"")),
+    };
+    match a.ae.pretrain_epochs {
+        Some(0) => Err("--pretrain-epochs: expected at least 1".into()),
+        Some(_) if !on => Err(format!(
+            "--pretrain-epochs: --model {name} does not pretrain here (add --pretrain rbm)"
+        )),
+        e => Ok(on.then(|| e.unwrap_or(10))),
+    }
+}
+
+/// What RBM pretraining did: seconds, and each layer's reconstruction error per epoch.
+struct Pretrained {
+    seconds: f64,
+    errors: Vec<Vec<f64>>,
+}
+
+/// Greedy RBM pretraining of `cfg`'s encoder on the training images (`epochs` of CD-1 per
+/// layer), loaded into the autoencoder's parameters in `store` (encoder and mirrored decoder).
+fn pretrain_rbms(
+    cfg: &AutoencoderConfig,
+    train: &InMemoryDataset,
+    store: &ParamStore,
+    epochs: usize,
+    seed: u64,
+    quiet: bool,
+) -> CliResult<Pretrained> {
+    let (x, _) = train.to_tensors().map_err(msg)?;
+    let t = RbmTraining {
+        epochs,
+        ..Default::default()
+    };
+    let layers = cfg.hidden.len() + 1;
+    // a stream of its own, apart from the initialization's, the shuffling's and the noise's
+    let mut g = Generator::new(seed.wrapping_add(0x0072_626d));
+    let t0 = Instant::now();
+    let mut errors: Vec<Vec<f64>> = vec![Vec::new(); layers];
+    let rbms = pretrain_autoencoder(cfg, &x, &t, &mut g, |layer, epoch, err| {
+        errors[layer].push(err);
+        if !quiet {
+            eprintln!(
+                "pretraining RBM {}/{layers}: epoch {}/{epochs}, reconstruction error {err:.3} ({:.0} s)",
+                layer + 1,
+                epoch + 1,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .map_err(|e| format!("--pretrain rbm: {e}"))?;
+    let sd = unrolled_state_dict(cfg, &rbms, store.root().path()).map_err(msg)?;
+    store.load_state_dict(&sd, true).map_err(msg)?;
+    Ok(Pretrained {
+        seconds: t0.elapsed().as_secs_f64(),
+        errors,
+    })
 }
 
 /// Prints the `--json` summary, or its figures as a line of text.
@@ -291,6 +396,10 @@ fn run_pca(a: &TrainArgs, argv: Vec<String>, json_out: bool) -> CliResult<()> {
         ("code-l1", a.ae.code_l1.is_some()),
         ("noise-std", a.ae.noise_std.is_some()),
         ("mask-prob", a.ae.mask_prob.is_some()),
+        ("pretrain", a.ae.pretrain.is_some()),
+        ("pretrain-epochs", a.ae.pretrain_epochs.is_some()),
+        ("hidden", a.model.hidden.is_some()),
+        ("activation", a.model.activation.is_some()),
         ("epochs", a.epochs.is_some()),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
