@@ -198,6 +198,31 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
     /// each output's gradient shared among its four inputs with their weights.
     fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self>;
 
+    /// Batch normalization with batch statistics (training mode) of `self: (N, C, *)`, a
+    /// float tensor: per channel, the mean and the biased variance over every dim but 1, and
+    /// `y = (x - mean) / sqrt(var + eps) * w + b` with `w`, `b: (C,)` of the same dtype.
+    /// Returns `(y, mean, var)`, contiguous.
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<(Self, Self, Self)>;
+    /// The gradients `(dx, dw, db)` of [`BackendStorage::batch_norm`] from `gy` (`self`), the
+    /// forward's `x`, its `(mean, var)` (contiguous `(C,)`) and `w`; `dx` is empty unless
+    /// `need_dx`.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        x: (&Self, &Layout),
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        eps: f64,
+        need_dx: bool,
+    ) -> Result<(Self, Self, Self)>;
+
     /// One LSTM step's elementwise part: `self: (N, 4H)` the gate pre-activations i, f, g, o
     /// (PyTorch's order: `x W_ih^T + b_ih + h W_hh^T + b_hh`), `c_prev: (N, H)`, both of one
     /// float dtype. Returns `[h' | c']` as one `(N, 2H)` tensor, with `c' = σ(f) c_prev +

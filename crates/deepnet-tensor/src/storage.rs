@@ -356,6 +356,59 @@ impl Storage {
         Ok(on_device!(self, s => s.upsample_bilinear2d_backward(l, r)?))
     }
 
+    /// Batch normalization with batch statistics: `(y, mean, var)`.
+    pub(crate) fn batch_norm(
+        &self,
+        l: &Layout,
+        w: (&Storage, &Layout),
+        b: (&Storage, &Layout),
+        eps: f64,
+    ) -> Result<(Storage, Storage, Storage)> {
+        Ok(match same("batch_norm", [self, w.0, b.0])? {
+            Same::Cpu([x, w0, b0]) => {
+                let (y, m, v) = x.batch_norm(l, (w0, w.1), (b0, b.1), eps)?;
+                (Storage::Cpu(y), Storage::Cpu(m), Storage::Cpu(v))
+            }
+            Same::Reference([x, w0, b0]) => {
+                let (y, m, v) = x.batch_norm(l, (w0, w.1), (b0, b.1), eps)?;
+                (
+                    Storage::Reference(y),
+                    Storage::Reference(m),
+                    Storage::Reference(v),
+                )
+            }
+        })
+    }
+    /// The gradients `(dx, dw, db)` of [`Storage::batch_norm`] from `gy` (`self`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        x: (&Storage, &Layout),
+        stats: (&Storage, &Storage),
+        w: (&Storage, &Layout),
+        eps: f64,
+        need_dx: bool,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let all = [self, x.0, stats.0, stats.1, w.0];
+        Ok(match same("batch_norm_backward", all)? {
+            Same::Cpu([gy, x0, m, v, w0]) => {
+                let (dx, dw, db) =
+                    gy.batch_norm_backward(l, (x0, x.1), (m, v), (w0, w.1), eps, need_dx)?;
+                (Storage::Cpu(dx), Storage::Cpu(dw), Storage::Cpu(db))
+            }
+            Same::Reference([gy, x0, m, v, w0]) => {
+                let (dx, dw, db) =
+                    gy.batch_norm_backward(l, (x0, x.1), (m, v), (w0, w.1), eps, need_dx)?;
+                (
+                    Storage::Reference(dx),
+                    Storage::Reference(dw),
+                    Storage::Reference(db),
+                )
+            }
+        })
+    }
+
     /// The fused LSTM step: `[h' | c']` `(N, 2H)` from the gates and `c_prev`.
     pub(crate) fn lstm_cell(&self, l: &Layout, c_prev: (&Storage, &Layout)) -> Result<Storage> {
         Ok(on_same!("lstm_cell", [self, c_prev.0], [g, c] => g.lstm_cell(l, (c, c_prev.1))?))

@@ -119,7 +119,7 @@ fn all_rows() -> Vec<Row> {
 }
 
 /// The files whose `pub fn`s are ops: each must have a row (or a reason in [`NOT_OPS`]).
-const SOURCES: [(&str, &str); 18] = [
+const SOURCES: [(&str, &str); 19] = [
     ("binary", include_str!("../src/ops/binary.rs")),
     ("cast", include_str!("../src/ops/cast.rs")),
     ("cmp", include_str!("../src/ops/cmp.rs")),
@@ -133,6 +133,7 @@ const SOURCES: [(&str, &str); 18] = [
     ("inplace", include_str!("../src/ops/inplace.rs")),
     ("matmul", include_str!("../src/ops/matmul.rs")),
     ("movement", include_str!("../src/ops/movement.rs")),
+    ("norm", include_str!("../src/ops/norm.rs")),
     ("pool", include_str!("../src/ops/pool.rs")),
     ("reduce", include_str!("../src/ops/reduce.rs")),
     ("rnn", include_str!("../src/ops/rnn.rs")),

@@ -1,6 +1,7 @@
 //! Normalization layers: batch normalization (`torch.nn.BatchNorm1d`/`BatchNorm2d`) and local
-//! response normalization (`torch.nn.LocalResponseNorm`). Both are composed from differentiable
-//! tensor ops, so their backward passes come from autograd.
+//! response normalization (`torch.nn.LocalResponseNorm`). Training-mode batch normalization is
+//! one fused tensor op (`Tensor::batch_norm_train`); evaluation mode and LRN are composed from
+//! differentiable tensor ops, so their backward passes come from autograd.
 
 use super::{in_module, py_float};
 use crate::onnx::{param_name, Attr, OnnxGraph, OnnxValue};
@@ -100,8 +101,7 @@ pub fn batch_norm(
         per_channel(running_var, "running_var")?,
     );
     let (w, b) = (per_channel(weight, "weight")?, per_channel(bias, "bias")?);
-    let dims: Vec<isize> = std::iter::once(0).chain(2..x.rank() as isize).collect();
-    let (xc, var) = if training {
+    if training {
         let n = x.numel() / c.max(1);
         if n <= 1 {
             return Err(Error::msg(format!(
@@ -109,25 +109,20 @@ pub fn batch_norm(
                 x.shape()
             )));
         }
-        let mean = x.mean(&dims[..], true)?;
-        let xc = x.sub(&mean)?;
-        let var = xc.square()?.mean(&dims[..], true)?;
+        // one fused op: the statistics, the normalization and, backward, its closed form
+        let (y, mean, var) = x.batch_norm_train(weight, bias, eps)?;
         if let (Some(rm), Some(rv)) = (running_mean, running_var) {
             let _g = no_grad();
-            let unbiased = var.detach().mul_scalar(n as f64 / (n - 1) as f64)?;
-            rm.axpby_(1.0 - momentum, momentum, &mean.detach().reshape([c])?)?;
-            rv.axpby_(1.0 - momentum, momentum, &unbiased.reshape([c])?)?;
+            let unbiased = var.mul_scalar(n as f64 / (n - 1) as f64)?;
+            rm.axpby_(1.0 - momentum, momentum, &mean)?;
+            rv.axpby_(1.0 - momentum, momentum, &unbiased)?;
         }
-        (xc, var)
-    } else {
-        match (rm, rv) {
-            (Some(rm), Some(rv)) => (x.sub(&rm)?, rv),
-            _ => {
-                return Err(Error::msg(
-                    "batch_norm: evaluation mode needs running_mean and running_var",
-                ))
-            }
-        }
+        return Ok(y);
+    }
+    let (Some(xc), Some(var)) = (rm.map(|rm| x.sub(&rm)).transpose()?, rv) else {
+        return Err(Error::msg(
+            "batch_norm: evaluation mode needs running_mean and running_var",
+        ));
     };
     let mut y = xc.mul(&var.add_scalar(eps)?.sqrt()?.reciprocal()?)?;
     if let Some(w) = w {

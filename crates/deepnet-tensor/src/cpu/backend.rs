@@ -4,7 +4,7 @@
 //! (whatever their offset) are borrowed.
 
 use super::isa::isa;
-use super::{conv, index, pool, rnn, rnn_seq, upsample, CpuStorage};
+use super::{conv, index, norm, pool, rnn, rnn_seq, upsample, CpuStorage};
 use crate::backend::{BackendStorage, SeqGrads, SeqOperands};
 use crate::primitive::{BinaryOp, CmpOp, ConvSpec, Geom, ReduceOp, Resize, UnaryOp};
 use crate::{DType, Device, Element, Error, HostData, Layout, Result};
@@ -21,6 +21,16 @@ fn view<'a, T: Element>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Resu
         Some(r) => Cow::Borrowed(&v[r]),
         None => Cow::Owned(super::map(v, l, |x| x)),
     })
+}
+
+/// The batch-norm sizes of an `(N, C, *)` operand.
+fn bn_sizes(l: &Layout) -> norm::Bn {
+    let d = l.dims();
+    norm::Bn {
+        n: d[0],
+        c: d[1],
+        s: d[2..].iter().product(),
+    }
 }
 
 /// Runs `$body` with `$t` the Rust float type of `$s`'s dtype, or returns a dtype error for `$op`.
@@ -294,6 +304,40 @@ impl BackendStorage for CpuStorage {
         const OP: &str = "upsample_bilinear2d";
         on_float!(OP, self, T => Ok(T::into_host(upsample::bilinear(r, &view::<T>(OP, self, l)?))))
     }
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<(Self, Self, Self)> {
+        const OP: &str = "batch_norm";
+        on_float!(OP, self, T => {
+            let (x, wv, bv) = (view::<T>(OP, self, l)?, view::<T>(OP, w.0, w.1)?, view::<T>(OP, b.0, b.1)?);
+            let (y, mean, var) = norm::forward(bn_sizes(l), &x, &wv, &bv, eps);
+            Ok((T::into_host(y), T::into_host(mean), T::into_host(var)))
+        })
+    }
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        x: (&Self, &Layout),
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        eps: f64,
+        need_dx: bool,
+    ) -> Result<(Self, Self, Self)> {
+        const OP: &str = "batch_norm_backward";
+        on_float!(OP, self, T => {
+            let (gy, xv, wv) = (view::<T>(OP, self, l)?, view::<T>(OP, x.0, x.1)?, view::<T>(OP, w.0, w.1)?);
+            let c = Layout::contiguous([w.1.elem_count()]);
+            let (mean, var) = (view::<T>(OP, stats.0, &c)?, view::<T>(OP, stats.1, &c)?);
+            let (dx, dw, db) =
+                norm::backward(bn_sizes(l), &gy, &xv, &mean, &var, &wv, eps, need_dx);
+            Ok((T::into_host(dx), T::into_host(dw), T::into_host(db)))
+        })
+    }
+
     fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
         const OP: &str = "upsample_bilinear2d_backward";
         on_float!(OP, self, T => {

@@ -14,6 +14,7 @@ pub(crate) mod elementwise;
 pub(crate) mod index;
 pub(crate) mod isa;
 pub(crate) mod matmul;
+pub(crate) mod norm;
 pub(crate) mod par;
 pub(crate) mod pool;
 pub(crate) mod reduce;

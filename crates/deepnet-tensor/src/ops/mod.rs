@@ -10,6 +10,7 @@ mod index;
 mod inplace;
 mod matmul;
 mod movement;
+mod norm;
 mod pool;
 mod reduce;
 mod rnn;

@@ -18,6 +18,7 @@
 mod conv;
 mod elementwise;
 mod index;
+mod norm;
 mod pool;
 mod reduce;
 mod rnn;
@@ -270,6 +271,27 @@ impl BackendStorage for RefStorage {
     }
     fn upsample_bilinear2d_backward(&self, l: &Layout, r: &Resize) -> Result<Self> {
         upsample::bilinear_backward((self, l), r)
+    }
+
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<(Self, Self, Self)> {
+        norm::forward((self, l), w, b, eps)
+    }
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        x: (&Self, &Layout),
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        eps: f64,
+        need_dx: bool,
+    ) -> Result<(Self, Self, Self)> {
+        norm::backward((self, l), x, stats, w, eps, need_dx)
     }
 
     fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self> {

@@ -4,6 +4,21 @@ use super::row::*;
 
 pub fn linalg_nn() -> Vec<Row> {
     vec![
+        // batch statistics: y, and the detached mean and biased variance; x (N, C, *), weight,
+        // bias (C,). A batch of 0 or one value per channel has no variance to normalize by
+        r("batch_norm_train", FLOAT, vec![X, X, X], SUM)
+            .many(|t| {
+                let (y, m, v) = t[0].batch_norm_train(Some(&t[1]), Some(&t[2]), 1e-5)?;
+                Ok(vec![y, m, v])
+            })
+            .case(&[&[4, 3, 5], &[3], &[3]])
+            .case(&[&[6, 2, 3, 4], &[2], &[2]])
+            .case(&[&[7, 5], &[5], &[5]])
+            .no_empty("no batch statistics without values")
+            .no_size1("one value per channel has no variance")
+            .err_case(&[&[0, 3, 5], &[3], &[3]])
+            .err_case(&[&[1, 3], &[3], &[3]])
+            .err_case(&[&[4, 3, 5], &[4], &[3]]),
         r("matmul", FLOAT, vec![X, X], SUM)
             .one(|t| t[0].matmul(&t[1]))
             .case(&[&[3, 4], &[4, 5]])
