@@ -83,31 +83,35 @@ fn sum2<T: Float>(u: &[T], v: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// `y[n, ch, :] = a[ch] * u[n, ch, :] + p[ch] * v[n, ch, :] + r[ch]` (`v` optional), images in
-/// parallel.
-fn per_channel_affine<T: Float>(
+/// `out[n, ch, :] = a[ch] * u[n, ch, :] + q[ch] * (x[n, ch, :] - mean[ch]) + r[ch]`, images
+/// in parallel; without `u` the first term is left out. Subtracting the mean before scaling
+/// keeps the precision of inputs whose mean is large against their spread.
+fn per_channel<T: Float>(
     b: Bn,
-    u: &[T],
-    v: Option<(&[T], &[f64])>,
-    a: &[f64],
+    u: Option<(&[T], &[f64])>,
+    (x, q, mean): (&[T], &[f64], &[f64]),
     r: &[f64],
 ) -> Vec<T> {
     let cs = b.c * b.s;
     par::filled(b.n * cs, cs, |img, out| {
         for ch in 0..b.c {
             let at = img * cs + ch * b.s;
-            let (o, uu) = (&mut out[ch * b.s..(ch + 1) * b.s], &u[at..at + b.s]);
-            let (ac, rc) = (T::from_f64(a[ch]), T::from_f64(r[ch]));
-            match v {
-                Some((v, p)) => {
-                    let (vv, pc) = (&v[at..at + b.s], T::from_f64(p[ch]));
-                    for ((o, &x), &y) in o.iter_mut().zip(uu).zip(vv) {
-                        *o = ac * x + pc * y + rc;
+            let (o, xs) = (&mut out[ch * b.s..(ch + 1) * b.s], &x[at..at + b.s]);
+            let (qc, mc, rc) = (
+                T::from_f64(q[ch]),
+                T::from_f64(mean[ch]),
+                T::from_f64(r[ch]),
+            );
+            match u {
+                Some((u, a)) => {
+                    let (us, ac) = (&u[at..at + b.s], T::from_f64(a[ch]));
+                    for ((o, &xv), &uv) in o.iter_mut().zip(xs).zip(us) {
+                        *o = ac * uv + qc * (xv - mc) + rc;
                     }
                 }
                 None => {
-                    for (o, &x) in o.iter_mut().zip(uu) {
-                        *o = ac * x + rc;
+                    for (o, &xv) in o.iter_mut().zip(xs) {
+                        *o = qc * (xv - mc) + rc;
                     }
                 }
             }
@@ -138,14 +142,11 @@ pub(crate) fn forward<T: Float>(
     .into_iter()
     .map(|[s]| s / m)
     .collect();
-    // y = scale * x + shift, scale = w / sqrt(var + eps), shift = bias - mean * scale
     let scale: Vec<f64> = (0..b.c)
         .map(|ch| w[ch].to_f64() / (var[ch] + eps).sqrt())
         .collect();
-    let shift: Vec<f64> = (0..b.c)
-        .map(|ch| bias[ch].to_f64() - mean[ch] * scale[ch])
-        .collect();
-    let y = per_channel_affine(b, x, None, &scale, &shift);
+    let shift: Vec<f64> = bias.iter().map(|&v| v.to_f64()).collect();
+    let y = per_channel(b, None, (x, &scale, &mean), &shift);
     let to_t = |v: &[f64]| v.iter().map(|&v| T::from_f64(v)).collect();
     (y, to_t(&mean), to_t(&var))
 }
@@ -183,15 +184,13 @@ pub(crate) fn backward<T: Float>(
     if !need_dx {
         return (Vec::new(), dw, db);
     }
-    // dx = p gy + q x + r: p = w invstd, q = -p invstd^2 sum(gy (x - mean)) / M,
-    // r = -p sum(gy) / M - q mean
+    // dx = p gy + q (x - mean) + r: p = w invstd, q = -p invstd^2 sum(gy (x - mean)) / M,
+    // r = -p sum(gy) / M
     let p: Vec<f64> = (0..b.c).map(|ch| w[ch].to_f64() * invstd[ch]).collect();
     let q: Vec<f64> = (0..b.c)
         .map(|ch| -p[ch] * invstd[ch] * invstd[ch] * sums[ch][1] / m)
         .collect();
-    let r: Vec<f64> = (0..b.c)
-        .map(|ch| -p[ch] * sums[ch][0] / m - q[ch] * mean[ch])
-        .collect();
-    let dx = per_channel_affine(b, gy, Some((x, &q)), &p, &r);
+    let r: Vec<f64> = (0..b.c).map(|ch| -p[ch] * sums[ch][0] / m).collect();
+    let dx = per_channel(b, Some((gy, &p)), (x, &q, &mean), &r);
     (dx, dw, db)
 }

@@ -111,6 +111,26 @@ fn matches_the_composed_ops_and_returns_the_statistics() {
 }
 
 #[test]
+fn a_large_mean_keeps_its_precision() {
+    // f32 values near 1000 with spread 1: the normalized values are accurate to the input's
+    // own rounding (6e-5 at 1000), the mean being subtracted before the scaling
+    let mut g = crate::Generator::new(11);
+    let x = Tensor::randn([64, 3, 10], DType::F32, &mut g)
+        .unwrap()
+        .add_scalar(1000.0)
+        .unwrap();
+    let (w, b) = (
+        Tensor::ones([3], DType::F32).unwrap(),
+        Tensor::zeros([3], DType::F32).unwrap(),
+    );
+    let (y, _, _) = x.batch_norm_train(Some(&w), Some(&b), 0.0).unwrap();
+    let f = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+    let want = composed(&f(&x), &f(&w), &f(&b), 0.0);
+    let d = f(&y).sub(&want).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(d.item().unwrap() < 1.5e-4, "{}", d.item().unwrap());
+}
+
+#[test]
 fn results_do_not_depend_on_the_thread_count() {
     // enough images for several blocks of the statistics passes
     let x = seeded([300, 4, 9, 9], 8)
