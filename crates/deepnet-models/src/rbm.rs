@@ -194,6 +194,14 @@ impl Rbm {
         if n == 0 {
             return Err(Error::msg("rbm: no training data"));
         }
+        // the visible units are logistic: the data are their probabilities
+        let (lo, hi) = (data.min_all()?.item()?, data.max_all()?.item()?);
+        if !(lo >= 0.0 && hi <= 1.0) {
+            return Err(Error::msg(format!(
+                "rbm: visible data must lie in [0, 1] (probabilities of logistic units), got \
+                 values from {lo} to {hi}"
+            )));
+        }
         let vel = |x: &Tensor| Tensor::zeros(x.shape().clone(), x.dtype());
         let (vw, vvb, vhb) = (
             vel(&self.weight)?,

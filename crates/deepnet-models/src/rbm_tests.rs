@@ -188,6 +188,20 @@ fn bad_input_is_a_clear_error() {
         .unwrap()
         .to_string();
     assert!(e.contains("12 visible") && e.contains("[5, 11]"), "{e}");
+    let e = rbm
+        .train(
+            &Tensor::full([5, 12], 2.0, DType::F32).unwrap(),
+            &Default::default(),
+            &mut g,
+            |_, _| {},
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("must lie in [0, 1]") && e.contains("from 2 to 2"),
+        "{e}"
+    );
     let bad = RbmTraining {
         final_momentum: 1.0,
         ..Default::default()
