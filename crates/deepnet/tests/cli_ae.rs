@@ -292,3 +292,34 @@ fn bad_autoencoder_flags_are_clear_errors() {
         assert!(e.contains(want), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn summary_shows_the_autoencoders_as_train_builds_them() {
+    let o = deepnet(&["summary", "--model", "deep_ae", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json_line(&o);
+    // 784-1000-500-250-30 and back, with biases: the network `train --model deep_ae` reports
+    assert_eq!(j["total_params"].as_u64(), Some(2_837_314), "{j}");
+    let layers = j["layers"].to_string();
+    assert!(
+        layers.contains("Sigmoid") && !layers.contains("ReLU"),
+        "{layers}"
+    );
+    let o = deepnet(&[
+        "summary",
+        "--model",
+        "deep_ae",
+        "--hidden",
+        "64",
+        "--activation",
+        "relu",
+        "--json",
+    ]);
+    let j = json_line(&o);
+    // 784-64-30-64-784
+    let want = 784 * 64 + 64 + 64 * 30 + 30 + 30 * 64 + 64 + 64 * 784 + 784;
+    assert_eq!(j["total_params"].as_u64(), Some(want), "{j}");
+    assert!(j["layers"].to_string().contains("ReLU"));
+    let e = fails(&["summary", "--model", "pca"]);
+    assert!(e.contains("no layers to summarize"), "{e}");
+}

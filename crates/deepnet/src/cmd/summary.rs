@@ -2,6 +2,7 @@
 
 use super::common::{model_store, parse_shape, CliResult, ModelArgs, ModelSpec};
 use clap::Args;
+use deepnet::models::{AutoencoderConfig, AUTOENCODER_MODELS};
 use serde_json::json;
 
 #[derive(Args, Debug)]
@@ -33,7 +34,29 @@ pub fn run(a: SummaryArgs, json_out: bool) -> CliResult<()> {
             "mlp" | "lenet5" | "small_cnn" | "lstm" | "gru" | "rnn" => 10,
             _ => 1000,
         });
-    let spec = ModelSpec::from_args(&a.model, input.clone(), classes)?;
+    let name = a.model.model.as_str();
+    let spec = if AUTOENCODER_MODELS.contains(&name) && a.model.arch.is_none() {
+        // an autoencoder as `train` builds it by default: the preset with a 30-d code, then
+        // --hidden and --activation
+        let d = input.iter().product();
+        let mut cfg = AutoencoderConfig::preset(name, d, 30).map_err(|e| e.to_string())?;
+        if let Some(act) = &a.model.activation {
+            cfg.activation = act.parse().map_err(|e| format!("--activation: {e}"))?;
+        }
+        if let Some(h) = &a.model.hidden {
+            cfg.hidden = h.clone();
+        }
+        cfg.validate().map_err(|e| e.to_string())?;
+        ModelSpec::reconstruction(name, input.clone(), Some(&cfg), cfg.code)
+    } else if name == "pca" {
+        return Err(
+            "--model pca: a linear projection fitted in closed form, no layers to \
+                    summarize (deepnet train --model pca reports its components)"
+                .into(),
+        );
+    } else {
+        ModelSpec::from_args(&a.model, input.clone(), classes)?
+    };
     let store = model_store(0);
     let model = spec.build(&store)?;
     // shapes layer by layer without running the big convolutions; errors name the layer and
