@@ -209,9 +209,21 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
         b: (&Self, &Layout),
         eps: f64,
     ) -> Result<(Self, Self, Self)>;
-    /// The gradients `(dx, dw, db)` of [`BackendStorage::batch_norm`] from `gy` (`self`), the
-    /// forward's `x`, its `(mean, var)` (contiguous `(C,)`) and `w`; `dx` is empty unless
-    /// `need_dx`.
+    /// Batch normalization with given statistics (evaluation mode): `self: (N, C, *)`,
+    /// `stats = (mean, var)` contiguous `(C,)`, `y = (x - mean) / sqrt(var + eps) * w + b`.
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<Self>;
+    /// The gradients `(dx, dw, db)` of [`BackendStorage::batch_norm`] or of
+    /// [`BackendStorage::batch_norm_eval`] from `gy` (`self`), the forward's `x`, its
+    /// `(mean, var)` (contiguous `(C,)`) and `w`. `flags = (batch_stats, need_dx)`:
+    /// `batch_stats` when the statistics were the batch's (they then depend on `x`); `dx` is
+    /// empty unless `need_dx`.
     #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(
         &self,
@@ -220,7 +232,7 @@ pub trait BackendStorage: Sized + Clone + std::fmt::Debug + Send + Sync {
         stats: (&Self, &Self),
         w: (&Self, &Layout),
         eps: f64,
-        need_dx: bool,
+        flags: (bool, bool),
     ) -> Result<(Self, Self, Self)>;
 
     /// One LSTM step's elementwise part: `self: (N, 4H)` the gate pre-activations i, f, g, o

@@ -379,7 +379,27 @@ impl Storage {
             }
         })
     }
-    /// The gradients `(dx, dw, db)` of [`Storage::batch_norm`] from `gy` (`self`).
+    /// Batch normalization with given statistics `(mean, var)`.
+    pub(crate) fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        stats: (&Storage, &Storage),
+        w: (&Storage, &Layout),
+        b: (&Storage, &Layout),
+        eps: f64,
+    ) -> Result<Storage> {
+        let all = [self, stats.0, stats.1, w.0, b.0];
+        Ok(match same("batch_norm_eval", all)? {
+            Same::Cpu([x, m, v, w0, b0]) => {
+                Storage::Cpu(x.batch_norm_eval(l, (m, v), (w0, w.1), (b0, b.1), eps)?)
+            }
+            Same::Reference([x, m, v, w0, b0]) => {
+                Storage::Reference(x.batch_norm_eval(l, (m, v), (w0, w.1), (b0, b.1), eps)?)
+            }
+        })
+    }
+    /// The gradients `(dx, dw, db)` of [`Storage::batch_norm`] (`flags.0`, batch statistics)
+    /// or [`Storage::batch_norm_eval`] from `gy` (`self`); `flags.1`: whether `dx` is needed.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn batch_norm_backward(
         &self,
@@ -388,7 +408,7 @@ impl Storage {
         stats: (&Storage, &Storage),
         w: (&Storage, &Layout),
         eps: f64,
-        need_dx: bool,
+        need_dx: (bool, bool),
     ) -> Result<(Storage, Storage, Storage)> {
         let all = [self, x.0, stats.0, stats.1, w.0];
         Ok(match same("batch_norm_backward", all)? {

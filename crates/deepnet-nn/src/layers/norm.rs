@@ -1,7 +1,8 @@
 //! Normalization layers: batch normalization (`torch.nn.BatchNorm1d`/`BatchNorm2d`) and local
-//! response normalization (`torch.nn.LocalResponseNorm`). Training-mode batch normalization is
-//! one fused tensor op (`Tensor::batch_norm_train`); evaluation mode and LRN are composed from
-//! differentiable tensor ops, so their backward passes come from autograd.
+//! response normalization (`torch.nn.LocalResponseNorm`). Batch normalization is one fused
+//! tensor op each way (`Tensor::batch_norm_train` with the batch's statistics,
+//! `Tensor::batch_norm_eval` with the running ones); LRN is composed from differentiable tensor
+//! ops, so its backward pass comes from autograd.
 
 use super::{in_module, py_float};
 use crate::onnx::{param_name, Attr, OnnxGraph, OnnxValue};
@@ -83,24 +84,20 @@ pub fn batch_norm(
         });
     }
     let c = x.dims()[1];
-    let mut pshape = vec![1usize; x.rank()];
-    pshape[1] = c;
-    let per_channel = |t: Option<&Tensor>, what: &str| -> Result<Option<Tensor>> {
-        match t {
-            Some(t) if t.dims() != [c] => Err(Error::msg(format!(
+    for (t, what) in [
+        (running_mean, "running_mean"),
+        (running_var, "running_var"),
+        (weight, "weight"),
+        (bias, "bias"),
+    ] {
+        if let Some(t) = t.filter(|t| t.dims() != [c]) {
+            return Err(Error::msg(format!(
                 "batch_norm: {what} has shape {}, expected [{c}] for input {}",
                 t.shape(),
                 x.shape()
-            ))),
-            Some(t) => Ok(Some(t.reshape(pshape.clone())?)),
-            None => Ok(None),
+            )));
         }
-    };
-    let (rm, rv) = (
-        per_channel(running_mean, "running_mean")?,
-        per_channel(running_var, "running_var")?,
-    );
-    let (w, b) = (per_channel(weight, "weight")?, per_channel(bias, "bias")?);
+    }
     if training {
         let n = x.numel() / c.max(1);
         if n <= 1 {
@@ -119,19 +116,12 @@ pub fn batch_norm(
         }
         return Ok(y);
     }
-    let (Some(xc), Some(var)) = (rm.map(|rm| x.sub(&rm)).transpose()?, rv) else {
-        return Err(Error::msg(
+    match (running_mean, running_var) {
+        (Some(rm), Some(rv)) => x.batch_norm_eval(rm, rv, weight, bias, eps),
+        _ => Err(Error::msg(
             "batch_norm: evaluation mode needs running_mean and running_var",
-        ));
-    };
-    let mut y = xc.mul(&var.add_scalar(eps)?.sqrt()?.reciprocal()?)?;
-    if let Some(w) = w {
-        y = y.mul(&w)?;
+        )),
     }
-    if let Some(b) = b {
-        y = y.add(&b)?;
-    }
-    Ok(y)
 }
 
 /// The state and accessors shared by [`BatchNorm1d`] and [`BatchNorm2d`], which dereference to

@@ -318,6 +318,22 @@ impl BackendStorage for CpuStorage {
             Ok((T::into_host(y), T::into_host(mean), T::into_host(var)))
         })
     }
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<Self> {
+        const OP: &str = "batch_norm_eval";
+        on_float!(OP, self, T => {
+            let (x, wv, bv) = (view::<T>(OP, self, l)?, view::<T>(OP, w.0, w.1)?, view::<T>(OP, b.0, b.1)?);
+            let c = Layout::contiguous([w.1.elem_count()]);
+            let (mean, var) = (view::<T>(OP, stats.0, &c)?, view::<T>(OP, stats.1, &c)?);
+            Ok(T::into_host(norm::forward_eval(bn_sizes(l), &x, (&mean, &var), &wv, &bv, eps)))
+        })
+    }
     fn batch_norm_backward(
         &self,
         l: &Layout,
@@ -325,7 +341,7 @@ impl BackendStorage for CpuStorage {
         stats: (&Self, &Self),
         w: (&Self, &Layout),
         eps: f64,
-        need_dx: bool,
+        flags: (bool, bool),
     ) -> Result<(Self, Self, Self)> {
         const OP: &str = "batch_norm_backward";
         on_float!(OP, self, T => {
@@ -333,7 +349,7 @@ impl BackendStorage for CpuStorage {
             let c = Layout::contiguous([w.1.elem_count()]);
             let (mean, var) = (view::<T>(OP, stats.0, &c)?, view::<T>(OP, stats.1, &c)?);
             let (dx, dw, db) =
-                norm::backward(bn_sizes(l), &gy, &xv, &mean, &var, &wv, eps, need_dx);
+                norm::backward(bn_sizes(l), &gy, &xv, (&mean, &var), &wv, eps, flags);
             Ok((T::into_host(dx), T::into_host(dw), T::into_host(db)))
         })
     }

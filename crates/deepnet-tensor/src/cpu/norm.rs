@@ -151,21 +151,38 @@ pub(crate) fn forward<T: Float>(
     (y, to_t(&mean), to_t(&var))
 }
 
+/// Evaluation mode: `y = (x - mean) / sqrt(var + eps) * w + b` with the given statistics.
+pub(crate) fn forward_eval<T: Float>(
+    b: Bn,
+    x: &[T],
+    (mean, var): (&[T], &[T]),
+    w: &[T],
+    bias: &[T],
+    eps: f64,
+) -> Vec<T> {
+    let mean: Vec<f64> = mean.iter().map(|&v| v.to_f64()).collect();
+    let scale: Vec<f64> = (0..b.c)
+        .map(|ch| w[ch].to_f64() / (var[ch].to_f64() + eps).sqrt())
+        .collect();
+    let shift: Vec<f64> = bias.iter().map(|&v| v.to_f64()).collect();
+    per_channel(b, None, (x, &scale, &mean), &shift)
+}
+
 /// The backward pass from `gy` and the forward's `x`, `mean`, `var` and `w`: with
 /// `xhat = (x - mean) / sqrt(var + eps)`, `M = N S`,
-/// `db = sum gy`, `dw = sum gy xhat`,
-/// `dx = w / sqrt(var + eps) * (gy - db / M - xhat * dw / M)` (per channel).
+/// `db = sum gy`, `dw = sum gy xhat`, and with `batch_stats` (the statistics were the
+/// batch's, so they depend on `x`)
+/// `dx = w / sqrt(var + eps) * (gy - db / M - xhat * dw / M)` (per channel), without
+/// (given statistics) `dx = w / sqrt(var + eps) * gy`.
 /// Returns `(dx, dw, db)`; `dx` is empty without `need_dx`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<T: Float>(
     b: Bn,
     gy: &[T],
     x: &[T],
-    mean: &[T],
-    var: &[T],
+    (mean, var): (&[T], &[T]),
     w: &[T],
     eps: f64,
-    need_dx: bool,
+    (batch_stats, need_dx): (bool, bool),
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let m = b.m();
     let mean: Vec<f64> = mean.iter().map(|&v| v.to_f64()).collect();
@@ -187,10 +204,12 @@ pub(crate) fn backward<T: Float>(
     // dx = p gy + q (x - mean) + r: p = w invstd, q = -p invstd^2 sum(gy (x - mean)) / M,
     // r = -p sum(gy) / M
     let p: Vec<f64> = (0..b.c).map(|ch| w[ch].to_f64() * invstd[ch]).collect();
+    // (given statistics do not move with x: q = r = 0)
+    let k = if batch_stats { 1.0 / m } else { 0.0 };
     let q: Vec<f64> = (0..b.c)
-        .map(|ch| -p[ch] * invstd[ch] * invstd[ch] * sums[ch][1] / m)
+        .map(|ch| -p[ch] * invstd[ch] * invstd[ch] * sums[ch][1] * k)
         .collect();
-    let r: Vec<f64> = (0..b.c).map(|ch| -p[ch] * sums[ch][0] / m).collect();
+    let r: Vec<f64> = (0..b.c).map(|ch| -p[ch] * sums[ch][0] * k).collect();
     let dx = per_channel(b, Some((gy, &p)), (x, &q, &mean), &r);
     (dx, dw, db)
 }

@@ -1,25 +1,29 @@
-//! Batch normalization with batch statistics (training mode) as one op, the kernel behind
-//! `deepnet_nn::functional::batch_norm` when training: `x: (N, C, *)`, per channel `c` the mean
-//! and the biased variance over every dim but 1, and
-//! `y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c`.
+//! Batch normalization as one op each way, the kernels behind
+//! `deepnet_nn::functional::batch_norm`: `x: (N, C, *)` and
+//! `y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c` per channel `c`, with the batch's
+//! mean and biased variance over every dim but 1 ([`Tensor::batch_norm_train`]) or given
+//! statistics ([`Tensor::batch_norm_eval`], the running ones of evaluation mode).
 //!
 //! The backward pass is the closed form (with `xhat = (x - mean) / sqrt(var + eps)`, `M` the
-//! values per channel): `d bias = sum gy`, `d weight = sum gy xhat`,
-//! `dx = weight / sqrt(var + eps) * (gy - d bias / M - xhat d weight / M)`, one kernel instead
-//! of the graph of ten generic ops the same function makes when written out. Gradients of the
-//! returned statistics are not propagated (they are detached, as PyTorch's running-statistics
-//! update uses them).
+//! values per channel): `d bias = sum gy`, `d weight = sum gy xhat`, and
+//! `dx = weight / sqrt(var + eps) * (gy - d bias / M - xhat d weight / M)` with batch
+//! statistics, `dx = weight / sqrt(var + eps) * gy` with given ones: one kernel instead of the
+//! graph of up to ten generic ops the same function makes when written out. No gradient reaches
+//! the statistics (batch ones are returned detached, as PyTorch's running-statistics update
+//! uses them; given ones are buffers).
 
 use crate::autograd::Backward;
 use crate::{Error, Result, Tensor};
 
-/// Backward of [`Tensor::batch_norm_train`]: inputs `[x, weight?, bias?]`.
+/// Backward of both batch norms: inputs `[x, weight?, bias?]`; `batch_stats` for
+/// [`Tensor::batch_norm_train`].
 struct BatchNormBackward {
     mean: Tensor,
     var: Tensor,
     eps: f64,
     weight: bool,
     bias: bool,
+    batch_stats: bool,
 }
 
 impl Backward for BatchNormBackward {
@@ -40,7 +44,7 @@ impl Backward for BatchNormBackward {
             (&self.mean.storage(), &self.var.storage()),
             (&w.storage(), w.layout()),
             self.eps,
-            x.tracks_grad(),
+            (self.batch_stats, x.tracks_grad()),
         )?;
         let cast = |s, t: &Tensor| Tensor::from_storage(s, [c]).to_dtype(t.dtype());
         let mut out = vec![x
@@ -56,6 +60,85 @@ impl Backward for BatchNormBackward {
     }
 }
 
+/// Checks a batch norm's input `x: (N, C, *)` (a float tensor) and `eps`, and returns its
+/// per-channel `(C,)` operands cast to its dtype: `weight` (ones when `None`) and `bias`
+/// (zeros).
+fn operands(
+    op: &'static str,
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    if x.rank() < 2 {
+        return Err(Error::Rank {
+            op,
+            expected: "an input (N, C, *)".into(),
+            got: x.shape().clone(),
+        });
+    }
+    if !x.dtype().is_float() {
+        return Err(Error::DType {
+            op,
+            expected: "float32 or float64",
+            got: x.dtype(),
+        });
+    }
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(Error::invalid(op, format!("eps must be >= 0, got {eps}")));
+    }
+    let operand = |t: Option<&Tensor>, what: &str, fill: f64| -> Result<Tensor> {
+        per_channel(op, x, t, what)?
+            .map_or_else(|| Tensor::full([x.dims()[1]], fill, x.dtype()), Ok)
+    };
+    Ok((operand(weight, "weight", 1.0)?, operand(bias, "bias", 0.0)?))
+}
+
+/// `t` (when given) checked to be `(C,)` for `x: (N, C, *)` and cast to `x`'s dtype.
+fn per_channel(
+    op: &'static str,
+    x: &Tensor,
+    t: Option<&Tensor>,
+    what: &str,
+) -> Result<Option<Tensor>> {
+    let c = x.dims()[1];
+    match t {
+        Some(t) if t.dims() != [c] => Err(Error::invalid(
+            op,
+            format!(
+                "{what} has shape {}, expected [{c}] for input {}",
+                t.shape(),
+                x.shape()
+            ),
+        )),
+        Some(t) => Ok(Some(t.to_dtype(x.dtype())?.contiguous()?)),
+        None => Ok(None),
+    }
+}
+
+/// The result `y` of a batch norm of `x` as a tensor recording its backward.
+fn normalized(
+    x: &Tensor,
+    y: crate::Storage,
+    (weight, bias): (Option<&Tensor>, Option<&Tensor>),
+    (mean, var): (&Tensor, &Tensor),
+    eps: f64,
+    batch_stats: bool,
+) -> Tensor {
+    let node = BatchNormBackward {
+        mean: mean.clone(),
+        var: var.clone(),
+        eps,
+        weight: weight.is_some(),
+        bias: bias.is_some(),
+        batch_stats,
+    };
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    Tensor::from_op(y, x.shape().clone(), node, &inputs)
+}
+
 impl Tensor {
     /// Batch normalization of `self: (N, C, *)` with its own batch statistics, as
     /// `torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True, eps=eps)`:
@@ -69,23 +152,9 @@ impl Tensor {
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         const OP: &str = "batch_norm";
-        if self.rank() < 2 {
-            return Err(Error::Rank {
-                op: OP,
-                expected: "an input (N, C, *)".into(),
-                got: self.shape().clone(),
-            });
-        }
-        if !self.dtype().is_float() {
-            return Err(Error::DType {
-                op: OP,
-                expected: "float32 or float64",
-                got: self.dtype(),
-            });
-        }
+        let (w, b) = operands(OP, self, weight, bias, eps)?;
         let c = self.dims()[1];
-        let per_channel = self.numel() / c.max(1);
-        if per_channel <= 1 {
+        if self.numel() / c.max(1) <= 1 {
             return Err(Error::invalid(
                 OP,
                 format!(
@@ -94,24 +163,6 @@ impl Tensor {
                 ),
             ));
         }
-        if !(eps >= 0.0 && eps.is_finite()) {
-            return Err(Error::invalid(OP, format!("eps must be >= 0, got {eps}")));
-        }
-        let operand = |t: Option<&Tensor>, what: &str, fill: f64| -> Result<Tensor> {
-            match t {
-                Some(t) if t.dims() != [c] => Err(Error::invalid(
-                    OP,
-                    format!(
-                        "{what} has shape {}, expected [{c}] for input {}",
-                        t.shape(),
-                        self.shape()
-                    ),
-                )),
-                Some(t) => t.to_dtype(self.dtype()),
-                None => Tensor::full([c], fill, self.dtype()),
-            }
-        };
-        let (w, b) = (operand(weight, "weight", 1.0)?, operand(bias, "bias", 0.0)?);
         let (y, mean, var) = self.storage().batch_norm(
             self.layout(),
             (&w.storage(), w.layout()),
@@ -122,18 +173,45 @@ impl Tensor {
             Tensor::from_storage(mean, [c]),
             Tensor::from_storage(var, [c]),
         );
-        let node = BatchNormBackward {
-            mean: mean.clone(),
-            var: var.clone(),
-            eps,
-            weight: weight.is_some(),
-            bias: bias.is_some(),
-        };
-        let mut inputs = vec![self];
-        inputs.extend(weight);
-        inputs.extend(bias);
-        let y = Tensor::from_op(y, self.shape().clone(), node, &inputs);
+        let y = normalized(self, y, (weight, bias), (&mean, &var), eps, true);
         Ok((y, mean, var))
+    }
+
+    /// Batch normalization of `self: (N, C, *)` with given statistics `mean` and `var: (C,)`
+    /// (the running ones of evaluation mode), as `torch.nn.functional.batch_norm(x, mean, var,
+    /// weight, bias, training=False, eps=eps)`. Gradients reach `self`, `weight` and `bias`,
+    /// not the statistics.
+    pub fn batch_norm_eval(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        const OP: &str = "batch_norm_eval";
+        let (w, b) = operands(OP, self, weight, bias, eps)?;
+        let stat = |t: &Tensor, what: &str| -> Result<Tensor> {
+            Ok(per_channel(OP, self, Some(t), what)?
+                .expect("a given tensor")
+                .detach())
+        };
+        let (mean, var) = (stat(mean, "running_mean")?, stat(var, "running_var")?);
+        let y = self.storage().batch_norm_eval(
+            self.layout(),
+            (&mean.storage(), &var.storage()),
+            (&w.storage(), w.layout()),
+            (&b.storage(), b.layout()),
+            eps,
+        )?;
+        Ok(normalized(
+            self,
+            y,
+            (weight, bias),
+            (&mean, &var),
+            eps,
+            false,
+        ))
     }
 }
 

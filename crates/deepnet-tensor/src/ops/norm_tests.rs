@@ -62,6 +62,31 @@ fn gradients() {
 }
 
 #[test]
+fn gradients_with_given_statistics() {
+    for shape in [vec![3, 2, 4], vec![5, 3], vec![2, 3, 2, 2]] {
+        let c = shape[1];
+        let (mean, var) = (
+            seeded([c], 6),
+            seeded([c], 7).square().unwrap().add_scalar(0.5).unwrap(),
+        );
+        gradcheck(
+            "batch_norm_eval",
+            |t| t[0].batch_norm_eval(&mean, &var, Some(&t[1]), Some(&t[2]), 1e-5),
+            &[seeded(shape.clone(), 8), seeded([c], 9), seeded([c], 10)],
+        )
+        .unwrap();
+    }
+    // y = (x - mean) * w / sqrt(var + eps) + b exactly, a single value per channel allowed
+    let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], [1, 3]).unwrap();
+    let m = Tensor::from_vec(vec![1.0f64, 0.0, -1.0], [3]).unwrap();
+    let v = Tensor::from_vec(vec![4.0f64, 1.0, 0.25], [3]).unwrap();
+    let w = Tensor::from_vec(vec![2.0f64, 1.0, 1.0], [3]).unwrap();
+    let b = Tensor::from_vec(vec![0.0f64, 1.0, 0.0], [3]).unwrap();
+    let y = x.batch_norm_eval(&m, &v, Some(&w), Some(&b), 0.0).unwrap();
+    assert_eq!(y.to_vec::<f64>().unwrap(), [0.0, 3.0, 8.0]);
+}
+
+#[test]
 fn matches_the_composed_ops_and_returns_the_statistics() {
     let mut g = crate::Generator::new(7);
     let x = Tensor::randn([16, 6, 5, 7], DType::F32, &mut g)
@@ -182,6 +207,11 @@ fn bad_input_is_a_clear_error() {
         e(z(&[4, 3]).batch_norm_train(None, Some(&z(&[2])), 1e-5)).contains("bias has shape [2]")
     );
     assert!(e(z(&[4, 3]).batch_norm_train(None, None, -1.0)).contains("eps must be >= 0"));
+    let ev = z(&[4, 3]).batch_norm_eval(&z(&[2]), &z(&[3]), None, None, 1e-5);
+    assert!(ev
+        .unwrap_err()
+        .to_string()
+        .contains("running_mean has shape [2], expected [3] for input [4, 3]"));
     let i = Tensor::zeros([4, 3], DType::I64).unwrap();
     assert!(e(i.batch_norm_train(None, None, 1e-5)).contains("float"));
 }

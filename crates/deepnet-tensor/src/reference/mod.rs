@@ -282,6 +282,16 @@ impl BackendStorage for RefStorage {
     ) -> Result<(Self, Self, Self)> {
         norm::forward((self, l), w, b, eps)
     }
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        stats: (&Self, &Self),
+        w: (&Self, &Layout),
+        b: (&Self, &Layout),
+        eps: f64,
+    ) -> Result<Self> {
+        norm::forward_eval((self, l), stats, w, b, eps)
+    }
     fn batch_norm_backward(
         &self,
         l: &Layout,
@@ -289,9 +299,9 @@ impl BackendStorage for RefStorage {
         stats: (&Self, &Self),
         w: (&Self, &Layout),
         eps: f64,
-        need_dx: bool,
+        flags: (bool, bool),
     ) -> Result<(Self, Self, Self)> {
-        norm::backward((self, l), x, stats, w, eps, need_dx)
+        norm::backward((self, l), x, stats, w, eps, flags)
     }
 
     fn lstm_cell(&self, l: &Layout, c_prev: (&Self, &Layout)) -> Result<Self> {

@@ -56,14 +56,41 @@ pub(super) fn forward(
     Ok((r(y), r(mean), r(var)))
 }
 
-/// `(dx, dw, db)` from `gy` (`s`); `dx` empty unless `need_dx`.
+/// `y` with the given statistics.
+pub(super) fn forward_eval(
+    (s, l): (&RefStorage, &Layout),
+    (mean, var): (&RefStorage, &RefStorage),
+    w: (&RefStorage, &Layout),
+    b: (&RefStorage, &Layout),
+    eps: f64,
+) -> Result<RefStorage> {
+    const OP: &str = "batch_norm_eval";
+    s.expect_float(OP)?;
+    for o in [mean, var, w.0, b.0] {
+        o.expect_dtype(OP, s.dtype)?;
+    }
+    let (x, wv, bv) = (s.values(l), w.0.values(w.1), b.0.values(b.1));
+    let dims = sizes(l);
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ch = (i / dims.2) % dims.1;
+            (v - mean.data[ch]) / (var.data[ch] + eps).sqrt() * wv[ch] + bv[ch]
+        })
+        .collect();
+    Ok(RefStorage::rounded(s.dtype, y))
+}
+
+/// `(dx, dw, db)` from `gy` (`s`); `dx` empty unless `need_dx`. With `batch_stats` the
+/// statistics were the batch's (training mode), else given (evaluation mode).
 pub(super) fn backward(
     (s, l): (&RefStorage, &Layout),
     x: (&RefStorage, &Layout),
     (mean, var): (&RefStorage, &RefStorage),
     w: (&RefStorage, &Layout),
     eps: f64,
-    need_dx: bool,
+    (batch_stats, need_dx): (bool, bool),
 ) -> Result<(RefStorage, RefStorage, RefStorage)> {
     const OP: &str = "batch_norm_backward";
     s.expect_float(OP)?;
@@ -89,7 +116,11 @@ pub(super) fn backward(
             .map(|(i, (&g, &xi))| {
                 let ch = ch_of(i);
                 let xhat = (xi - mean[ch]) * invstd[ch];
-                wv[ch] * invstd[ch] * (g - db[ch] / m - xhat * dw[ch] / m)
+                if batch_stats {
+                    wv[ch] * invstd[ch] * (g - db[ch] / m - xhat * dw[ch] / m)
+                } else {
+                    wv[ch] * invstd[ch] * g
+                }
             })
             .collect()
     } else {

@@ -19,6 +19,14 @@ pub fn linalg_nn() -> Vec<Row> {
             .err_case(&[&[0, 3, 5], &[3], &[3]])
             .err_case(&[&[1, 3], &[3], &[3]])
             .err_case(&[&[4, 3, 5], &[4], &[3]]),
+        // given statistics (evaluation mode): x, mean, a variance made positive, weight, bias
+        r("batch_norm_eval", FLOAT, vec![X, X, POS, X, X], SUM)
+            .one(|t| t[0].batch_norm_eval(&t[1], &t[2], Some(&t[3]), Some(&t[4]), 1e-5))
+            .case(&[&[4, 3, 5], &[3], &[3], &[3], &[3]])
+            .case(&[&[1, 1], &[1], &[1], &[1], &[1]])
+            .case(&[&[0, 3, 5], &[3], &[3], &[3], &[3]])
+            .case(&[&[6, 2, 3, 4], &[2], &[2], &[2], &[2]])
+            .err_case(&[&[4, 3, 5], &[2], &[3], &[3], &[3]]),
         r("matmul", FLOAT, vec![X, X], SUM)
             .one(|t| t[0].matmul(&t[1]))
             .case(&[&[3, 4], &[4, 5]])
