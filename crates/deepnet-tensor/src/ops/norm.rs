@@ -191,10 +191,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         const OP: &str = "batch_norm_eval";
         let (w, b) = operands(OP, self, weight, bias, eps)?;
+        // the kernels read the statistics as plain `(C,)` arrays from offset 0: a fresh copy
+        // (C values) of whatever view was given, detached
         let stat = |t: &Tensor, what: &str| -> Result<Tensor> {
-            Ok(per_channel(OP, self, Some(t), what)?
-                .expect("a given tensor")
-                .detach())
+            let t = per_channel(OP, self, Some(t), what)?.expect("a given tensor");
+            let s = t.storage().contiguous(t.layout());
+            Ok(Tensor::from_storage(s, t.shape().clone()))
         };
         let (mean, var) = (stat(mean, "running_mean")?, stat(var, "running_var")?);
         let y = self.storage().batch_norm_eval(

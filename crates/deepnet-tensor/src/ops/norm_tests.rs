@@ -84,6 +84,17 @@ fn gradients_with_given_statistics() {
     let b = Tensor::from_vec(vec![0.0f64, 1.0, 0.0], [3]).unwrap();
     let y = x.batch_norm_eval(&m, &v, Some(&w), Some(&b), 0.0).unwrap();
     assert_eq!(y.to_vec::<f64>().unwrap(), [0.0, 3.0, 8.0]);
+    // statistics given as views into larger tensors (an offset, a stride)
+    let big = Tensor::from_vec(vec![7.0f64, 1.0, 0.0, -1.0], [4]).unwrap();
+    let m = big.narrow(0, 1, 3).unwrap();
+    let v = Tensor::from_vec(vec![4.0f64, 9.0, 1.0, 9.0, 0.25, 9.0], [3, 2])
+        .unwrap()
+        .narrow(1, 0, 1)
+        .unwrap()
+        .reshape([3])
+        .unwrap();
+    let y = x.batch_norm_eval(&m, &v, Some(&w), Some(&b), 0.0).unwrap();
+    assert_eq!(y.to_vec::<f64>().unwrap(), [0.0, 3.0, 8.0]);
 }
 
 #[test]
