@@ -2,6 +2,7 @@
 //! definition.
 
 use super::*;
+use crate::cpu::im2col::strided_table;
 use crate::Generator;
 
 fn rand(n: usize, seed: u64) -> Vec<f64> {

@@ -11,6 +11,7 @@ pub(crate) mod conv_direct;
 pub(crate) mod conv_direct_wgrad;
 pub(crate) mod conv_gemm;
 pub(crate) mod elementwise;
+pub(crate) mod im2col;
 pub(crate) mod index;
 pub(crate) mod isa;
 pub(crate) mod matmul;

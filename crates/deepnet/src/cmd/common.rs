@@ -7,7 +7,7 @@ use deepnet::data::{
     detect_format, load_dir_split, read_regular_file, DatasetFormat, ImageOptions, InMemoryDataset,
     Split,
 };
-use deepnet::models::autoencoder::{self, Autoencoder, AutoencoderConfig, AUTOENCODER_MODELS};
+use deepnet::models::autoencoder::{Autoencoder, AUTOENCODER_MODELS};
 use deepnet::models::{
     import_keras, keras_zoo_model, Activation, ArchSpec, KerasZooModel, Mlp, MlpConfig,
     KERAS_MODELS,
@@ -273,61 +273,6 @@ impl ModelSpec {
             code_activation: None,
             output: None,
         })
-    }
-
-    /// The spec of a reconstruction model: `pca` or one of the autoencoders, whose encoder
-    /// hidden widths and activation go in `hidden` and `activation`.
-    pub fn reconstruction(
-        name: &str,
-        input: Vec<usize>,
-        cfg: Option<&AutoencoderConfig>,
-        code: usize,
-    ) -> Self {
-        ModelSpec {
-            name: name.into(),
-            input,
-            classes: 0,
-            hidden: cfg.map(|c| c.hidden.clone()).unwrap_or_default(),
-            activation: cfg
-                .map_or("relu", |c| autoencoder::activation_name(Some(c.activation)))
-                .into(),
-            dropout: 0.0,
-            init: "default".into(),
-            arch: None,
-            code: Some(code),
-            code_activation: cfg.map(|c| autoencoder::activation_name(c.code_activation).into()),
-            output: cfg.map(|c| c.output.name().into()),
-        }
-    }
-
-    /// Whether this is `pca` or an autoencoder: a model that reconstructs its input.
-    pub fn is_reconstruction(&self) -> bool {
-        self.name == "pca" || AUTOENCODER_MODELS.contains(&self.name.as_str())
-    }
-
-    /// The autoencoder this spec describes (its name must be one of the autoencoders).
-    pub fn autoencoder_config(&self) -> CliResult<AutoencoderConfig> {
-        let missing = |f: &str| format!("autoencoder {}: the spec lacks \"{f}\"", self.name);
-        let cfg = AutoencoderConfig {
-            in_features: self.input.iter().product(),
-            hidden: self.hidden.clone(),
-            code: self.code.ok_or_else(|| missing("code"))?,
-            activation: self.activation.parse().map_err(msg)?,
-            code_activation: autoencoder::parse_optional_activation(
-                self.code_activation
-                    .as_deref()
-                    .ok_or_else(|| missing("code_activation"))?,
-            )
-            .map_err(|e| format!("--code-activation: {e}"))?,
-            output: self
-                .output
-                .as_deref()
-                .ok_or_else(|| missing("output"))?
-                .parse()
-                .map_err(|e| format!("--output: {e}"))?,
-        };
-        cfg.validate().map_err(|e| format!("--code: {e}"))?;
-        Ok(cfg)
     }
 
     /// The JSON stored in the weights file's metadata under `deepnet.model`.

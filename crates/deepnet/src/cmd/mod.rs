@@ -21,6 +21,7 @@ pub mod sample;
 pub mod sample_text;
 pub mod score;
 pub mod show;
+pub mod spec_ae;
 pub mod summary;
 pub mod train;
 pub mod train_ae;
